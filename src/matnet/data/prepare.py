@@ -1,0 +1,87 @@
+"""From uint8 images to what a network eats: float32 rows in [0, 1], a validation split, and mini-batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matnet.backend import xp
+from matnet.data.datasets import Dataset
+
+__all__ = ["Splits", "normalize", "prepare", "BatchIterator"]
+
+
+def normalize(images: np.ndarray, dtype=np.float32):
+    """uint8 images (N, H, W) -> (N, H*W) rows of ``pixel / 255`` in [0, 1], on the backend's device."""
+    flat = np.asarray(images).reshape(len(images), -1)
+    out = xp.asarray(flat, dtype=dtype)
+    out *= out.dtype.type(1.0 / 255.0)
+    return out
+
+
+@dataclass
+class Splits:
+    """Train, validation and test arrays: x (N, D) float, y (N,) integer labels."""
+
+    x_train: object
+    y_train: object
+    x_val: object
+    y_val: object
+    x_test: object
+    y_test: object
+    classes: tuple[str, ...]
+
+
+def prepare(dataset: Dataset, *, val_size: int = 10_000, subset: int | None = None, dtype=np.float32) -> Splits:
+    """Hold out the *last* ``val_size`` training images for validation (the standard 50k/10k MNIST split), then
+    keep the first ``subset`` of the rest for training if asked."""
+    n = len(dataset.train_images)
+    if not 0 <= val_size < n:
+        raise ValueError(f"validation size must be in [0, {n}), got {val_size}")
+    cut = n - val_size
+    train_end = cut if subset is None else min(int(subset), cut)
+    if train_end < 1:
+        raise ValueError(f"subset must be at least 1, got {subset}")
+
+    def labels(a):
+        return xp.asarray(a, dtype=xp.int64)
+
+    return Splits(
+        x_train=normalize(dataset.train_images[:train_end], dtype),
+        y_train=labels(dataset.train_labels[:train_end]),
+        x_val=normalize(dataset.train_images[cut:], dtype),
+        y_val=labels(dataset.train_labels[cut:]),
+        x_test=normalize(dataset.test_images, dtype),
+        y_test=labels(dataset.test_labels),
+        classes=dataset.classes,
+    )
+
+
+class BatchIterator:
+    """Mini-batches ``(x[idx], y[idx])`` in a fresh random order each pass, drawn from the Generator ``rng``.
+
+    Only the index vector is shuffled; each batch gathers its own rows, so an epoch never copies the dataset.
+    The last batch may be smaller.
+    """
+
+    def __init__(self, x, y, batch_size: int, *, shuffle: bool = True, rng: np.random.Generator | None = None):
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} rows but y has {len(y)}")
+        if batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        self.x, self.y, self.batch_size, self.shuffle = x, y, int(batch_size), shuffle
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.x)
+        order = xp.asarray(self.rng.permutation(n)) if self.shuffle else None
+        for start in range(0, n, self.batch_size):
+            if order is None:
+                yield self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+            else:
+                idx = order[start:start + self.batch_size]
+                yield xp.take(self.x, idx, axis=0), xp.take(self.y, idx, axis=0)

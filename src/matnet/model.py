@@ -1,0 +1,68 @@
+"""The user's model: a :class:`matnet.nn.Network` with Keras-style ``fit`` and ``evaluate``.
+
+    model = Sequential([Dense(784, 128), ReLU(), Dense(128, 64), ReLU(), Dense(64, 10)])
+    history = model.fit(x_train, y_train, epochs=10, optimizer=Adam(1e-3), validation_data=(x_val, y_val))
+    model.evaluate(x_test, y_test)      # {"loss": ..., "accuracy": ...}
+    model.predict(x_test[:5])           # class indices; predict_proba gives the probabilities
+
+The math lives in ``matnet.nn``; this class only adds the training loop on top, so ``nn`` never imports it.
+"""
+
+from __future__ import annotations
+
+from matnet.nn.activations import ACTIVATIONS
+from matnet.nn.dense import Dense
+from matnet.nn.dropout import Dropout
+from matnet.nn.network import Network
+from matnet.train.callbacks import EarlyStopping
+from matnet.train.trainer import History, Trainer, evaluate
+
+__all__ = ["Sequential", "build_mlp"]
+
+
+class Sequential(Network):
+    """Layers in order, plus ``classes`` (names of the outputs) and ``preprocessing`` (how inputs were made)."""
+
+    def __init__(self, layers, *, seed: int = 0, classes=None, preprocessing: dict | None = None, **kwargs):
+        super().__init__(layers, seed=seed, **kwargs)
+        n_out = self.output_shapes[-1][0] if self.output_shapes[-1] else 1
+        self.classes = tuple(classes) if classes is not None else tuple(str(i) for i in range(n_out))
+        self.preprocessing = dict(preprocessing or {})
+
+    def fit(self, x, y, *, epochs: int = 10, batch_size: int = 128, optimizer=None, loss=None, schedule=None,
+            validation_data=None, clip_norm: float | None = None, early_stopping: int | None = None,
+            callbacks=(), seed: int = 0) -> History:
+        """Train on (x, y); ``early_stopping=k`` stops after k epochs without a better validation loss and
+        restores the best weights. Returns the History of per-epoch metrics."""
+        callbacks = list(callbacks)
+        if early_stopping:
+            callbacks.append(EarlyStopping(patience=early_stopping))
+        trainer = Trainer(self, optimizer=optimizer, loss=loss, schedule=schedule, epochs=epochs,
+                          batch_size=batch_size, clip_norm=clip_norm, seed=seed, callbacks=callbacks)
+        return trainer.fit(x, y, validation_data=validation_data)
+
+    def evaluate(self, x, y, loss=None, batch_size: int = 4096) -> dict:
+        """``{"loss": mean loss, "accuracy": fraction correct}`` on (x, y)."""
+        return evaluate(self, x, y, loss=loss, batch_size=batch_size)
+
+
+def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, init: str | None = None,
+              seed: int = 0, **kwargs) -> Sequential:
+    """``sizes = [784, 128, 64, 10]`` -> Dense 784->128, act, [Dropout], Dense 128->64, act, [Dropout], Dense 64->10.
+
+    The last layer gives logits (no activation): SoftmaxCrossEntropy applies the softmax. He initialisation
+    for ReLU-like activations, Xavier for tanh and sigmoid, unless ``init`` says otherwise.
+    """
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ValueError(f"layer sizes must be two or more positive numbers, got {sizes}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    init = init or ("xavier_normal" if activation in ("tanh", "sigmoid") else "he_normal")
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Dense(n_in, n_out, init=init))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+            if dropout:
+                layers.append(Dropout(dropout))
+    return Sequential(layers, seed=seed, **kwargs)

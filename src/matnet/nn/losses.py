@@ -1,0 +1,88 @@
+"""Losses: a scalar from predictions and targets, and its gradient with respect to the predictions.
+
+Targets ``y`` are class indices (N,) or rows of probabilities (N, C) (one-hot, or smoothed labels).
+``forward(pred, y) -> float`` stores what ``backward() -> dpred`` needs.
+"""
+
+from __future__ import annotations
+
+from matnet.backend import xp
+
+__all__ = ["SoftmaxCrossEntropy", "MeanSquaredError", "one_hot", "LOSSES"]
+
+
+def one_hot(y, num_classes: int, dtype="float32"):
+    """Class indices (N,) -> rows (N, C) with a single 1 at each index."""
+    out = xp.zeros((len(y), num_classes), dtype=dtype)
+    out[xp.arange(len(y)), y] = 1
+    return out
+
+
+def _is_labels(y) -> bool:
+    return y.ndim == 1
+
+
+class SoftmaxCrossEntropy:
+    """Cross-entropy of the softmax of logits, fused: ``L = -(1/N) sum_n log softmax(z_n)[y_n]``.
+
+    With ``s = z - max(z)`` per row, ``log softmax(z)_i = s_i - log sum_j exp(s_j)``: no exp overflows and no log
+    of a rounded-off zero. Fusing softmax into the loss makes the gradient simply ``dL/dz = (p - y) / N``.
+
+    forward:   z: (N, C) logits,  y: (N,) labels or (N, C) target rows  ->  L: float
+    backward:  ->  dz: (N, C)
+    """
+
+    def __init__(self):
+        self._cache = None
+
+    def forward(self, logits, y) -> float:
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exp = xp.exp(shifted)
+        sums = exp.sum(axis=1)
+        n = logits.shape[0]
+        if _is_labels(y):
+            loss = (xp.log(sums) - shifted[xp.arange(n), y]).mean()
+        else:
+            loss = -(y * (shifted - xp.log(sums)[:, None])).sum() / n
+        exp /= sums[:, None]  # now the probabilities p
+        self._cache = (exp, y)
+        return float(loss)
+
+    def backward(self):
+        if self._cache is None:
+            raise RuntimeError("SoftmaxCrossEntropy: backward() called before forward()")
+        probs, y = self._cache
+        n = probs.shape[0]
+        dz = probs * (1.0 / n)  # a new array: the cached probabilities stay as they are
+        if _is_labels(y):
+            dz[xp.arange(n), y] -= 1.0 / n
+        else:
+            dz -= y * (1.0 / n)
+        return dz
+
+
+class MeanSquaredError:
+    """``L = mean((pred - y)^2)`` over all N*C entries (PyTorch's MSELoss); ``dL/dpred = 2 (pred - y) / (N C)``.
+
+    forward:   pred: (N, C),  y: (N,) labels (one-hot encoded here) or (N, C) targets  ->  L: float
+    backward:  ->  dpred: (N, C)
+    """
+
+    def __init__(self):
+        self._cache = None
+
+    def forward(self, pred, y) -> float:
+        if _is_labels(y):
+            y = one_hot(y, pred.shape[1], dtype=pred.dtype)
+        diff = pred - y
+        self._cache = diff
+        return float((diff * diff).mean())
+
+    def backward(self):
+        if self._cache is None:
+            raise RuntimeError("MeanSquaredError: backward() called before forward()")
+        diff = self._cache
+        return diff * (2.0 / diff.size)
+
+
+LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}

@@ -1,0 +1,147 @@
+"""A network: layers applied in order, and the chain rule applied in reverse."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+import numpy as np
+
+from matnet.backend import to_numpy, xp
+from matnet.nn.activations import Softmax, softmax
+from matnet.nn.layer import Layer
+from matnet.nn.parameters import Parameters
+
+__all__ = ["Network"]
+
+
+class Network:
+    """``out = f_L(... f_2(f_1(x)))``; backward sends ``dout`` through ``f_L ... f_1``, each layer turning the
+    gradient of its output into the gradient of its input (the chain rule) and filling its ``grads`` on the way.
+
+    ``seed`` initialises every layer's parameters (and dropout's generators) from one Generator, in layer order,
+    so the same seed always gives the same network. ``input_shape`` is one sample's shape, e.g. ``(784,)``; it is
+    taken from the first layer when that layer knows it.
+    """
+
+    def __init__(self, layers: list[Layer], *, seed: int = 0, dtype=np.float32,
+                 input_shape: tuple[int, ...] | None = None, name: str = "sequential"):
+        if not layers:
+            raise ValueError("a network needs at least one layer")
+        self.layers = list(layers)
+        self.name = name
+        self._name_layers()
+        self.input_shape = tuple(input_shape) if input_shape else self._infer_input_shape()
+        self.output_shapes = self._check_shapes()
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        for layer in self.layers:
+            layer.reset_parameters(rng)
+            layer.input_grad = True
+        self.layers[0].input_grad = False  # its input is data: nobody needs dL/dx there
+        self._cast(dtype)
+
+    # --- construction --------------------------------------------------------------------------------
+    def _name_layers(self):
+        seen = Counter()
+        names = set()
+        for layer in self.layers:
+            if layer.name is None:
+                base = type(layer).__name__.lower()
+                seen[base] += 1
+                layer.name = f"{base}_{seen[base]}"
+            if layer.name in names:
+                raise ValueError(f"two layers are named {layer.name!r}; layer names must be unique")
+            names.add(layer.name)
+
+    def _infer_input_shape(self):
+        first = self.layers[0]
+        if hasattr(first, "in_features"):
+            return (first.in_features,)
+        raise ValueError("give input_shape=...: the first layer does not say what input it takes")
+
+    def _check_shapes(self):
+        shapes, shape = [], self.input_shape
+        for layer in self.layers:
+            expected = getattr(layer, "in_features", None)
+            if expected is not None and shape != (expected,):
+                raise ValueError(f"layer {layer.name} ({type(layer).__name__}) takes inputs of shape ({expected},) "
+                                 f"but the layer before it gives {shape}")
+            shape = layer.output_shape(shape)
+            shapes.append(shape)
+        return shapes
+
+    def _cast(self, dtype):
+        for layer in self.layers:
+            layer.astype(dtype)
+        self.dtype = np.dtype(dtype)
+        self.parameters = Parameters(self.layers)
+
+    def astype(self, dtype) -> "Network":
+        """Cast every parameter (float64 for gradient checks) and return self."""
+        self._cast(dtype)
+        return self
+
+    # --- the two passes ------------------------------------------------------------------------------
+    def forward(self, x, training: bool = False):
+        """x: (N, *input_shape) -> output (N, *output_shape); ``training`` turns on dropout and caching."""
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dout):
+        """dout = dL/d(output) -> fills every layer's grads; returns dL/dx only if the first layer computes it."""
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    # --- inference -----------------------------------------------------------------------------------
+    def predict_proba(self, x, batch_size: int = 4096) -> np.ndarray:
+        """Class probabilities (N, C) as a NumPy array: softmax of the logits, computed in batches."""
+        x = self._as_input(x)
+        ends_in_softmax = isinstance(self.layers[-1], Softmax)
+        chunks = []
+        for start in range(0, len(x), batch_size):
+            out = self.forward(x[start:start + batch_size])
+            chunks.append(to_numpy(out if ends_in_softmax else softmax(out, axis=1)))
+        return np.concatenate(chunks) if chunks else np.zeros((0,) + self.output_shapes[-1], self.dtype)
+
+    def predict(self, x, batch_size: int = 4096) -> np.ndarray:
+        """Predicted class indices (N,)."""
+        return self.predict_proba(x, batch_size).argmax(axis=1)
+
+    def _as_input(self, x):
+        x = xp.asarray(x, dtype=self.dtype)
+        if x.ndim == len(self.input_shape):  # one sample: add the batch axis
+            x = x[None]
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{self.name} takes inputs of shape (N, {', '.join(map(str, self.input_shape))}), "
+                             f"got {tuple(x.shape)}")
+        return x
+
+    # --- description ---------------------------------------------------------------------------------
+    @property
+    def num_params(self) -> int:
+        return sum(layer.num_params for layer in self.layers)
+
+    def summary_text(self) -> str:
+        """Keras-style table: layer (type), output shape, parameter count, then the total."""
+        rows = [(f"{layer.name} ({type(layer).__name__})", str((None,) + shape), f"{layer.num_params:,}")
+                for layer, shape in zip(self.layers, self.output_shapes)]
+        head = ("Layer (type)", "Output Shape", "Param #")
+        widths = [max(len(r[i]) for r in rows + [head]) + 3 for i in range(3)]
+        line = lambda r: "".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()  # noqa: E731
+        rule = "=" * sum(widths)
+        body = [f'Model: "{self.name}"', rule, line(head), rule, *map(line, rows), rule,
+                f"Total params: {self.num_params:,}", f"Input shape: {(None,) + self.input_shape}"]
+        return "\n".join(body)
+
+    def summary(self, file=None) -> None:
+        print(self.summary_text(), file=file or sys.stdout)
+
+    __str__ = summary_text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}([{', '.join(map(repr, self.layers))}])"

@@ -1,0 +1,61 @@
+"""Learning-rate schedules: the learning rate as a function of training progress ``t``, in epochs (fractional:
+``t = 2.5`` is half-way through the third epoch), so a schedule reads the same whatever the batch size.
+
+    constant     lr(t) = lr
+    step         lr(t) = lr * gamma^floor(t / step_size)
+    exp          lr(t) = lr * gamma^t
+    cosine       lr(t) = min_lr + (lr - min_lr) * (1 + cos(pi * (t - w) / (T - w))) / 2     (w: warm-up)
+
+Linear warm-up, optional for every schedule, multiplies by ``min(1, t / w)`` over the first ``w`` epochs:
+large early steps from random weights are what makes training diverge.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["Schedule", "SCHEDULES", "make_schedule"]
+
+SCHEDULES = ("constant", "step", "exp", "cosine")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    kind: str = "constant"
+    lr: float = 0.01
+    epochs: float = 1.0        # T, the total length (cosine)
+    warmup: float = 0.0        # w, epochs of linear warm-up
+    gamma: float = 0.1         # step and exp decay factor
+    step_size: float = 10.0    # epochs between step decays
+    min_lr: float = 0.0        # cosine's floor
+
+    def __post_init__(self):
+        if self.kind not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.kind!r}; choose one of {', '.join(SCHEDULES)}")
+        if self.warmup < 0:
+            raise ValueError(f"warm-up must be >= 0 epochs, got {self.warmup}")
+
+    def __call__(self, t: float) -> float:
+        if self.kind == "constant":
+            lr = self.lr
+        elif self.kind == "step":
+            lr = self.lr * self.gamma ** math.floor(t / self.step_size)
+        elif self.kind == "exp":
+            lr = self.lr * self.gamma ** t
+        else:
+            span = max(self.epochs - self.warmup, 1e-12)
+            progress = min(max((t - self.warmup) / span, 0.0), 1.0)
+            lr = self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        if self.warmup > 0 and t < self.warmup:
+            lr *= t / self.warmup
+        return lr
+
+
+def make_schedule(kind: str, lr: float, epochs: float, warmup: float = 0.0, **options) -> Schedule:
+    """Defaults that suit ``epochs``: a step decay of 0.1 at a third of the run, an exp decay reaching 1% at its end."""
+    if kind == "step":
+        options.setdefault("step_size", max(epochs / 3, 1e-9))
+    if kind == "exp":
+        options.setdefault("gamma", 0.01 ** (1 / max(epochs, 1e-9)))
+    return Schedule(kind=kind, lr=lr, epochs=epochs, warmup=warmup, **options)

@@ -1,0 +1,91 @@
+"""The command line as a user meets it: real processes, their exit codes and what they print."""
+
+import json
+import re
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import make_idx_dir
+
+
+def matnet(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "matnet.cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["data"], ["data", "fetch"], ["data", "info"], ["gradcheck"]])
+def test_every_command_has_help(command):
+    done = matnet(*command, "--help")
+    assert done.returncode == 0 and "Usage: matnet" in done.stdout
+
+
+def test_train_help_lists_the_flags_scripts_rely_on():
+    text = matnet("train", "--help").stdout
+    for flag in ("--layers", "--activation", "--optimizer", "--lr", "--schedule", "--warmup", "--weight-decay",
+                 "--batch-size", "--epochs", "--seed", "--dataset", "--subset", "--out"):
+        assert flag in text
+    for choice in ("sgd|momentum|nesterov|adam|adamw", "constant|step|exp|cosine"):
+        assert choice in text.replace("\n", "").replace(" ", "")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--bogus"], "No such option '--bogus'"),
+    (["train", "--lr", "-1"], "Invalid value for '--lr'"),
+    (["train", "--optimizer", "rmsprop"], "Invalid value for '--optimizer'"),
+    (["train", "--layers", "784,x,10"], "not a comma-separated list"),
+    (["train", "--epochs", "zero"], "Invalid value for '--epochs'"),
+    (["trian"], "No such command 'trian'"),
+    (["data", "fetch", "mnist", "--sha256", "nope"], "not PART=SHA256"),
+])
+def test_bad_flags_give_one_line_and_exit_2(args, message):
+    done = matnet(*args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("matnet: error: ") and message in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_runtime_errors_give_one_line_and_exit_1(tmp_path):
+    env = {"MATNET_CACHE": str(tmp_path / "cache")}
+    for args, message in [(["data", "fetch", "nope"], "unknown dataset 'nope'"),
+                          (["train", "--dataset", "nope", "--out", str(tmp_path / "r")], "unknown dataset 'nope'"),
+                          (["data", "info", "nope"], "not in the cache")]:
+        done = matnet(*args, env=env)
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr, done.stderr
+
+
+def test_gradcheck_command_passes():
+    done = matnet("gradcheck", "--json")
+    assert done.returncode == 0
+    results = json.loads(done.stdout)
+    assert len(results) >= 10 and all(r["passed"] and r["worst"] < 1e-6 for r in results)
+
+
+def test_own_data_fetch_info_and_train(tmp_path):
+    env = {"MATNET_CACHE": str(tmp_path / "cache")}
+    make_idx_dir(tmp_path / "idx", n_train=300, n_test=100, shape=(6, 6), classes=4)
+    done = matnet("data", "fetch", "blobs", "--idx-dir", str(tmp_path / "idx"), env=env)
+    assert done.returncode == 0 and "cached at" in done.stdout, done.stderr
+    info = json.loads(matnet("data", "info", "--json", env=env).stdout)
+    assert info["datasets"][0]["name"] == "blobs" and info["datasets"][0]["image_shape"] == [6, 6]
+    out = tmp_path / "run"
+    done = matnet("train", "--dataset", "blobs", "--layers", "36,16,4", "--val-size", "50", "--epochs", "15",
+                  "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16", "--out", str(out), env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("epoch ") == 15 and "test accuracy" in done.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test_accuracy"] > 0.9          # the classes differ in brightness: easy to learn
+    assert (out / "model.npz").exists() and len((out / "metrics.jsonl").read_text().splitlines()) == 15
+
+
+def test_epoch_lines_show_what_the_issue_asks(tmp_path, mnist):
+    done = matnet("train", "--subset", "2000", "--epochs", "2", "--out", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("epoch 1/2")][0]
+    assert re.fullmatch(r"epoch 1/2  loss \d\.\d{4}  acc \d+\.\d\d%  val_loss \d\.\d{4}  val_acc \d+\.\d\d%  "
+                        r"lr \d\.\d\de[-+]\d\d  \d+\.\ds", line), line

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from matnet.data import BatchIterator, Dataset, normalize, prepare
+
+
+def small_dataset(n_train=100, n_test=20):
+    gen = np.random.default_rng(0)
+    return Dataset("small", gen.integers(0, 256, (n_train, 4, 4), dtype=np.uint8), np.arange(n_train, dtype=np.uint8) % 10,
+                   gen.integers(0, 256, (n_test, 4, 4), dtype=np.uint8), np.arange(n_test, dtype=np.uint8) % 10,
+                   tuple("0123456789"))
+
+
+def test_normalize_flattens_to_unit_range():
+    x = normalize(np.array([[[0, 255], [51, 102]]], dtype=np.uint8))
+    assert x.shape == (1, 4) and x.dtype == np.float32
+    np.testing.assert_allclose(x, [[0, 1, 0.2, 0.4]], rtol=1e-6)
+
+
+def test_validation_is_held_out_from_the_end():
+    d = small_dataset()
+    s = prepare(d, val_size=30)
+    assert s.x_train.shape == (70, 16) and s.x_val.shape == (30, 16) and s.x_test.shape == (20, 16)
+    np.testing.assert_array_equal(s.y_val, d.train_labels[70:])
+    np.testing.assert_allclose(s.x_val[0], d.train_images[70].reshape(-1) / 255, rtol=1e-6)
+
+
+def test_subset_takes_the_first_images():
+    s = prepare(small_dataset(), val_size=30, subset=10)
+    assert len(s.x_train) == 10 and len(s.x_val) == 30
+    np.testing.assert_array_equal(s.y_train, np.arange(10))
+
+
+def test_bad_sizes():
+    with pytest.raises(ValueError, match="validation size"):
+        prepare(small_dataset(), val_size=100)
+
+
+def test_batches_cover_every_sample_once_per_epoch():
+    x = np.arange(10, dtype=np.float32)[:, None].repeat(3, axis=1)
+    y = np.arange(10)
+    batches = BatchIterator(x, y, 4, rng=np.random.default_rng(0))
+    assert len(batches) == 3
+    seen = []
+    for xb, yb in batches:
+        np.testing.assert_array_equal(xb[:, 0], yb)   # rows stay with their labels
+        seen.extend(yb.tolist())
+    assert sorted(seen) == list(range(10)) and [len(b[1]) for b in batches] == [4, 4, 2]
+
+
+def test_order_is_seeded_and_changes_between_epochs():
+    x, y = np.zeros((50, 2)), np.arange(50)
+    a = [yb.tolist() for _, yb in BatchIterator(x, y, 50, rng=np.random.default_rng(1))]
+    b = [yb.tolist() for _, yb in BatchIterator(x, y, 50, rng=np.random.default_rng(1))]
+    assert a == b
+    it = BatchIterator(x, y, 50, rng=np.random.default_rng(1))
+    first, second = [yb.tolist() for _, yb in it], [yb.tolist() for _, yb in it]
+    assert first != second
+
+
+def test_unshuffled_batches_are_views():
+    x, y = np.zeros((8, 2)), np.arange(8)
+    xb, _ = next(iter(BatchIterator(x, y, 4, shuffle=False)))
+    assert np.shares_memory(xb, x)
+
+
+def test_mismatched_lengths():
+    with pytest.raises(ValueError, match="x has 3 rows but y has 2"):
+        BatchIterator(np.zeros((3, 1)), np.zeros(2), 2)

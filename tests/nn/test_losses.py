@@ -1,0 +1,77 @@
+import math
+
+import numpy as np
+import pytest
+
+from matnet.nn import MeanSquaredError, SoftmaxCrossEntropy, one_hot
+from matnet.nn.gradcheck import TOLERANCE, check_loss
+
+
+def logits_for(probabilities):
+    return np.log(np.array(probabilities, dtype=np.float64))
+
+
+def test_cross_entropy_of_spec_examples():
+    loss = SoftmaxCrossEntropy()
+    # 0.90 on the true class: -log(0.9) = 0.105
+    assert loss.forward(logits_for([[0.9, 0.05, 0.05]]), np.array([0])) == pytest.approx(0.105, abs=5e-4)
+    # uniform over 10 classes: log(10) = 2.303
+    assert loss.forward(np.zeros((3, 10)), np.array([1, 5, 9])) == pytest.approx(2.303, abs=5e-4)
+
+
+def test_labels_and_one_hot_give_the_same_loss_and_gradient(rng):
+    z, y = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+    a, b = SoftmaxCrossEntropy(), SoftmaxCrossEntropy()
+    assert a.forward(z, y) == pytest.approx(b.forward(z, one_hot(y, 4, dtype=np.float64)))
+    np.testing.assert_allclose(a.backward(), b.backward())
+
+
+def test_gradient_is_p_minus_y_over_n():
+    z = np.array([[1.0, 2.0, 3.0]])
+    loss = SoftmaxCrossEntropy()
+    loss.forward(z, np.array([2]))
+    p = np.exp(z) / np.exp(z).sum()
+    np.testing.assert_allclose(loss.backward(), p - [[0, 0, 1]])
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(np.array([[1000.0, -1000.0]]), np.array([1]))
+    assert value == pytest.approx(2000.0)
+    assert np.isfinite(loss.backward()).all()
+
+
+def test_backward_twice_gives_the_same_gradient(rng):
+    loss = SoftmaxCrossEntropy()
+    loss.forward(rng.standard_normal((3, 4)), np.array([0, 1, 2]))
+    np.testing.assert_array_equal(loss.backward(), loss.backward())
+
+
+def test_mse_by_hand():
+    loss = MeanSquaredError()
+    value = loss.forward(np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0.0, 2.0], [1.0, 1.0]]))
+    assert value == pytest.approx((1 + 0 + 1 + 1) / 4)
+    np.testing.assert_allclose(loss.backward(), 2 * np.array([[1, 0], [-1, -1]]) / 4)
+
+
+def test_mse_one_hot_encodes_labels():
+    loss = MeanSquaredError()
+    assert loss.forward(np.array([[0.0, 1.0]]), np.array([1])) == 0.0
+
+
+@pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(), MeanSquaredError()], ids=lambda l: type(l).__name__)
+@pytest.mark.parametrize("targets", ["labels", "rows"])
+def test_gradients_match_finite_differences(loss, targets, rng):
+    y = rng.integers(0, 5, 6) if targets == "labels" else rng.dirichlet(np.ones(5), 6)
+    assert check_loss(loss, rng.standard_normal((6, 5)), y) < TOLERANCE
+
+
+def test_backward_before_forward():
+    for loss in (SoftmaxCrossEntropy(), MeanSquaredError()):
+        with pytest.raises(RuntimeError, match="before forward"):
+            loss.backward()
+
+
+def test_one_hot():
+    np.testing.assert_array_equal(one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+    assert math.isclose(one_hot(np.array([1]), 4).sum(), 1.0)

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from matnet import Sequential, build_mlp
+from matnet.nn import Dense, Dropout, Network, ReLU, SoftmaxCrossEntropy, Tanh
+from matnet.nn.gradcheck import TOLERANCE, check_network
+
+
+def test_summary_counts_the_spec_network():
+    model = build_mlp([784, 128, 64, 10])
+    text = str(model)
+    assert model.num_params == 109_386 == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+    assert "Total params: 109,386" in text
+    for row in ("dense_1 (Dense)", "(None, 128)", "100,480", "relu_2 (ReLU)", "8,256", "650"):
+        assert row in text
+
+
+def test_output_shapes_and_probabilities(rng):
+    model = Sequential([Dense(6, 5), ReLU(), Dense(5, 3)])
+    x = rng.standard_normal((7, 6)).astype(np.float32)
+    assert model.forward(x).shape == (7, 3)
+    p = model.predict_proba(x)
+    assert p.shape == (7, 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(model.predict(x), p.argmax(axis=1))
+    assert model.predict_proba(x[0]).shape == (1, 3)  # one sample gets a batch axis
+
+
+def test_mismatched_layers_are_named():
+    with pytest.raises(ValueError, match=r"dense_2 \(Dense\) takes inputs of shape \(64,\) but the layer before "
+                                         r"it gives \(128,\)"):
+        Sequential([Dense(784, 128), ReLU(), Dense(64, 10)])
+
+
+def test_wrong_input_shape_for_predict():
+    with pytest.raises(ValueError, match=r"takes inputs of shape \(N, 4\)"):
+        Sequential([Dense(4, 2)]).predict(np.ones((3, 5)))
+
+
+def test_same_seed_same_weights_different_seed_different():
+    a, b, c = build_mlp([10, 8, 3], seed=1), build_mlp([10, 8, 3], seed=1), build_mlp([10, 8, 3], seed=2)
+    np.testing.assert_array_equal(a.parameters.values, b.parameters.values)
+    assert not np.array_equal(a.parameters.values, c.parameters.values)
+
+
+def test_parameters_are_views_of_one_flat_vector():
+    model = build_mlp([4, 3, 2])
+    p = model.parameters
+    assert len(p) == model.num_params == 4 * 3 + 3 + 3 * 2 + 2
+    assert p.names == ["dense_1.W", "dense_2.W", "dense_1.b", "dense_2.b"]  # weights first: decay is a prefix
+    assert p.n_decayed == 4 * 3 + 3 * 2
+    p.values[:] = 0.5
+    assert (model.layers[0].params["W"] == 0.5).all() and (model.layers[2].params["b"] == 0.5).all()
+    model.layers[0].params["W"][0, 0] = 7
+    assert p.values[0] == 7
+
+
+def test_whole_network_gradients_match_finite_differences(rng):
+    net = Network([Dense(5, 4), Tanh(), Dense(4, 4), ReLU(), Dropout(0.25), Dense(4, 3)], seed=3)
+    x = rng.standard_normal((6, 5))
+    errors = check_network(net, x, rng.integers(0, 3, 6), SoftmaxCrossEntropy())
+    assert set(errors) == set(net.parameters.names) | {"dx"}
+    assert max(errors.values()) < TOLERANCE
+
+
+def test_duplicate_layer_names_rejected():
+    with pytest.raises(ValueError, match="named 'a'"):
+        Network([Dense(2, 2, name="a"), Dense(2, 2, name="a")])

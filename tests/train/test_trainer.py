@@ -1,0 +1,142 @@
+import numpy as np
+import pytest
+
+from matnet import SGD, Adam, Momentum, Sequential, build_mlp
+from matnet.nn import Dense, MeanSquaredError, Softmax
+from matnet.optim import Schedule
+from matnet.train import Callback, EarlyStopping, TrainingDiverged, evaluate
+
+
+def test_overfits_a_small_batch_to_100_percent(mnist_splits):
+    x, y = mnist_splits.x_train[:64], mnist_splits.y_train[:64]
+    model = build_mlp([784, 128, 64, 10], seed=0)
+    history = model.fit(x, y, epochs=60, batch_size=16, optimizer=Adam(1e-3))
+    assert model.evaluate(x, y)["accuracy"] == 1.0
+    assert history["loss"][-1] < 0.01 < history["loss"][0]
+
+
+class BatchLosses(Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_batch_end(self, trainer, step, loss):
+        self.losses.append(loss)
+
+
+def test_loss_decreases_over_one_epoch_of_real_data(mnist_splits):
+    record = BatchLosses()
+    model = build_mlp([784, 128, 64, 10], seed=0)
+    model.fit(mnist_splits.x_train[:5000], mnist_splits.y_train[:5000], epochs=1, batch_size=50,
+              optimizer=Momentum(0.05), callbacks=[record])
+    assert len(record.losses) == 100
+    first, last = np.mean(record.losses[:10]), np.mean(record.losses[-10:])
+    assert first > 1.5 and last < 0.6 * first
+    assert model.evaluate(mnist_splits.x_val, mnist_splits.y_val)["accuracy"] > 0.85
+
+
+def test_same_seed_same_numbers(mnist_splits):
+    def train(seed):
+        model = build_mlp([784, 32, 10], dropout=0.2, seed=seed)
+        history = model.fit(mnist_splits.x_train[:1000], mnist_splits.y_train[:1000], epochs=2, seed=seed,
+                            optimizer=Adam(1e-3), validation_data=(mnist_splits.x_val[:500], mnist_splits.y_val[:500]))
+        return model.parameters.values.copy(), [(e["loss"], e["val_loss"]) for e in history.epochs]
+
+    (w1, h1), (w2, h2), (w3, _) = train(0), train(0), train(1)
+    np.testing.assert_array_equal(w1, w2)
+    assert h1 == h2
+    assert not np.array_equal(w1, w3)
+
+
+class PoisonAfter(Callback):
+    """Sets the weights to NaN after a given step of the second epoch."""
+
+    def __init__(self, step):
+        self.step, self.epoch = step, 0
+
+    def on_epoch_begin(self, trainer, epoch):
+        self.epoch = epoch
+
+    def on_batch_end(self, trainer, step, loss):
+        if self.epoch == 2 and step + 1 == self.step:
+            trainer.model.parameters.values[:] = np.nan
+
+
+def test_nan_loss_stops_with_epoch_and_step():
+    model = build_mlp([4, 3, 2])
+    x, y = np.ones((40, 4), np.float32), np.zeros(40, int)
+    with pytest.raises(TrainingDiverged, match=r"the loss became nan at epoch 2, step 4: .*lower learning rate"):
+        model.fit(x, y, batch_size=5, epochs=3, optimizer=SGD(0.1), callbacks=[PoisonAfter(3)])
+
+
+@pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning")
+def test_exploding_learning_rate_is_reported():
+    model = build_mlp([4, 8, 2])
+    x = np.random.default_rng(0).standard_normal((64, 4)).astype(np.float32) * 100
+    with pytest.raises(TrainingDiverged, match=r"at epoch \d+, step \d+"):
+        model.fit(x, np.arange(64) % 2, batch_size=8, epochs=50, optimizer=SGD(1e6), loss=MeanSquaredError())
+
+
+def test_early_stopping_restores_the_best_weights():
+    gen = np.random.default_rng(0)
+    x, y = gen.standard_normal((40, 10)).astype(np.float32), gen.integers(0, 2, 40)    # noise: overfits fast
+    xv, yv = gen.standard_normal((40, 10)).astype(np.float32), gen.integers(0, 2, 40)
+    snapshots = {}
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, trainer, epoch, metrics):
+            snapshots[epoch] = trainer.model.parameters.values.copy()
+
+    model = build_mlp([10, 64, 2], seed=0)
+    history = model.fit(x, y, epochs=200, batch_size=8, optimizer=Adam(1e-2), validation_data=(xv, yv),
+                        early_stopping=3, callbacks=[Snapshot()])
+    val = history["val_loss"]
+    best = int(np.argmin(val)) + 1
+    assert len(history) == best + 3 < 200               # stopped 3 epochs after the best
+    assert history.best_epoch == best and history.restored_best
+    np.testing.assert_array_equal(model.parameters.values, snapshots[best])
+    assert evaluate(model, xv, yv)["loss"] == pytest.approx(min(val), rel=1e-5)
+
+
+def test_early_stopping_needs_validation_data():
+    with pytest.raises(ValueError, match="needs validation data"):
+        build_mlp([2, 2]).fit(np.ones((4, 2), np.float32), np.zeros(4, int), epochs=2, early_stopping=1)
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=0)
+
+
+def test_schedule_sets_the_learning_rate_each_step():
+    lrs = []
+
+    class Record(Callback):
+        def on_batch_end(self, trainer, step, loss):
+            lrs.append(trainer.optimizer.lr)
+
+    build_mlp([2, 2]).fit(np.ones((8, 2), np.float32), np.zeros(8, int), epochs=2, batch_size=4,
+                          optimizer=SGD(1.0), schedule=Schedule("constant", lr=1.0, warmup=2), callbacks=[Record()])
+    np.testing.assert_allclose(lrs, [0.25, 0.5, 0.75, 1.0])
+
+
+def test_clipping_caps_the_step():
+    model = Sequential([Dense(1, 1)])
+    model.parameters.values[:] = 0
+    model.fit(np.full((1, 1), 100.0, np.float32), np.array([[1000.0]], np.float32), epochs=1, batch_size=1,
+              optimizer=SGD(1.0), loss=MeanSquaredError(), clip_norm=1.0)
+    assert np.linalg.norm(model.parameters.values) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_softmax_before_cross_entropy_is_refused():
+    model = Sequential([Dense(2, 2), Softmax()])
+    with pytest.raises(ValueError, match="ends in Softmax"):
+        model.fit(np.ones((2, 2), np.float32), np.zeros(2, int), epochs=1)
+
+
+def test_history_and_metrics(mnist_splits):
+    model = build_mlp([784, 16, 10])
+    history = model.fit(mnist_splits.x_train[:500], mnist_splits.y_train[:500], epochs=2,
+                        validation_data=(mnist_splits.x_val[:200], mnist_splits.y_val[:200]))
+    assert len(history) == 2 and set(history.epochs[0]) == {"epoch", "loss", "acc", "val_loss", "val_acc", "lr",
+                                                              "seconds"}
+    assert history["epoch"] == [1, 2]
+    result = model.evaluate(mnist_splits.x_test[:300], mnist_splits.y_test[:300])
+    manual = (model.predict(mnist_splits.x_test[:300]) == mnist_splits.y_test[:300]).mean()
+    assert result["accuracy"] == pytest.approx(manual)
