@@ -31,6 +31,7 @@ demo: install
 	@echo "run folder: runs/demo"; cat runs/demo/summary.json
 
 test: oracle
+	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest
 
 gradcheck: install

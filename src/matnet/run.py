@@ -22,7 +22,7 @@ from matnet import backend
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.fileio import write_json, write_text
-from matnet.model import Sequential, build_mlp
+from matnet.model import build_mlp
 from matnet.model_file import save_model
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule

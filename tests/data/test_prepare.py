@@ -6,9 +6,9 @@ from matnet.data import BatchIterator, Dataset, normalize, prepare
 
 def small_dataset(n_train=100, n_test=20):
     gen = np.random.default_rng(0)
-    return Dataset("small", gen.integers(0, 256, (n_train, 4, 4), dtype=np.uint8), np.arange(n_train, dtype=np.uint8) % 10,
-                   gen.integers(0, 256, (n_test, 4, 4), dtype=np.uint8), np.arange(n_test, dtype=np.uint8) % 10,
-                   tuple("0123456789"))
+    images = gen.integers(0, 256, (n_train + n_test, 4, 4), dtype=np.uint8)
+    labels = np.arange(n_train + n_test, dtype=np.uint8) % 10
+    return Dataset("small", images[:n_train], labels[:n_train], images[n_train:], labels[n_train:], tuple("0123456789"))
 
 
 def test_normalize_flattens_to_unit_range():

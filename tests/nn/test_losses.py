@@ -59,7 +59,7 @@ def test_mse_one_hot_encodes_labels():
     assert loss.forward(np.array([[0.0, 1.0]]), np.array([1])) == 0.0
 
 
-@pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(), MeanSquaredError()], ids=lambda l: type(l).__name__)
+@pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(), MeanSquaredError()], ids=lambda loss: type(loss).__name__)
 @pytest.mark.parametrize("targets", ["labels", "rows"])
 def test_gradients_match_finite_differences(loss, targets, rng):
     y = rng.integers(0, 5, 6) if targets == "labels" else rng.dirichlet(np.ones(5), 6)

@@ -33,7 +33,6 @@ class Network:
         self._name_layers()
         self.input_shape = tuple(input_shape) if input_shape else self._infer_input_shape()
         self.output_shapes = self._check_shapes()
-        self.seed = seed
         rng = np.random.default_rng(seed)
         for layer in self.layers:
             layer.reset_parameters(rng)
