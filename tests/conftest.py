@@ -91,3 +91,13 @@ def torch_twin(layers, torch):
         else:
             modules.append({ReLU: torch.nn.ReLU, Tanh: torch.nn.Tanh}[type(layer)]())
     return torch.nn.Sequential(*modules)
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory, mnist):
+    """The default configuration (the demo's) trained once on the real MNIST: (run folder, summary)."""
+    from matnet.config import TrainConfig
+    from matnet.run import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "default"
+    return out, train_run(TrainConfig(out=str(out)), progress=False)

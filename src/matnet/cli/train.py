@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import click
+import shlex
+from pathlib import Path
 
+import click
+from click.core import ParameterSource
+
+from matnet.config import TrainConfig, load_config
+from matnet.errors import MatnetError
 from matnet.nn.activations import ACTIVATIONS
 from matnet.optim.optimizers import OPTIMIZERS
 from matnet.optim.schedules import SCHEDULES
-from matnet.run import TrainConfig, train_run
+from matnet.run import CHECKPOINT, train_run
+from matnet.train.trainer import TrainingInterrupted
 
 DEFAULTS = TrainConfig()
 
@@ -35,6 +42,10 @@ POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
 
 
 @click.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE.toml",
+              help="Settings from a TOML file (keys as the flags, with _ for -); flags given here override it.")
+@click.option("--resume", type=click.Path(file_okay=False), metavar="RUN",
+              help="Continue the run in folder RUN from its last checkpoint, exactly as if never stopped.")
 @_option("--layers", "layers", IntList(), "Layer sizes, input first, classes last.")
 @_option("--activation", "activation", click.Choice(list(ACTIVATIONS)), "Hidden-layer activation.")
 @_option("--dropout", "dropout", click.FloatRange(0, 1, max_open=True), "Dropout after each hidden layer.")
@@ -54,11 +65,38 @@ POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
 @_option("--subset", "subset", click.IntRange(min=0), "Use only the first N training images (0: all).")
 @_option("--val-size", "val_size", click.IntRange(min=0), "Training images held out for validation.")
 @_option("--out", "out", click.Path(file_okay=False), "Run folder to write.")
-def train(**options):
-    """Train a network on a dataset, evaluate it on the test set and write the run folder."""
-    config = TrainConfig(**options)
-    click.echo(f"training {','.join(map(str, config.layers))} ({config.activation}) on {config.dataset} "
+@click.pass_context
+def train(ctx, config_file, resume, **options):
+    """Train a network on a dataset, evaluate it on the test set and write the run folder.
+
+    Ctrl-C stops after the current step and saves a checkpoint; `--resume RUN` continues from it.
+    """
+    given = {key: value for key, value in options.items()
+             if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE}
+    if resume:
+        if given or config_file:
+            raise click.UsageError("--resume continues a run exactly as it was configured: give no other settings")
+        config = _saved_config(Path(resume))
+    else:
+        values = load_config(config_file) if config_file else {}
+        config = TrainConfig.from_dict({**values, **given}, config_file or "settings")
+    verb = "resuming" if resume else "training"
+    click.echo(f"{verb} {','.join(map(str, config.layers))} ({config.activation}) on {config.dataset} "
                f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} epochs")
-    summary = train_run(config)
+    try:
+        summary = train_run(config, resume=bool(resume))
+    except TrainingInterrupted as stop:
+        click.echo(f"interrupted in epoch {stop.epoch} after step {stop.step}; checkpoint saved: "
+                   f"{Path(config.out) / CHECKPOINT}", err=True)
+        click.echo(f"resume with: matnet train --resume {shlex.quote(config.out)}", err=True)
+        ctx.exit(130)
     click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
                f"({summary['train_seconds']:.1f}s training) -> {config.out}")
+
+
+def _saved_config(run: Path) -> TrainConfig:
+    if not (run / "config.toml").is_file():
+        raise MatnetError(f"{run}: not a run folder (no config.toml)")
+    values = load_config(run / "config.toml")
+    values["out"] = str(run)  # the folder may have moved since
+    return TrainConfig.from_dict(values, str(run / "config.toml"))

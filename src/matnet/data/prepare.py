@@ -62,7 +62,8 @@ class BatchIterator:
     """Mini-batches ``(x[idx], y[idx])`` in a fresh random order each pass, drawn from the Generator ``rng``.
 
     Only the index vector is shuffled; each batch gathers its own rows, so an epoch never copies the dataset.
-    The last batch may be smaller.
+    The last batch may be smaller. ``batches(order, start)`` resumes an epoch part-way: the same ``order`` and
+    ``start = k`` give the batches a full pass gives from its (k+1)-th on.
     """
 
     def __init__(self, x, y, batch_size: int, *, shuffle: bool = True, rng: np.random.Generator | None = None):
@@ -77,11 +78,16 @@ class BatchIterator:
         return -(-len(self.x) // self.batch_size)
 
     def __iter__(self):
-        n = len(self.x)
-        order = xp.asarray(self.rng.permutation(n)) if self.shuffle else None
-        for start in range(0, n, self.batch_size):
+        return self.batches(self.order())
+
+    def order(self):
+        """This pass's order of the rows (None: unshuffled), drawn from ``rng``."""
+        return xp.asarray(self.rng.permutation(len(self.x))) if self.shuffle else None
+
+    def batches(self, order, start: int = 0):
+        for begin in range(start * self.batch_size, len(self.x), self.batch_size):
             if order is None:
-                yield self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
+                yield self.x[begin:begin + self.batch_size], self.y[begin:begin + self.batch_size]
             else:
-                idx = order[start:start + self.batch_size]
+                idx = order[begin:begin + self.batch_size]
                 yield xp.take(self.x, idx, axis=0), xp.take(self.y, idx, axis=0)

@@ -64,6 +64,14 @@ class Optimizer:
     def config(self) -> dict:
         return {"lr": self.lr, "weight_decay": self.weight_decay}
 
+    def state_dict(self) -> tuple[dict, dict]:
+        """``(arrays, values)``: what a resumed run needs to take exactly the same next step."""
+        return dict(self.state), {"t": self.t, "lr": self.lr}
+
+    def load_state_dict(self, arrays: dict, values: dict) -> None:
+        self.t, self.lr = int(values["t"]), float(values["lr"])
+        self.state = {key: xp.array(array) for key, array in arrays.items()}
+
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.config().items())})"
 

@@ -1,8 +1,10 @@
 """Callbacks: code that runs at fixed points of training without the loop knowing what it does.
 
 Hooks, in the order they fire: ``on_train_begin``, then per epoch ``on_epoch_begin``, ``on_batch_end`` after
-every optimizer step, ``on_epoch_end`` with the epoch's metrics; finally ``on_train_end``. A callback may set
-``trainer.stop_training = True`` to end training after the current epoch.
+every optimizer step, ``on_epoch_end`` with the epoch's metrics; finally ``on_train_end``. ``on_interrupt`` fires
+instead when training stops at a step boundary (Ctrl-C). A callback may set ``trainer.stop_training = True`` to
+end training after the current epoch. A callback with state that a resumed run needs has
+``state_dict() -> (arrays, values)`` and ``load_state_dict(arrays, values)``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Callback:
     def on_batch_end(self, trainer, step: int, loss: float): ...
     def on_epoch_end(self, trainer, epoch: int, metrics: dict): ...
     def on_train_end(self, trainer): ...
+    def on_interrupt(self, trainer): ...
 
 
 class EarlyStopping(Callback):
@@ -49,6 +52,16 @@ class EarlyStopping(Callback):
             self.waited += 1
             if self.waited >= self.patience:
                 trainer.stop_training = True
+
+    def state_dict(self):
+        arrays = {"best_values": self.best_values} if self.best_values is not None else {}
+        return arrays, {"best": None if math.isinf(self.best) else self.best, "best_epoch": self.best_epoch,
+                        "waited": self.waited}
+
+    def load_state_dict(self, arrays, values):
+        self.best = math.inf if values.get("best") is None else values["best"]
+        self.best_epoch, self.waited = values.get("best_epoch"), values.get("waited", 0)
+        self.best_values = arrays.get("best_values")
 
     def on_train_end(self, trainer):
         trainer.history.best_epoch = self.best_epoch
@@ -91,6 +104,10 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, trainer, epoch, metrics):
         self.bar.close()
+
+    def on_interrupt(self, trainer):
+        if self.bar is not None:
+            self.bar.close()
 
 
 class EpochLog(Callback):

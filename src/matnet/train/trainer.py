@@ -3,6 +3,10 @@
 Per step:  logits = model(x_batch);  L = loss(logits, y_batch);  model.backward(dL/dlogits);
            clip the gradient's global norm (if asked);  lr = schedule(t);  optimizer.step(parameters)
 Per epoch: validation loss and accuracy, the metrics to the History and to every callback.
+
+The loop's position is ``(epochs_done, step)``. ``state_dict()`` captures everything the rest of the run depends
+on at that position (weights, optimizer state, every random generator, the partial epoch's sums, the history),
+so a run resumed from it with ``load_state_dict`` continues with exactly the numbers it would have had.
 """
 
 from __future__ import annotations
@@ -21,12 +25,22 @@ from matnet.optim.clip import clip_grad_norm
 from matnet.optim.optimizers import Adam, Optimizer
 from matnet.optim.schedules import Schedule
 from matnet.train.callbacks import Callback
+from matnet.train.interrupt import deferred_sigint
 
-__all__ = ["History", "Trainer", "TrainingDiverged", "evaluate", "accuracy"]
+__all__ = ["History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "evaluate", "accuracy"]
 
 
 class TrainingDiverged(MatnetError):
     """The loss became NaN or infinite."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped at a step boundary (Ctrl-C, or a callback raising KeyboardInterrupt); callbacks have
+    seen ``on_interrupt``, so a checkpoint of this exact position exists if one was asked for."""
+
+    def __init__(self, epoch: int, step: int):
+        super().__init__(f"interrupted in epoch {epoch} after step {step}")
+        self.epoch, self.step = epoch, step
 
 
 @dataclass
@@ -65,7 +79,7 @@ def evaluate(model, x, y, loss=None, batch_size: int = 4096) -> dict:
 
 
 class Trainer:
-    """Holds what the loop needs; ``fit`` runs it and returns a :class:`History`.
+    """Holds what the loop needs; ``fit`` runs it (from its current position) and returns a :class:`History`.
 
     ``schedule`` maps progress in epochs to a learning rate; without one the optimizer's ``lr`` stays fixed.
     """
@@ -88,54 +102,144 @@ class Trainer:
         self.stop_training = False
         self.steps_per_epoch = 0
         self.running_loss = math.nan
+        # the position, and the partial epoch's running sums: loss * n, correct, n, seconds
+        self.epochs_done, self.step = 0, 0
+        self._sums = [0.0, 0.0, 0, 0.0]
+        self._epoch_rng_state = None     # the batch generator before this epoch's shuffle
+        self._consistent = True          # False while a step is half done: no checkpoint then
+        self._stop_requested = False
 
     def _emit(self, hook: str, *args) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(self, *args)
 
+    def request_stop(self) -> None:
+        """Stop after the current step, with a consistent state (what the first Ctrl-C does)."""
+        self._stop_requested = True
+
     def fit(self, x, y, validation_data=None) -> History:
         self._check_loss_matches_model()
         batches = BatchIterator(x, y, self.batch_size, shuffle=True, rng=self.rng)
         self.steps_per_epoch = len(batches)
-        params = self.model.parameters
-        self._emit("on_train_begin")
-        for epoch in range(1, self.epochs + 1):
-            self._emit("on_epoch_begin", epoch)
-            started = time.perf_counter()
-            loss_sum, correct, seen = 0.0, 0.0, 0
-            for step, (xb, yb) in enumerate(batches):
-                if self.schedule is not None:
-                    self.optimizer.lr = self.schedule(epoch - 1 + (step + 1) / self.steps_per_epoch)
-                logits = self.model.forward(xb, training=True)
-                loss_value = self.loss.forward(logits, yb)
-                if not math.isfinite(loss_value):
-                    raise TrainingDiverged(
-                        f"the loss became {loss_value} at epoch {epoch}, step {step + 1}: training stopped; "
-                        f"try a lower learning rate (now {self.optimizer.lr:.3g}) or gradient clipping")
-                self.model.backward(self.loss.backward())
-                if self.clip_norm is not None:
-                    clip_grad_norm(params.grads, self.clip_norm)
-                self.optimizer.step(params)
-                n = len(xb)
-                loss_sum += loss_value * n
-                correct += accuracy(logits, yb) * n
-                seen += n
-                self.running_loss = loss_sum / seen
-                self._emit("on_batch_end", step, loss_value)
-            metrics = {"epoch": epoch, "loss": loss_sum / seen, "acc": correct / seen}
-            if validation_data is not None:
-                val = evaluate(self.model, *validation_data, loss=self.loss)
-                metrics.update(val_loss=val["loss"], val_acc=val["accuracy"])
-            metrics.update(lr=self.optimizer.lr, seconds=time.perf_counter() - started)
-            self.history.epochs.append(metrics)
-            self._emit("on_epoch_end", epoch, metrics)
-            if self.stop_training:
-                break
+        if self.step >= self.steps_per_epoch:
+            raise MatnetError(f"the saved position (step {self.step}) does not fit an epoch of "
+                              f"{self.steps_per_epoch} steps: was the data or batch size changed?")
+        with deferred_sigint(self.request_stop):
+            try:
+                self._emit("on_train_begin")
+                while self.epochs_done < self.epochs and not self.stop_training:
+                    self._run_epoch(batches, validation_data)
+            except KeyboardInterrupt:
+                if not self._consistent:
+                    raise  # a second Ctrl-C in the middle of a step: leave at once, keep the last checkpoint
+                self._emit("on_interrupt")
+                raise TrainingInterrupted(self.epochs_done + 1, self.step) from None
         self._emit("on_train_end")
         return self.history
+
+    def _run_epoch(self, batches: BatchIterator, validation_data) -> None:
+        epoch = self.epochs_done + 1
+        if self.step == 0:
+            self._epoch_rng_state = self.rng.bit_generator.state
+            self._sums = [0.0, 0.0, 0, 0.0]
+        else:  # resuming part-way: draw this epoch's order again from the generator as it was
+            self.rng.bit_generator.state = self._epoch_rng_state
+        order = batches.order()
+        params = self.model.parameters
+        self._emit("on_epoch_begin", epoch)
+        started = time.perf_counter()
+        for xb, yb in batches.batches(order, self.step):
+            self._consistent = False
+            if self.schedule is not None:
+                self.optimizer.lr = self.schedule(epoch - 1 + (self.step + 1) / self.steps_per_epoch)
+            logits = self.model.forward(xb, training=True)
+            loss_value = self.loss.forward(logits, yb)
+            if not math.isfinite(loss_value):
+                self._consistent = True
+                raise TrainingDiverged(
+                    f"the loss became {loss_value} at epoch {epoch}, step {self.step + 1}: training stopped; "
+                    f"try a lower learning rate (now {self.optimizer.lr:.3g}) or gradient clipping")
+            self.model.backward(self.loss.backward())
+            if self.clip_norm is not None:
+                clip_grad_norm(params.grads, self.clip_norm)
+            self.optimizer.step(params)
+            n = len(xb)
+            self._sums[0] += loss_value * n
+            self._sums[1] += accuracy(logits, yb) * n
+            self._sums[2] += n
+            self.step += 1
+            self.running_loss = self._sums[0] / self._sums[2]
+            self._consistent = True
+            self._emit("on_batch_end", self.step - 1, loss_value)
+            if self._stop_requested:
+                self._sums[3] += time.perf_counter() - started
+                raise KeyboardInterrupt
+        loss_sum, correct, seen, earlier_seconds = self._sums
+        metrics = {"epoch": epoch, "loss": loss_sum / seen, "acc": correct / seen}
+        if validation_data is not None:
+            val = evaluate(self.model, *validation_data, loss=self.loss)
+            metrics.update(val_loss=val["loss"], val_acc=val["accuracy"])
+        metrics.update(lr=self.optimizer.lr, seconds=earlier_seconds + time.perf_counter() - started)
+        self.history.epochs.append(metrics)
+        self.epochs_done, self.step = epoch, 0
+        self._emit("on_epoch_end", epoch, metrics)
+
+    # --- checkpoints -------------------------------------------------------------------------------------
+    def _stateful_callbacks(self) -> dict:
+        named = {}
+        for callback in self.callbacks:
+            if hasattr(callback, "state_dict"):
+                key = type(callback).__name__
+                named[key if key not in named else f"{key}_{len(named)}"] = callback
+        return named
+
+    def _generators(self) -> dict:
+        return {layer.name: layer.rng for layer in self.model.layers if getattr(layer, "rng", None) is not None}
+
+    def state_dict(self) -> tuple[dict, dict]:
+        """``(arrays, values)`` at the current position; ``values`` is JSON-ready."""
+        opt_arrays, opt_values = self.optimizer.state_dict()
+        arrays = {"params": self.model.parameters.values.copy(),
+                  **{f"optimizer.{key}": a for key, a in opt_arrays.items()}}
+        values = {
+            "epochs_done": self.epochs_done, "step": self.step, "sums": list(self._sums),
+            "batch_rng": self._epoch_rng_state if self.step else self.rng.bit_generator.state,
+            "layer_rngs": {name: rng.bit_generator.state for name, rng in self._generators().items()},
+            "optimizer": {"type": type(self.optimizer).__name__, **opt_values},
+            "history": self.history.epochs, "callbacks": {},
+        }
+        for key, callback in self._stateful_callbacks().items():
+            cb_arrays, cb_values = callback.state_dict()
+            arrays.update({f"callback.{key}.{name}": a for name, a in cb_arrays.items()})
+            values["callbacks"][key] = cb_values
+        return arrays, values
+
+    def load_state_dict(self, arrays: dict, values: dict) -> None:
+        params = self.model.parameters
+        if arrays["params"].shape != params.values.shape:
+            raise MatnetError(f"the checkpoint holds {arrays['params'].size:,} parameters, the model has "
+                              f"{params.values.size:,}")
+        if values["optimizer"]["type"] != type(self.optimizer).__name__:
+            raise MatnetError(f"the checkpoint was made with {values['optimizer']['type']}, not "
+                              f"{type(self.optimizer).__name__}")
+        params.values[...] = arrays["params"]
+        self.optimizer.load_state_dict({k.split(".", 1)[1]: a for k, a in arrays.items() if k.startswith("optimizer.")},
+                                       values["optimizer"])
+        self.epochs_done, self.step = int(values["epochs_done"]), int(values["step"])
+        self._sums = list(values["sums"])
+        if self.step:
+            self._epoch_rng_state = values["batch_rng"]
+        else:
+            self.rng.bit_generator.state = values["batch_rng"]
+        for name, rng in self._generators().items():
+            rng.bit_generator.state = values["layer_rngs"][name]
+        self.history.epochs = list(values["history"])
+        for key, callback in self._stateful_callbacks().items():
+            prefix = f"callback.{key}."
+            callback.load_state_dict({k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)},
+                                     values["callbacks"].get(key, {}))
 
     def _check_loss_matches_model(self):
         if isinstance(self.loss, SoftmaxCrossEntropy) and isinstance(self.model.layers[-1], Softmax):
             raise ValueError("the model ends in Softmax, but SoftmaxCrossEntropy takes logits (it applies softmax "
                              "itself): remove the final Softmax layer")
-

@@ -1,0 +1,115 @@
+"""The configuration of a training run: defaults, TOML files, and checks that name the offending key.
+
+A run's ``config.toml`` holds every setting (defaults included), so it alone reproduces the run; ``--config`` reads
+such a file and command-line flags override it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import tomli_w
+
+from matnet.errors import MatnetError
+
+__all__ = ["TrainConfig", "load_config", "config_toml"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. The defaults are the demo: 784-128-64-10 to >= 98% on MNIST."""
+
+    layers: list[int] = field(default_factory=lambda: [784, 128, 64, 10])
+    activation: str = "relu"
+    dropout: float = 0.0
+    optimizer: str = "momentum"
+    lr: float = 0.1
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    warmup: float = 0.0
+    weight_decay: float = 5e-4
+    clip_norm: float = 0.0             # 0: no clipping
+    patience: int = 0                  # 0: no early stopping
+    batch_size: int = 128
+    epochs: int = 30
+    seed: int = 0
+    dataset: str = "mnist"
+    subset: int = 0                    # 0: all training images
+    val_size: int = 10_000
+    out: str = "runs/latest"
+
+    def check(self) -> None:
+        """Errors that name the setting, before any work is done."""
+        from matnet.nn.activations import ACTIVATIONS
+        from matnet.optim.optimizers import OPTIMIZERS
+        from matnet.optim.schedules import SCHEDULES
+
+        choices = {"activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise MatnetError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        for key in ("batch_size", "epochs", "lr"):
+            if not getattr(self, key) > 0:
+                raise MatnetError(f"{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
+        for key in ("warmup", "weight_decay", "clip_norm", "patience", "subset", "val_size", "seed"):
+            if getattr(self, key) < 0:
+                raise MatnetError(f"{key.replace('_', '-')} must be >= 0, got {getattr(self, key)}")
+        if not 0 <= self.dropout < 1:
+            raise MatnetError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.momentum < 1:
+            raise MatnetError(f"momentum must be in [0, 1), got {self.momentum}")
+        if len(self.layers) < 2 or min(self.layers) < 1:
+            raise MatnetError(f"layers must be two or more positive sizes, got {self.layers}")
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+        """A config from a dict such as a parsed TOML file: unknown keys and wrong types name the key."""
+        kinds = typing.get_type_hints(cls)
+        checked = {}
+        for key, value in values.items():
+            if key not in kinds:
+                raise MatnetError(f"{source}: unknown key '{key}' (known keys: {', '.join(kinds)})")
+            checked[key] = _typed(key, value, kinds[key], source)
+        config = cls(**checked)
+        try:
+            config.check()
+        except MatnetError as err:
+            raise MatnetError(f"{source}: {err}") from None
+        return config
+
+
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", list[int]: "a list of integers"}
+
+
+def _typed(key, value, kind, source):
+    ok = {
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+        list[int]: isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
+    }[kind]
+    if not ok:
+        raise MatnetError(f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {value!r}")
+    return float(value) if kind is float else value
+
+
+def load_config(path: str | Path) -> dict:
+    """The key-value pairs of a TOML file, checked against TrainConfig (returned as a dict of overrides)."""
+    path = Path(path)
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise MatnetError(f"{path}: cannot read ({err.strerror or err})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise MatnetError(f"{path}: invalid TOML ({err})") from None
+    TrainConfig.from_dict(values, str(path))  # the checks, with the file's name in every message
+    return values
+
+
+def config_toml(config: TrainConfig) -> str:
+    names = [f.name for f in fields(config)]
+    values = asdict(config)
+    return tomli_w.dumps({name: values[name] for name in names})

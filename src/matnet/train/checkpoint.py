@@ -1,0 +1,56 @@
+"""Checkpoints: a trainer's whole state in one ``.npz`` (arrays, and a JSON ``meta`` entry for the rest), written
+atomically, read with ``allow_pickle=False``."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from matnet.backend import to_numpy
+from matnet.errors import MatnetError
+from matnet.fileio import atomic_path
+from matnet.train.callbacks import Callback
+
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint"]
+
+FORMAT, VERSION = "matnet-checkpoint", 1
+
+
+def save_checkpoint(path: str | Path, trainer) -> None:
+    arrays, values = trainer.state_dict()
+    meta = json.dumps({"format": FORMAT, "version": VERSION, **values})
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **{k: to_numpy(a) for k, a in arrays.items()}, meta=np.array(meta))
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise MatnetError(f"{path}: no checkpoint to resume from")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files if key != "meta"}
+            values = json.loads(str(stored["meta"]))
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise MatnetError(f"{path}: damaged checkpoint ({err})") from None
+    if values.get("format") != FORMAT or values.get("version") != VERSION:
+        raise MatnetError(f"{path}: not a matnet checkpoint of version {VERSION}")
+    return arrays, values
+
+
+class Checkpoint(Callback):
+    """Saves the trainer's state at the start, after every epoch, and where an interrupt stopped it.
+
+    Put it after the other callbacks: it saves their state too, which must include this epoch.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def save(self, trainer, *args):
+        save_checkpoint(self.path, trainer)
+
+    on_train_begin = on_epoch_end = on_interrupt = save
