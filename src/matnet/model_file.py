@@ -25,8 +25,11 @@ FORMAT, VERSION = "matnet-model", 1
 
 
 def model_paths(path: str | Path) -> tuple[Path, Path]:
-    """``run/model`` or ``run/model.npz`` or ``run/model.json`` -> (``run/model.npz``, ``run/model.json``)."""
+    """``run/model`` or ``run/model.npz`` or ``run/model.json`` -> (``run/model.npz``, ``run/model.json``);
+    a run folder ``run/`` means its final model, ``run/model``."""
     path = Path(path)
+    if path.is_dir():
+        path = path / "model"
     stem = path.with_suffix("") if path.suffix in (".npz", ".json") else path
     return stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
 

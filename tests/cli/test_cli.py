@@ -16,7 +16,8 @@ def matnet(*args, env=None, timeout=300):
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["data"], ["data", "fetch"], ["data", "info"], ["gradcheck"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["data"], ["data", "fetch"], ["data", "info"], ["gradcheck"],
+                                     ["evaluate"], ["predict"], ["info"]])
 def test_every_command_has_help(command):
     done = matnet(*command, "--help")
     assert done.returncode == 0 and "Usage: matnet" in done.stdout

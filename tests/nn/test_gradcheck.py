@@ -42,3 +42,41 @@ def test_numerical_gradient_of_a_known_function():
 def test_relative_error():
     assert relative_error(np.zeros(3), np.zeros(3)) == 0
     assert relative_error(np.array([1.0]), np.array([3.0])) == 0.5
+
+
+def test_fourth_order_stencil_is_more_accurate():
+    x = np.array([0.7, -1.3])
+
+    def f():
+        return float(np.sin(x).sum())
+
+    exact = np.cos([0.7, -1.3])
+    second = numerical_gradient(f, x, h=1e-3)
+    fourth = numerical_gradient(f, x, h=1e-3, order=4)
+    assert np.abs(fourth - exact).max() < 1e-12 < np.abs(second - exact).max() < 1e-6
+
+
+def test_sampled_network_check_catches_a_wrong_backward(rng):
+    from matnet.nn import Network, SoftmaxCrossEntropy
+    from matnet.nn.gradcheck import check_network
+
+    class HalfWrongDense(Dense):
+        def backward(self, dout):
+            dx = super().backward(dout)
+            self.grads["W"][:, ::2] *= 1.001        # every other input's weights slightly off
+            return dx
+
+    x, y = rng.standard_normal((8, 30)), rng.integers(0, 4, 8)
+    good = check_network(Network([Dense(30, 16), ReLU(), Dense(16, 4)]), x, y, SoftmaxCrossEntropy(),
+                         samples=10, trained=True)
+    bad = check_network(Network([HalfWrongDense(30, 16, name="wrong"), ReLU(), Dense(16, 4, name="right")]), x, y,
+                        SoftmaxCrossEntropy(), samples=10, trained=True)
+    assert max(good.values()) < TOLERANCE
+    assert bad["wrong.W"] > TOLERANCE and bad["right.W"] < TOLERANCE and bad["wrong.b"] < TOLERANCE
+
+
+def test_relative_error_judges_tiny_entries_at_the_array_scale():
+    a = np.array([1.0, 1e-9])
+    n = np.array([1.0, 2e-9])           # 100% off, but a billionth of the array's scale
+    assert relative_error(a, n) < 1e-6
+    assert relative_error(np.array([1.0, 0.5]), np.array([1.0, 0.51])) > 1e-3

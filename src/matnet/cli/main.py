@@ -8,7 +8,10 @@ import sys
 import click
 
 from matnet.cli.data import data
+from matnet.cli.evaluate import evaluate
 from matnet.cli.gradcheck import gradcheck
+from matnet.cli.info import info
+from matnet.cli.predict import predict
 from matnet.cli.train import train
 from matnet.errors import MatnetError
 
@@ -23,14 +26,16 @@ def cli(debug):
 
     \b
     matnet data fetch mnist      get and verify a dataset
-    matnet train --epochs 20     train the default 784-128-64-10 network
+    matnet train --out runs/x    train the default 784-128-64-10 network
+    matnet evaluate runs/x       test accuracy, loss, confusion matrix
+    matnet predict runs/x a.png  classify your own images
+    matnet info runs/x           architecture, training config, final figures
     matnet gradcheck             check every backward pass against finite differences
     """
 
 
-cli.add_command(data)
-cli.add_command(train)
-cli.add_command(gradcheck)
+for command in (data, train, evaluate, predict, info, gradcheck):
+    cli.add_command(command)
 
 
 def _error(message: str, code: int) -> int:

@@ -1,0 +1,46 @@
+"""``matnet info``: what a model is, how it was trained, and how well it did."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import click
+
+from matnet.cli.common import MODEL_ARG, echo_json, open_model
+
+
+def _run_file(folder: Path, name: str, parse):
+    path = folder / name
+    try:
+        return parse(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+@click.command()
+@MODEL_ARG
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(model, as_json):
+    """The architecture, parameter count, training configuration and final figures of MODEL_OR_RUN."""
+    net = open_model(model)
+    path = Path(model)
+    folder = path if path.is_dir() else path.parent
+    config = _run_file(folder, "config.toml", tomllib.loads)
+    summary = _run_file(folder, "summary.json", json.loads)
+    if as_json:
+        echo_json({"model": str(path), "parameters": net.num_params, "input_shape": list(net.input_shape),
+                   "layers": [{"name": layer.name, "type": type(layer).__name__, **layer.config()}
+                              for layer in net.layers],
+                   "classes": list(net.classes), "preprocessing": net.preprocessing,
+                   "config": config, "summary": summary})
+        return
+    click.echo(net.summary_text())
+    click.echo(f"classes: {', '.join(net.classes)}")
+    if config:
+        click.echo("training: " + ", ".join(f"{key} {value}" for key, value in config.items()
+                                            if key not in ("out",)))
+    if summary:
+        click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
+                   f"after {summary['epochs']} epochs ({summary['train_seconds']:.1f}s)")
