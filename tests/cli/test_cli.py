@@ -90,3 +90,36 @@ def test_epoch_lines_show_what_the_issue_asks(tmp_path, mnist):
     line = [ln for ln in done.stdout.splitlines() if ln.startswith("epoch 1/2")][0]
     assert re.fullmatch(r"epoch 1/2  loss \d\.\d{4}  acc \d+\.\d\d%  val_loss \d\.\d{4}  val_acc \d+\.\d\d%  "
                         r"lr \d\.\d\de[-+]\d\d  \d+\.\ds", line), line
+
+
+def test_flags_override_the_config_file(tmp_path, mnist):
+    config = tmp_path / "run.toml"
+    config.write_text('subset = 600\nepochs = 4\noptimizer = "adam"\nlr = 0.002\nval_size = 500\n'
+                      f'out = "{tmp_path / "from-file"}"\n')
+    out = tmp_path / "from-flags"
+    done = matnet("train", "--config", str(config), "--epochs", "2", "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["run"] == str(out) and summary["epochs"] == 2 and summary["train_size"] == 600
+    import tomllib
+    resolved = tomllib.loads((out / "config.toml").read_text())
+    assert (resolved["epochs"], resolved["subset"], resolved["optimizer"], resolved["lr"]) == (2, 600, "adam", 0.002)
+    assert not (tmp_path / "from-file").exists()
+
+
+def test_config_file_errors_are_one_line(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text("epochs = 'many'\n")
+    done = matnet("train", "--config", str(config))
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"matnet: error: {config}: key 'epochs' must be an integer, got 'many'"
+
+
+def test_data_fetch_json(tmp_path):
+    env = {"MATNET_CACHE": str(tmp_path / "cache")}
+    make_idx_dir(tmp_path / "idx", n_train=30, n_test=10, shape=(5, 5), classes=3)
+    done = matnet("data", "fetch", "mine", "--idx-dir", str(tmp_path / "idx"), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["fetched"] and result["train"] == 30 and result["image_shape"] == [5, 5]
+    assert json.loads(matnet("data", "fetch", "mine", "--json", env=env).stdout)["fetched"] is False

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 import numpy as np
 
+from matnet.cli.common import echo_json
 from matnet.data.datasets import KNOWN, cache_dir, cache_path, cached_names, fetch, load_dataset
 from matnet.data.sources import PARTS
 
@@ -34,16 +33,23 @@ def _checksum(ctx, param, values):
 @click.option("--sha256", "sha256", multiple=True, callback=_checksum, metavar="PART=HEX",
               help="Expected SHA-256 of a part's uncompressed IDX bytes (repeatable).")
 @click.option("--force", is_flag=True, help="Fetch again even if the dataset is cached.")
-def fetch_command(name, mirror, idx_dir, sha256, force):
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def fetch_command(name, mirror, idx_dir, sha256, force, as_json):
     """Fetch dataset NAME (mnist, fashion-mnist, or a name for your own files), verify and cache it."""
     path = cache_path(name)
-    if path.exists() and not force and not (mirror or idx_dir):
-        click.echo(f"{name}: already cached at {path}")
-        return
-    path = fetch(name, mirror=mirror, idx_dir=idx_dir, sha256=sha256)
+    fetched = not path.exists() or force or bool(mirror or idx_dir)
+    if fetched:
+        path = fetch(name, mirror=mirror, idx_dir=idx_dir, sha256=sha256, progress=not as_json)
     dataset = load_dataset(name, download=False)
-    click.echo(f"{name}: {len(dataset.train_images):,} train + {len(dataset.test_images):,} test images "
-               f"{'x'.join(map(str, dataset.image_shape))}, checksums verified, cached at {path}")
+    if as_json:
+        echo_json({"name": name, "path": str(path), "fetched": fetched, "train": len(dataset.train_images),
+                   "test": len(dataset.test_images), "image_shape": list(dataset.image_shape),
+                   "classes": list(dataset.classes)})
+    elif not fetched:
+        click.echo(f"{name}: already cached at {path}")
+    else:
+        click.echo(f"{name}: {len(dataset.train_images):,} train + {len(dataset.test_images):,} test images "
+                   f"{'x'.join(map(str, dataset.image_shape))}, checksums verified, cached at {path}")
 
 
 @data.command("info")
@@ -62,7 +68,7 @@ def info_command(name, as_json):
             "pixel_mean": round(float(d.train_images.mean()) / 255, 4),
         })
     if as_json:
-        click.echo(json.dumps({"cache": str(cache_dir()), "datasets": rows}, indent=2))
+        echo_json({"cache": str(cache_dir()), "datasets": rows})
         return
     click.echo(f"cache: {cache_dir()}")
     if not rows:

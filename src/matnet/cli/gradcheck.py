@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 import numpy as np
 
-from matnet.cli.common import open_model
+from matnet.cli.common import echo_json, open_model
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import normalize
 from matnet.nn.gradcheck import TOLERANCE, CheckResult, check_network, standard_checks
@@ -41,8 +39,7 @@ def gradcheck(model, seed, batch, samples, as_json):
     """
     results = check_trained(model, batch, samples, seed) if model else standard_checks(seed)
     if as_json:
-        click.echo(json.dumps([{"name": r.name, "worst": r.worst, "passed": r.passed, "errors": r.errors}
-                               for r in results], indent=2))
+        echo_json([{"name": r.name, "worst": r.worst, "passed": r.passed, "errors": r.errors} for r in results])
     else:
         width = max(len(r.name) for r in results)
         click.echo(f"{'array' if model else 'layer / loss':<{width}}  worst rel. error  "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
+from matnet.cli.common import echo_json
 from matnet.config import TrainConfig, load_config
 from matnet.errors import MatnetError
 from matnet.nn.activations import ACTIVATIONS
@@ -65,8 +67,9 @@ POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
 @_option("--subset", "subset", click.IntRange(min=0), "Use only the first N training images (0: all).")
 @_option("--val-size", "val_size", click.IntRange(min=0), "Training images held out for validation.")
 @_option("--out", "out", click.Path(file_okay=False), "Run folder to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON (progress goes to stderr).")
 @click.pass_context
-def train(ctx, config_file, resume, **options):
+def train(ctx, config_file, resume, as_json, **options):
     """Train a network on a dataset, evaluate it on the test set and write the run folder.
 
     Ctrl-C stops after the current step and saves a checkpoint; `--resume RUN` continues from it.
@@ -82,14 +85,18 @@ def train(ctx, config_file, resume, **options):
         config = TrainConfig.from_dict({**values, **given}, config_file or "settings")
     verb = "resuming" if resume else "training"
     click.echo(f"{verb} {','.join(map(str, config.layers))} ({config.activation}) on {config.dataset} "
-               f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} epochs")
+               f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} epochs",
+               err=as_json)
     try:
-        summary = train_run(config, resume=bool(resume))
+        summary = train_run(config, resume=bool(resume), log=sys.stderr if as_json else None)
     except TrainingInterrupted as stop:
         click.echo(f"interrupted in epoch {stop.epoch} after step {stop.step}; checkpoint saved: "
                    f"{Path(config.out) / CHECKPOINT}", err=True)
         click.echo(f"resume with: matnet train --resume {shlex.quote(config.out)}", err=True)
         ctx.exit(130)
+    if as_json:
+        echo_json({"run": config.out, **summary})
+        return
     click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
                f"({summary['train_seconds']:.1f}s training) -> {config.out}")
 
