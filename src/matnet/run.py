@@ -6,6 +6,9 @@
         model.npz/.json   the final model (see matnet.model_file)
         best.npz/.json    the model of the epoch with the lowest validation loss
         checkpoint.npz    the whole training state, after every epoch and where Ctrl-C stopped it
+        steps.json        every step's loss and learning rate          (see matnet.train.monitor)
+        layer_stats.json  per-layer norms, update ratios, dead ReLUs    (see matnet.train.monitor)
+        predictions.npz   the test set's probabilities and labels, for the figures and the report
         summary.json      test_accuracy, test_loss, epochs run, seconds, parameter count
 
 ``train_run(config, resume=True)`` continues from ``checkpoint.npz`` and ends with exactly the weights and metrics
@@ -21,22 +24,29 @@ from pathlib import Path
 import numpy as np
 
 from matnet import backend
+from matnet.backend import to_numpy
 from matnet.config import TrainConfig, config_toml
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
-from matnet.fileio import write_json, write_text
+from matnet.fileio import atomic_path, write_json, write_text
 from matnet.model import build_mlp
 from matnet.model_file import save_model
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
 from matnet.train.callbacks import Callback, EarlyStopping, EpochLog, ProgressBar
 from matnet.train.checkpoint import Checkpoint, load_checkpoint
+from matnet.train.monitor import LayerStats, StepLog
 from matnet.train.trainer import Trainer, evaluate
 
-__all__ = ["MetricsFile", "BestModel", "train_run", "CHECKPOINT"]
+__all__ = ["MetricsFile", "BestModel", "train_run", "save_predictions", "CHECKPOINT", "PREDICTIONS"]
 
-CHECKPOINT = "checkpoint.npz"
+CHECKPOINT, PREDICTIONS = "checkpoint.npz", "predictions.npz"
+
+
+def save_predictions(path: Path, probabilities, labels) -> None:
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, probabilities=np.asarray(probabilities, np.float32), labels=np.asarray(labels, np.int64))
 
 
 class MetricsFile(Callback):
@@ -88,7 +98,9 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
                       preprocessing={"image_shape": list(dataset.image_shape), "scale": "pixel / 255",
                                      "flatten": True, "dataset": config.dataset})
     best = BestModel(out / "best")
-    callbacks = [MetricsFile(out / "metrics.jsonl"), best]
+    probe = splits.x_val[:1000] if len(splits.x_val) else splits.x_train[:1000]
+    callbacks = [MetricsFile(out / "metrics.jsonl"), best, StepLog(out / "steps.json"),
+                 LayerStats(out / "layer_stats.json", probe=probe)]
     if config.patience:
         callbacks.append(EarlyStopping(patience=config.patience))
     if progress:
@@ -109,6 +121,7 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
                           validation_data=(splits.x_val, splits.y_val) if len(splits.x_val) else None)
     test = evaluate(model, splits.x_test, splits.y_test)
     save_model(model, out / "model")
+    save_predictions(out / PREDICTIONS, model.predict_proba(splits.x_test), to_numpy(splits.y_test))
     train_seconds = sum(epoch["seconds"] for epoch in history.epochs)
     summary = {
         "test_accuracy": test["accuracy"],

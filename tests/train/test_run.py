@@ -19,8 +19,8 @@ from matnet.run import train_run
 from matnet.train import Callback
 from matnet.train.trainer import TrainingInterrupted
 
-RUN_FILES = ["best.json", "best.npz", "checkpoint.npz", "config.toml", "metrics.jsonl", "model.json", "model.npz",
-             "summary.json"]
+RUN_FILES = ["best.json", "best.npz", "checkpoint.npz", "config.toml", "layer_stats.json", "metrics.jsonl",
+             "model.json", "model.npz", "predictions.npz", "steps.json", "summary.json"]
 
 
 @pytest.mark.slow
@@ -65,6 +65,8 @@ def assert_same_run(a, b):
             for key in x.files:
                 np.testing.assert_array_equal(x[key], y[key], err_msg=f"{name}.npz {key}")
     assert without_seconds(a / "metrics.jsonl") == without_seconds(b / "metrics.jsonl")
+    for name in ("steps.json", "layer_stats.json"):     # the figures' records are complete after a resume
+        assert json.loads((a / name).read_text()) == json.loads((b / name).read_text()), name
     sa, sb = (json.loads((p / "summary.json").read_text()) for p in (a, b))
     for key in ("test_accuracy", "test_loss", "loss", "acc", "val_loss", "val_acc", "epochs", "best_epoch"):
         assert sa[key] == sb[key], key

@@ -12,6 +12,7 @@ from matnet.cli.evaluate import evaluate
 from matnet.cli.gradcheck import gradcheck
 from matnet.cli.info import info
 from matnet.cli.predict import predict
+from matnet.cli.report import compare, report
 from matnet.cli.train import train
 from matnet.errors import MatnetError
 
@@ -30,11 +31,13 @@ def cli(debug):
     matnet evaluate runs/x       test accuracy, loss, confusion matrix
     matnet predict runs/x a.png  classify your own images
     matnet info runs/x           architecture, training config, final figures
+    matnet report runs/x         figures and a one-page report (runs/x/report.html)
+    matnet compare runs/a runs/b learning curves overlaid, final figures side by side
     matnet gradcheck             check every backward pass against finite differences
     """
 
 
-for command in (data, train, evaluate, predict, info, gradcheck):
+for command in (data, train, evaluate, predict, info, report, compare, gradcheck):
     cli.add_command(command)
 
 

@@ -15,6 +15,7 @@ from matnet.errors import MatnetError
 from matnet.nn.activations import ACTIVATIONS
 from matnet.optim.optimizers import OPTIMIZERS
 from matnet.optim.schedules import SCHEDULES
+from matnet.reports.report import write_report
 from matnet.run import CHECKPOINT, train_run
 from matnet.train.trainer import TrainingInterrupted
 
@@ -94,9 +95,11 @@ def train(ctx, config_file, resume, as_json, **options):
                    f"{Path(config.out) / CHECKPOINT}", err=True)
         click.echo(f"resume with: matnet train --resume {shlex.quote(config.out)}", err=True)
         ctx.exit(130)
+    report_path = write_report(config.out, progress=not as_json)
     if as_json:
-        echo_json({"run": config.out, **summary})
+        echo_json({"run": config.out, "report": str(report_path), **summary})
         return
+    click.echo(f"report: {report_path}")
     click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
                f"({summary['train_seconds']:.1f}s training) -> {config.out}")
 

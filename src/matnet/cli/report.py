@@ -1,0 +1,48 @@
+"""``matnet report`` and ``matnet compare``: a run's page of figures, and runs side by side."""
+
+from __future__ import annotations
+
+import click
+
+from matnet.cli.common import echo_json
+from matnet.reports.compare import compare_runs
+from matnet.reports.report import write_report
+from matnet.reports.rundata import load_run
+
+
+@click.command()
+@click.argument("run", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def report(run, as_json):
+    """Draw RUN's figures and write RUN/report.html, one self-contained page (also done after training)."""
+    path = write_report(run, progress=not as_json)
+    missing = load_run(run, progress=False).missing
+    if as_json:
+        echo_json({"report": str(path), "figures": sorted(p.name for p in (path.parent / "figures").glob("*.png")),
+                   "missing": missing})
+        return
+    click.echo(f"report: {path}")
+    if missing:
+        click.echo(f"missing from the run folder: {'; '.join(missing)}")
+
+
+@click.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", default="compare.png", show_default=True, type=click.Path(dir_okay=False),
+              help="Where to write the figure of overlaid learning curves.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the comparison as a page.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def compare(runs, out, html_path, as_json):
+    """Overlay the learning curves of RUNS in one figure and print their final figures side by side."""
+    table = compare_runs(runs, out, html_path)
+    if as_json:
+        echo_json({"figure": out, "html": html_path, "runs": table})
+        return
+    width = max(len(row["run"]) for row in table)
+    click.echo(f"{'run':<{width}}  test acc   test loss  epochs  seconds")
+    for row in table:
+        acc = f"{100 * row['test_accuracy']:.2f}%" if row["test_accuracy"] is not None else "-"
+        loss = f"{row['test_loss']:.4f}" if row["test_loss"] is not None else "-"
+        seconds = f"{row['train_seconds']:.1f}" if row["train_seconds"] is not None else "-"
+        click.echo(f"{row['run']:<{width}}  {acc:>8}  {loss:>10}  {str(row['epochs'] or '-'):>6}  {seconds:>7}")
+    click.echo(f"figure: {out}" + (f"  page: {html_path}" if html_path else ""))

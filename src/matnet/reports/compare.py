@@ -1,0 +1,84 @@
+"""Several runs side by side: learning curves overlaid in one figure, and a table of their final figures."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from matnet.fileio import atomic_path, write_text  # noqa: E402
+from matnet.reports.figures import DPI, WIDE  # noqa: E402
+from matnet.reports.rundata import RunData, load_run  # noqa: E402
+
+__all__ = ["compare_runs", "rows", "overlay", "comparison_html"]
+
+COLUMNS = ("run", "test_accuracy", "test_loss", "epochs", "train_seconds")
+
+
+def rows(runs: list[RunData]) -> list[dict]:
+    """One row per run: its final figures (None where the run has none)."""
+    return [{"run": str(run.folder), **{key: (run.summary or {}).get(key) for key in COLUMNS[1:]}} for run in runs]
+
+
+def overlay(runs: list[RunData], path: Path) -> Path:
+    """Validation (dashed: training) loss and accuracy per epoch, one colour per run."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=WIDE)
+    for i, run in enumerate(runs):
+        color, epochs = f"C{i}", [m["epoch"] for m in run.metrics]
+        ax_loss.plot(epochs, [m["loss"] for m in run.metrics], "--", color=color, alpha=0.6)
+        ax_acc.plot(epochs, [100 * m["acc"] for m in run.metrics], "--", color=color, alpha=0.6)
+        if any("val_loss" in m for m in run.metrics):
+            ax_loss.plot(epochs, [m["val_loss"] for m in run.metrics], "-", color=color, label=run.name)
+            ax_acc.plot(epochs, [100 * m["val_acc"] for m in run.metrics], "-", color=color, label=run.name)
+    ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss (solid: validation, dashed: training)")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png")
+    plt.close(fig)
+    return path
+
+
+def _cell(key, value) -> str:
+    if value is None:
+        return "-"
+    if key == "test_accuracy":
+        return f"{100 * value:.2f}%"
+    if key == "test_loss":
+        return f"{value:.4f}"
+    if key == "train_seconds":
+        return f"{value:.1f}"
+    return str(value)
+
+
+def comparison_html(table: list[dict], figure: Path) -> str:
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c, row[c]))}</td>" for c in COLUMNS) + "</tr>"
+                   for row in table)
+    image = base64.b64encode(figure.read_bytes()).decode("ascii")
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            f'content="width=device-width, initial-scale=1"><title>matnet: comparison of {len(table)} runs</title>'
+            f"<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:auto;padding:16px}}"
+            f"img{{width:100%;height:auto}}table{{border-collapse:collapse;width:100%}}"
+            f"td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}}"
+            f"td:first-child,th:first-child{{text-align:left}}.s{{overflow-x:auto}}</style></head><body>"
+            f"<h1>Comparison of {len(table)} runs</h1><img alt=\"learning curves\" "
+            f"src=\"data:image/png;base64,{image}\"><div class=\"s\"><table id=\"runs\"><thead><tr>{head}</tr>"
+            f"</thead><tbody>{body}</tbody></table></div></body></html>\n")
+
+
+def compare_runs(folders, figure: str | Path, html_path: str | Path | None = None) -> list[dict]:
+    runs = [load_run(folder, progress=False) for folder in folders]
+    table = rows(runs)
+    overlay(runs, Path(figure))
+    if html_path:
+        write_text(html_path, comparison_html(table, Path(figure)))
+    return table

@@ -1,0 +1,109 @@
+"""``report.html``: one self-contained page per run (images embedded, no network access), from a Jinja2 template."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import jinja2
+import numpy as np
+from tqdm import tqdm
+
+from matnet import __version__
+from matnet.fileio import write_text
+from matnet.nn.dense import Dense
+from matnet.reports import figures as F
+from matnet.reports.rundata import RunData, load_run
+from matnet.train.metrics import confusion_matrix, per_class
+
+__all__ = ["draw_figures", "write_report", "render"]
+
+_env = jinja2.Environment(loader=jinja2.PackageLoader("matnet.reports", "templates"),
+                          autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+
+
+def _plans(run: RunData, out: Path):
+    """(name, title, caption, draw) for each figure the run's files allow; a line for each that they do not."""
+    plans, skipped = [], []
+    has_predictions = run.probabilities is not None
+    images = run.test_images() if has_predictions else None
+    if run.metrics:
+        plans.append(("curves", "Learning curves", "Loss (log scale) and accuracy per epoch, training and "
+                      "validation; the faint line is every batch's loss, the solid one its moving average.",
+                      lambda p: F.curves(run.metrics, run.steps, p)))
+    if run.steps and run.steps.get("lr"):
+        plans.append(("lr", "Learning rate", "The learning rate at every step, as the schedule set it.",
+                      lambda p: F.learning_rate(run.steps, p)))
+    if has_predictions:
+        matrix = confusion_matrix(run.labels, run.probabilities.argmax(axis=1), run.probabilities.shape[1])
+        plans.append(("confusion", "Confusion matrix", "Test images by true class (rows) and predicted class "
+                      "(columns); the diagonal holds the correct ones.",
+                      lambda p: F.confusion(matrix, run.classes, p)))
+        plans.append(("per_class", "Per-class scores", "Precision (how often a prediction of the class is right), "
+                      "recall (how many of the class are found) and their harmonic mean F1.",
+                      lambda p: F.per_class_bars(per_class(matrix), run.classes, p)))
+    dense = [layer for layer in run.model.layers if isinstance(layer, Dense)] if run.model is not None else []
+    shape = tuple(run.model.preprocessing.get("image_shape", ())) if run.model is not None else ()
+    if dense and shape and int(np.prod(shape)) == dense[0].in_features:
+        plans.append(("weights", "What the first layer looks for", "Each neuron's incoming weights drawn as an "
+                      "image: red pixels excite it, blue ones inhibit it.",
+                      lambda p: F.first_layer(dense[0].params["W"], shape, p)))
+    if images is not None:
+        plans.append(("predictions", "Predictions", "The first test images with the predicted class and its "
+                      "probability (red: wrong).",
+                      lambda p: F.gallery(images, run.probabilities, run.labels, run.classes, p)))
+        if (run.probabilities.argmax(axis=1) != run.labels).any():
+            plans.append(("mistakes", "Most confident mistakes", "The wrong predictions made with the highest "
+                          "probability, with the three most likely classes.",
+                          lambda p: F.mistakes(images, run.probabilities, run.labels, run.classes, p)))
+        else:
+            skipped.append("the gallery of mistakes (every test image was classified correctly)")
+    elif has_predictions:
+        skipped.append(f"the image galleries (the {run.dataset_name} test images are not cached)")
+    if run.layer_stats and run.layer_stats.get("steps"):
+        per_epoch = run.steps.get("steps_per_epoch") if run.steps else None
+        plans.append(("layers", "Layer health", "Norms of each weight matrix and of its gradient, the size of one "
+                      "update relative to the weights (dashed: 1e-3), and ReLU units that never fire.",
+                      lambda p: F.layer_health(run.layer_stats, per_epoch, p)))
+    return plans, skipped
+
+
+def draw_figures(run: RunData, *, progress: bool = True) -> tuple[list[F.Figure], list[str]]:
+    """Draw every figure the run allows into ``RUN/figures/``; returns them and what could not be drawn."""
+    out = run.folder / "figures"
+    out.mkdir(exist_ok=True)
+    plans, skipped = _plans(run, out)
+    drawn = []
+    for name, title, caption, draw in tqdm(plans, desc="figures", unit="figure", disable=not progress or None,
+                                           leave=False):
+        try:
+            drawn.append(F.Figure(name, title, caption, draw(out / f"{name}.png")))
+        except Exception as err:  # one broken figure must not cost the report (or the end of a long run)
+            skipped.append(f"the figure '{title}' (drawing it failed: {type(err).__name__}: {err})")
+    return drawn, skipped
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def render(run: RunData, drawn: list[F.Figure], skipped: list[str]) -> str:
+    table = None
+    if run.probabilities is not None:
+        matrix = confusion_matrix(run.labels, run.probabilities.argmax(axis=1), run.probabilities.shape[1])
+        scores = per_class(matrix)
+        table = [{"name": name, "precision": scores["precision"][i], "recall": scores["recall"][i],
+                  "f1": scores["f1"][i], "support": int(scores["support"][i])} for i, name in enumerate(run.classes)]
+    return _env.get_template("report.html.j2").render(
+        run=run, summary=run.summary or {}, config=run.config or {}, figures=drawn, table=table,
+        missing=run.missing + skipped, uri=_data_uri, version=__version__,
+        parameters=run.model.num_params if run.model is not None else None)
+
+
+def write_report(folder: str | Path, *, progress: bool = True) -> Path:
+    """Draw the figures and write ``RUN/report.html``; a run with missing pieces gets what there is."""
+    run = load_run(folder, progress=progress)
+    drawn, skipped = draw_figures(run, progress=progress)
+    path = run.folder / "report.html"
+    write_text(path, render(run, drawn, skipped))
+    return path
