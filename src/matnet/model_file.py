@@ -17,7 +17,7 @@ from matnet.backend import to_numpy, xp
 from matnet.errors import MatnetError
 from matnet.fileio import atomic_path, write_json
 from matnet.model import Sequential
-from matnet.nn import LAYERS
+from matnet.nn.registry import build_layer, layer_spec
 
 __all__ = ["FORMAT", "VERSION", "save_model", "load_model", "model_paths"]
 
@@ -37,7 +37,7 @@ def model_paths(path: str | Path) -> tuple[Path, Path]:
 def save_model(model: Sequential, path: str | Path) -> tuple[Path, Path]:
     """Write ``path.npz`` and ``path.json`` atomically (the weights first, so a JSON always has its weights)."""
     npz, meta = model_paths(path)
-    arrays = {name: to_numpy(a) for name, a in model.parameters.arrays().items()}
+    arrays = {name: to_numpy(a) for name, a in {**model.parameters.arrays(), **model.buffers()}.items()}
     with atomic_path(npz, suffix=".npz") as tmp:
         np.savez(tmp, **arrays)
     write_json(meta, {
@@ -46,8 +46,7 @@ def save_model(model: Sequential, path: str | Path) -> tuple[Path, Path]:
         "name": model.name,
         "input_shape": list(model.input_shape),
         "dtype": str(model.dtype),
-        "layers": [{"type": type(layer).__name__, "name": layer.name, "config": layer.config()}
-                   for layer in model.layers],
+        "layers": [layer_spec(layer) for layer in model.layers],
         "classes": list(model.classes),
         "preprocessing": model.preprocessing,
         "parameters": {name: list(shape) for name, shape in zip(model.parameters.names, model.parameters.shapes)},
@@ -69,7 +68,7 @@ def load_model(path: str | Path) -> Sequential:
     if meta.get("version") != VERSION:
         raise MatnetError(f"{meta_path}: model format version {meta.get('version')!r}; this matnet reads {VERSION}")
     try:
-        layers = [LAYERS[spec["type"]](**spec.get("config", {}), name=spec["name"]) for spec in meta["layers"]]
+        layers = [build_layer(spec) for spec in meta["layers"]]
         model = Sequential(layers, input_shape=tuple(meta["input_shape"]), classes=meta.get("classes"),
                            preprocessing=meta.get("preprocessing"), dtype=np.dtype(meta.get("dtype", "float32")),
                            name=meta.get("name", "sequential"))
@@ -82,14 +81,14 @@ def load_model(path: str | Path) -> Sequential:
             weights = {name: stored[name] for name in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise MatnetError(f"{npz}: damaged weights file ({err})") from None
-    expected = dict(zip(model.parameters.names, model.parameters.shapes))
+    live = {**model.parameters.arrays(), **model.buffers()}
+    expected = {name: tuple(array.shape) for name, array in live.items()}
     missing = [n for n in expected if n not in weights]
     extra = [n for n in weights if n not in expected]
     if missing:
         raise MatnetError(f"{npz}: missing array(s) {', '.join(missing)}")
     if extra:
         raise MatnetError(f"{npz}: unexpected array(s) {', '.join(extra)}")
-    live = model.parameters.arrays()
     for name, shape in expected.items():
         if tuple(weights[name].shape) != shape:
             raise MatnetError(f"{npz}: array {name} has shape {tuple(weights[name].shape)}, the architecture "

@@ -53,6 +53,9 @@ class Dense(Layer):
         return dout @ self.params["W"] if self.input_grad else None
 
     def output_shape(self, input_shape):
+        if tuple(input_shape) != (self.in_features,):
+            raise ValueError(f"takes inputs of shape ({self.in_features},) but the layer before it gives "
+                             f"{tuple(input_shape)}")
         return (self.out_features,)
 
     def config(self):

@@ -10,9 +10,10 @@ A trained network is checked with the fourth-order stencil and a larger h: its c
 small, and the rounding error of ``f`` divided by a tiny h would swamp them.
 
 The relative error ``|a - n| / max(|a| + |n|, s)``, worst over all elements, should be < 1e-6 in float64. The floor
-``s`` is 1e-3 of the array's largest ``|a| + |n|``: an entry a thousand times smaller than its neighbours (a weight
-of a unit that barely fired) is judged against the array's scale, since finite differences cannot resolve it
-to 1e-6 of itself; a wrong backward pass is wrong at the array's scale, and still fails.
+``s`` is 1e-3 of the largest ``|a| + |n|`` in the whole check (every array of the layer or network): an entry a
+thousand times smaller than that (a weight of a unit that barely fired; a bias before BatchNorm, whose gradient is
+exactly zero) is judged against that scale, since finite differences cannot resolve it to 1e-6 of itself; a wrong
+backward pass is wrong at the gradients' scale, and still fails.
 Inputs are kept away from kinks (ReLU at 0), where no derivative exists to compare with.
 """
 
@@ -24,8 +25,13 @@ import numpy as np
 
 from matnet.backend import to_numpy, xp
 from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from matnet.nn.batchnorm import BatchNorm
+from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
 from matnet.nn.dropout import Dropout
+from matnet.nn.pool import AvgPool2D, GlobalAvgPool, MaxPool2D
+from matnet.nn.reshape import Flatten
+from matnet.nn.residual import Residual
 from matnet.nn.losses import MeanSquaredError, SoftmaxCrossEntropy
 from matnet.nn.network import Network
 
@@ -57,14 +63,21 @@ def numerical_gradient(f, x, h: float = STEP, indices=None, order: int = 2):
     return xp.asarray(grad.reshape(x.shape) if indices is None else grad)
 
 
-def relative_error(analytic, numeric) -> float:
-    """Worst elementwise ``|a - n| / max(|a| + |n|, 1e-3 * max(|a| + |n|), 1e-12)`` (0 where both are 0)."""
+def relative_error(analytic, numeric, scale: float | None = None) -> float:
+    """Worst elementwise ``|a - n| / max(|a| + |n|, 1e-3 * scale, 1e-12)`` (0 where both are 0); ``scale`` is the
+    largest ``|a| + |n|`` of the whole check, by default of these arrays."""
     a, n = to_numpy(analytic).astype(np.float64), to_numpy(numeric).astype(np.float64)
     if a.shape != n.shape:
         raise ValueError(f"gradient shape {a.shape} differs from the numerical one {n.shape}")
-    scale = np.abs(a) + np.abs(n)
-    floor = max(1e-3 * float(scale.max(initial=0.0)), 1e-12)
-    return float((np.abs(a - n) / np.maximum(scale, floor)).max(initial=0.0))
+    size = np.abs(a) + np.abs(n)
+    floor = max(1e-3 * (float(size.max(initial=0.0)) if scale is None else scale), 1e-12)
+    return float((np.abs(a - n) / np.maximum(size, floor)).max(initial=0.0))
+
+
+def _errors(pairs: dict) -> dict[str, float]:
+    """``{name: (analytic, numeric)}`` -> ``{name: worst relative error}``, on the scale of all of them."""
+    scale = max(float(np.max(np.abs(to_numpy(a)) + np.abs(to_numpy(n)), initial=0.0)) for a, n in pairs.values())
+    return {name: relative_error(a, n, scale) for name, (a, n) in pairs.items()}
 
 
 def _frozen_randomness(layer):
@@ -78,8 +91,17 @@ def _frozen_randomness(layer):
     return reset
 
 
+def _parameters(layer, prefix=""):
+    """(label, param, grad) for a layer's parameters and those of the layers inside it."""
+    found = [(prefix + key, layer.params[key], layer.grads[key]) for key in layer.params]
+    for i, sub in enumerate(layer.sublayers()):
+        found += _parameters(sub, f"{prefix}{sub.name or f'{type(sub).__name__.lower()}{i}'}.")
+    return found
+
+
 def check_layer(layer, x, rng: np.random.Generator) -> dict[str, float]:
-    """Worst relative error of ``dx`` and of every gradient in ``layer.grads`` (layer and x made float64)."""
+    """Worst relative error of ``dx`` and of every gradient of the layer and the layers inside it (all float64)."""
+    layer.output_shape(tuple(x.shape[1:]))  # blocks make what depends on the input's shape (a projection)
     layer.astype(np.float64)
     layer.input_grad = True
     x = xp.asarray(x, dtype=xp.float64)
@@ -91,16 +113,17 @@ def check_layer(layer, x, rng: np.random.Generator) -> dict[str, float]:
     dx = layer.backward(dout)
     if not bool((dout == dout_before).all()):
         raise AssertionError(f"{type(layer).__name__}.backward wrote into dout")
-    analytic = {"dx": dx, **{key: g.copy() for key, g in layer.grads.items()}}
+    params = _parameters(layer)
+    analytic = {"dx": dx, **{label: grad.copy() for label, _, grad in params}}
 
     def f():
         reset()
         return float((layer.forward(x, training=True) * dout).sum())
 
-    errors = {"dx": relative_error(analytic["dx"], numerical_gradient(f, x))}
-    for key, param in layer.params.items():
-        errors[key] = relative_error(analytic[key], numerical_gradient(f, param))
-    return errors
+    pairs = {"dx": (analytic["dx"], numerical_gradient(f, x))}
+    for label, param, _ in params:
+        pairs[label] = (analytic[label], numerical_gradient(f, param))
+    return _errors(pairs)
 
 
 def check_loss(loss, z, y) -> float:
@@ -139,13 +162,13 @@ def check_network(net: Network, x, y, loss, samples: int | None = None, seed: in
                 return np.arange(offset, offset + size)
             return offset + rng.choice(size, samples, replace=False)
 
-        errors = {}
+        pairs = {}
         for name, span in zip(net.parameters.names, net.parameters.slices):
             idx = pick(span.stop - span.start, span.start)
-            numeric = numerical_gradient(f, net.parameters.values, indices=idx, **stencil)
-            errors[name] = relative_error(analytic[idx], numeric)
+            pairs[name] = (analytic[idx], numerical_gradient(f, net.parameters.values, indices=idx, **stencil))
         idx = pick(x.size)
-        errors["dx"] = relative_error(dx.reshape(-1)[idx], numerical_gradient(f, x, indices=idx, **stencil))
+        pairs["dx"] = (dx.reshape(-1)[idx], numerical_gradient(f, x, indices=idx, **stencil))
+        errors = _errors(pairs)
     finally:
         first.input_grad = False
     return errors
@@ -171,6 +194,14 @@ def _away_from_zero(rng, shape, margin=0.1):
     return np.where(x >= 0, x + margin, x - margin)
 
 
+def _distinct(rng, shape, gap=0.05):
+    """Values at least ``gap`` apart and away from 0, in random order: max-pooling has no ties to flip and ReLU
+    no kink to cross within a step of h."""
+    n = int(np.prod(shape))
+    values = (np.arange(n) - n // 2 + 0.5) * gap
+    return rng.permutation(values).reshape(shape)
+
+
 def standard_checks(seed: int = 0) -> list[CheckResult]:
     """Every layer, every loss and a whole network, on small random float64 inputs."""
     rng = np.random.default_rng(seed)
@@ -187,8 +218,30 @@ def standard_checks(seed: int = 0) -> list[CheckResult]:
     for name, layer in layers:
         x = _away_from_zero(rng, (3, 5))
         results.append(CheckResult(name, check_layer(layer, x, rng)))
+    images = [
+        ("Conv2D 3x3, stride 1, padding 1", Conv2D(2, 3, 3, padding=1, rng=rng), (2, 2, 5, 5)),
+        ("Conv2D 3x3, stride 2, padding 0", Conv2D(2, 3, 3, stride=2, rng=rng), (2, 2, 7, 7)),
+        ("Conv2D 2x2, stride 2, padding 1", Conv2D(1, 2, 2, stride=2, padding=1, rng=rng), (2, 1, 5, 5)),
+        ("MaxPool2D 2x2", MaxPool2D(2), (2, 2, 4, 6)),
+        ("MaxPool2D 3x3, stride 2", MaxPool2D(3, stride=2), (2, 2, 7, 7)),
+        ("AvgPool2D 2x2", AvgPool2D(2), (2, 2, 4, 4)),
+        ("GlobalAvgPool", GlobalAvgPool(), (2, 3, 4, 4)),
+        ("Flatten", Flatten(), (2, 2, 3, 3)),
+        ("BatchNorm (conv, training)", BatchNorm(3), (4, 3, 3, 3)),
+        ("Residual (identity)", Residual([Conv2D(2, 2, 3, padding=1, rng=rng), ReLU(),
+                                          Conv2D(2, 2, 3, padding=1, rng=rng)]), (2, 2, 5, 5)),
+        ("Residual (1x1 projection, stride 2)", Residual([Conv2D(2, 3, 3, stride=2, padding=1, rng=rng),
+                                                          BatchNorm(3), Tanh()]), (3, 2, 6, 6)),
+    ]
+    for name, layer, shape in images:
+        results.append(CheckResult(name, check_layer(layer, _distinct(rng, shape), rng)))
+    results.append(CheckResult("BatchNorm (dense, training)", check_layer(BatchNorm(5), rng.standard_normal((6, 5)),
+                                                                           rng)))
+    results.append(CheckResult("Residual (dense projection)", check_layer(Residual([Dense(5, 4, rng=rng), Tanh()]),
+                                                                           rng.standard_normal((3, 5)), rng)))
     labels = rng.integers(0, 4, size=6)
     targets = rng.dirichlet(np.ones(4), size=6)
+    # losses: one array each, so the scale is their own
     results.append(CheckResult("SoftmaxCrossEntropy (labels)",
                                {"dz": check_loss(SoftmaxCrossEntropy(), rng.standard_normal((6, 4)), labels)}))
     results.append(CheckResult("SoftmaxCrossEntropy (probabilities)",

@@ -27,6 +27,7 @@ class Layer:
         self.name = name
         self.params: dict[str, Any] = {}
         self.grads: dict[str, Any] = {}
+        self.buffers: dict[str, Any] = {}  # state that is not trained but saved (BatchNorm's running statistics)
         self._cache = None  # what backward needs from forward; None until forward has run
 
     # --- the pair every subclass writes, forward directly followed by backward ---------------------------
@@ -47,8 +48,13 @@ class Layer:
         """Draw fresh initial parameters from the Generator ``rng`` (layers without parameters do nothing)."""
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of one sample's output, given one sample's input shape (no batch axis)."""
+        """Shape of one sample's output, given one sample's input shape (no batch axis); a ValueError saying
+        what the layer takes when the input does not fit."""
         return input_shape
+
+    def sublayers(self) -> list["Layer"]:
+        """Layers inside this one (a residual block's); their parameters belong to the network too."""
+        return []
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments that rebuild this layer (saved in model files)."""
@@ -59,6 +65,10 @@ class Layer:
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = xp.zeros_like(self.params[key])
+        for key in self.buffers:
+            self.buffers[key] = self.buffers[key].astype(dtype)
+        for layer in self.sublayers():
+            layer.astype(dtype)
         return self
 
     @property

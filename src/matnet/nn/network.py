@@ -34,47 +34,65 @@ class Network:
         self.input_shape = tuple(input_shape) if input_shape else self._infer_input_shape()
         self.output_shapes = self._check_shapes()
         rng = np.random.default_rng(seed)
-        for layer in self.layers:
+        for layer in self.all_layers():
             layer.reset_parameters(rng)
             layer.input_grad = True
         self.layers[0].input_grad = False  # its input is data: nobody needs dL/dx there
         self._cast(dtype)
 
     # --- construction --------------------------------------------------------------------------------
+    def all_layers(self) -> list[Layer]:
+        """Every layer, those inside blocks included, in order (a block before its sublayers)."""
+        def walk(layers):
+            for layer in layers:
+                yield layer
+                yield from walk(layer.sublayers())
+        return list(walk(self.layers))
+
     def _name_layers(self):
-        seen = Counter()
+        """Unnamed layers get ``type_k``, numbered in order; names the user gave must be unique."""
         names = set()
-        for layer in self.layers:
+        for layer in self.all_layers():
+            if layer.name is not None:
+                if layer.name in names:
+                    raise ValueError(f"two layers are named {layer.name!r}; layer names must be unique")
+                names.add(layer.name)
+        seen = Counter()
+        for layer in self.all_layers():
             if layer.name is None:
                 base = type(layer).__name__.lower()
-                seen[base] += 1
+                while f"{base}_{seen[base]}" in names or seen[base] == 0:
+                    seen[base] += 1
                 layer.name = f"{base}_{seen[base]}"
-            if layer.name in names:
-                raise ValueError(f"two layers are named {layer.name!r}; layer names must be unique")
-            names.add(layer.name)
+                names.add(layer.name)
 
     def _infer_input_shape(self):
         first = self.layers[0]
         if hasattr(first, "in_features"):
             return (first.in_features,)
-        raise ValueError("give input_shape=...: the first layer does not say what input it takes")
+        raise ValueError("give input_shape=... (one sample's shape, e.g. (1, 28, 28)): the first layer does not "
+                         "say what input it takes")
 
     def _check_shapes(self):
         shapes, shape = [], self.input_shape
         for layer in self.layers:
-            expected = getattr(layer, "in_features", None)
-            if expected is not None and shape != (expected,):
-                raise ValueError(f"layer {layer.name} ({type(layer).__name__}) takes inputs of shape ({expected},) "
-                                 f"but the layer before it gives {shape}")
-            shape = layer.output_shape(shape)
+            try:
+                shape = tuple(layer.output_shape(shape))
+            except ValueError as err:
+                raise ValueError(f"layer {layer.name} ({type(layer).__name__}) {err}") from None
             shapes.append(shape)
+        self._name_layers()  # blocks may have made layers while checking (a residual projection)
         return shapes
 
     def _cast(self, dtype):
         for layer in self.layers:
             layer.astype(dtype)
         self.dtype = np.dtype(dtype)
-        self.parameters = Parameters(self.layers)
+        self.parameters = Parameters(self.all_layers())
+
+    def buffers(self) -> dict:
+        """``{"layer.key": array}`` of every layer's buffers (live arrays)."""
+        return {f"{layer.name}.{key}": array for layer in self.all_layers() for key, array in layer.buffers.items()}
 
     def astype(self, dtype) -> "Network":
         """Cast every parameter (float64 for gradient checks) and return self."""
@@ -123,11 +141,12 @@ class Network:
     # --- description ---------------------------------------------------------------------------------
     @property
     def num_params(self) -> int:
-        return sum(layer.num_params for layer in self.layers)
+        return sum(layer.num_params for layer in self.all_layers())
 
     def summary_text(self) -> str:
         """Keras-style table: layer (type), output shape, parameter count, then the total."""
-        rows = [(f"{layer.name} ({type(layer).__name__})", str((None,) + shape), f"{layer.num_params:,}")
+        rows = [(f"{layer.name} ({type(layer).__name__})", str((None,) + shape),
+                 f"{layer.num_params + sum(sub.num_params for sub in layer.sublayers()):,}")
                 for layer, shape in zip(self.layers, self.output_shapes)]
         head = ("Layer (type)", "Output Shape", "Param #")
         widths = [max(len(r[i]) for r in rows + [head]) + 3 for i in range(3)]

@@ -194,13 +194,14 @@ class Trainer:
         return named
 
     def _generators(self) -> dict:
-        return {layer.name: layer.rng for layer in self.model.layers if getattr(layer, "rng", None) is not None}
+        return {layer.name: layer.rng for layer in self.model.all_layers() if getattr(layer, "rng", None) is not None}
 
     def state_dict(self) -> tuple[dict, dict]:
         """``(arrays, values)`` at the current position; ``values`` is JSON-ready."""
         opt_arrays, opt_values = self.optimizer.state_dict()
         arrays = {"params": self.model.parameters.values.copy(),
-                  **{f"optimizer.{key}": a for key, a in opt_arrays.items()}}
+                  **{f"optimizer.{key}": a for key, a in opt_arrays.items()},
+                  **{f"buffer.{name}": a.copy() for name, a in self.model.buffers().items()}}
         values = {
             "epochs_done": self.epochs_done, "step": self.step, "sums": list(self._sums),
             "batch_rng": self._epoch_rng_state if self.step else self.rng.bit_generator.state,
@@ -223,6 +224,8 @@ class Trainer:
             raise MatnetError(f"the checkpoint was made with {values['optimizer']['type']}, not "
                               f"{type(self.optimizer).__name__}")
         params.values[...] = arrays["params"]
+        for name, buffer in self.model.buffers().items():
+            buffer[...] = arrays[f"buffer.{name}"]
         self.optimizer.load_state_dict({k.split(".", 1)[1]: a for k, a in arrays.items() if k.startswith("optimizer.")},
                                        values["optimizer"])
         self.epochs_done, self.step = int(values["epochs_done"]), int(values["step"])

@@ -1,0 +1,107 @@
+"""2-D convolution as one matrix product (im2col), and its backward pass (col2im)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matnet.backend import xp
+from matnet.nn.init import initialize
+from matnet.nn.layer import Layer
+
+__all__ = ["Conv2D", "im2col", "col2im"]
+
+
+def _windows(x, k: int, stride: int):
+    """x: (N, C, H, W) -> a strided view (N, C, Ho, Wo, k, k) of every k x k window (no copy)."""
+    return xp.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def im2col(x, k: int, stride: int):
+    """x: (N, C, H, W) -> cols: (N*Ho*Wo, C*k*k), one row per output position (the one copy a convolution makes)."""
+    windows = _windows(x, k, stride)
+    n, c, ho, wo = windows.shape[:4]
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * k * k), (ho, wo)
+
+
+def col2im(dcols, shape, k: int, stride: int, ho: int, wo: int):
+    """The adjoint of im2col: dcols (N*Ho*Wo, C*k*k) -> dx (N, C, H, W), each window's gradient added back where
+    the window was read. Loops over the k*k kernel positions only."""
+    n, c = shape[:2]
+    d = dcols.reshape(n, ho, wo, c, k, k)
+    dx = xp.zeros(shape, dtype=dcols.dtype)
+    for i in range(k):
+        for j in range(k):
+            dx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += d[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+    return dx
+
+
+class Conv2D(Layer):
+    """Each of F filters (C x k x k) slides over the zero-padded input with the given stride:
+    ``out[n, f, i, j] = b[f] + sum_{c, u, v} W[f, c, u, v] * x_pad[n, c, i*s + u, j*s + v]``.
+
+    As a matrix product: ``cols = im2col(x_pad)`` (N*Ho*Wo, C*k*k), ``out = cols @ W.reshape(F, -1).T + b``.
+
+    forward:   x: (N, C, H, W),  W: (F, C, k, k),  b: (F,)  ->  out: (N, F, Ho, Wo),  Ho = (H + 2p - k) // s + 1
+    backward:  dout (N, F, Ho, Wo) as rows d (N*Ho*Wo, F):  dW = d.T @ cols,  db = d.sum(0),
+               dx = col2im(d @ W.reshape(F, -1)) with the padding cropped
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 padding: int = 0, init: str = "he_normal", *, rng: np.random.Generator | None = None,
+                 dtype=np.float32, name: str | None = None):
+        super().__init__(name)
+        if min(in_channels, out_channels, kernel_size, stride) < 1 or padding < 0:
+            raise ValueError(f"Conv2D({in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}, "
+                             f"padding={padding}): sizes must be positive and padding >= 0")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride, self.padding, self.init = int(kernel_size), int(stride), int(padding), init
+        shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
+        self.params = {"W": xp.zeros(shape, dtype=dtype), "b": xp.zeros(self.out_channels, dtype=dtype)}
+        self.grads = {key: xp.zeros_like(p) for key, p in self.params.items()}
+        self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
+
+    def reset_parameters(self, rng) -> None:
+        W = self.params["W"]
+        W[...] = initialize(self.init, rng, W.shape, dtype=W.dtype)   # fan_in = C * k * k
+        self.params["b"][...] = 0
+
+    def forward(self, x, training: bool = False):
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{self.describe()}: expected input of shape (N, {self.in_channels}, H, W), "
+                             f"got {tuple(x.shape)}")
+        p, k = self.padding, self.kernel_size
+        if p:
+            x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        cols, (ho, wo) = im2col(x, k, self.stride)
+        out = cols @ self.params["W"].reshape(self.out_channels, -1).T
+        out += self.params["b"]
+        self._cache = (cols, x.shape, ho, wo) if training else None
+        return out.reshape(x.shape[0], ho, wo, self.out_channels).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        cols, padded_shape, ho, wo = self._saved()
+        d = dout.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
+        xp.matmul(d.T, cols, out=self.grads["W"].reshape(self.out_channels, -1))
+        xp.sum(d, axis=0, out=self.grads["b"])
+        if not self.input_grad:
+            return None
+        dcols = d @ self.params["W"].reshape(self.out_channels, -1)
+        dx = col2im(dcols, padded_shape, self.kernel_size, self.stride, ho, wo)
+        p = self.padding
+        return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            raise ValueError(f"takes inputs of shape ({self.in_channels}, H, W) but the layer before it gives "
+                             f"{tuple(input_shape)}")
+        _, h, w = input_shape
+        ho = (h + 2 * self.padding - self.kernel_size) // self.stride + 1
+        wo = (w + 2 * self.padding - self.kernel_size) // self.stride + 1
+        if ho < 1 or wo < 1:
+            raise ValueError(f"needs inputs of at least {self.kernel_size}x{self.kernel_size} after padding, "
+                             f"got {h}x{w}")
+        return (self.out_channels, ho, wo)
+
+    def config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel_size,
+                "stride": self.stride, "padding": self.padding, "init": self.init}
