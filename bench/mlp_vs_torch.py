@@ -27,23 +27,39 @@ SIZES = [784, 128, 64, 10]
 OPTIMIZERS = {"momentum": {"lr": 0.1, "momentum": 0.9}, "adam": {"lr": 1e-3}}
 
 
-def load_data():
+def matnet_mlp(seed):
+    from matnet import build_mlp
+
+    return build_mlp(SIZES, seed=seed)
+
+
+def torch_mlp(torch):
+    return torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
+                               torch.nn.ReLU(), torch.nn.Linear(64, 10))
+
+
+MODELS = {"mlp": (matnet_mlp, torch_mlp, (784,))}   # bench/cnn_vs_torch.py adds "cnn"
+
+
+def load_data(shape=(784,)):
     from matnet.data import load_dataset, prepare
 
     splits = prepare(load_dataset("mnist"))
-    return splits.x_train, splits.y_train, splits.x_test, splits.y_test
+    reshape = lambda x: x.reshape(len(x), *shape)  # noqa: E731
+    return reshape(splits.x_train), splits.y_train, reshape(splits.x_test), splits.y_test
 
 
 def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_matnet(optimizer: str, epochs: int, weights: str, seed: int) -> dict:
-    from matnet import Adam, Momentum, build_mlp
+def run_matnet(kind: str, optimizer: str, epochs: int, weights: str, seed: int) -> dict:
+    from matnet import Adam, Momentum
     from matnet.train import Callback
 
-    x, y, xt, yt = load_data()
-    model = build_mlp(SIZES, seed=seed)
+    build, _, shape = MODELS[kind]
+    x, y, xt, yt = load_data(shape)
+    model = build(seed)
     with np.load(weights) as w:
         for name, array in model.parameters.arrays().items():
             array[...] = w[name]
@@ -61,18 +77,23 @@ def run_matnet(optimizer: str, epochs: int, weights: str, seed: int) -> dict:
     return {"epoch_seconds": times, "test_accuracy": model.evaluate(xt, yt)["accuracy"], "peak_mib": peak_mib()}
 
 
-def run_torch(optimizer: str, epochs: int, weights: str, seed: int) -> dict:
+def run_torch(kind: str, optimizer: str, epochs: int, weights: str, seed: int) -> dict:
     import torch
     import torch.nn.functional as F
 
-    x, y, xt, yt = load_data()
+    build, build_torch, shape = MODELS[kind]
+    x, y, xt, yt = load_data(shape)
     X, Y = torch.from_numpy(x), torch.from_numpy(y)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
-                                torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    with np.load(weights) as w, torch.no_grad():
-        for i, layer in enumerate([model[0], model[2], model[4]], start=1):
-            layer.weight.copy_(torch.from_numpy(w[f"dense_{i}.W"]))   # both keep W as (out, in)
-            layer.bias.copy_(torch.from_numpy(w[f"dense_{i}.b"]))
+    model = build_torch(torch)
+    ours = build(seed)
+    with np.load(weights) as w:   # matnet's initial weights, layer by layer (both keep W as (out, in[, k, k]))
+        for name, array in ours.parameters.arrays().items():
+            array[...] = w[name]
+    theirs = [m for m in model.modules() if not list(m.children()) and list(m.parameters(recurse=False))]
+    with torch.no_grad():
+        for a, b in zip([layer for layer in ours.all_layers() if layer.params], theirs, strict=True):
+            for array, tensor in zip(a.params.values(), b.parameters(recurse=False), strict=True):
+                tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
     if optimizer == "momentum":
         opt = torch.optim.SGD(model.parameters(), **OPTIMIZERS[optimizer])
     else:
@@ -83,6 +104,7 @@ def run_torch(optimizer: str, epochs: int, weights: str, seed: int) -> dict:
         started = time.perf_counter()
         order = torch.from_numpy(rng.permutation(len(X)))
         total = 0.0
+        model.train()
         for start in range(0, len(X), 128):
             idx = order[start:start + 128]
             loss = F.cross_entropy(model(X[idx]), Y[idx])
@@ -91,20 +113,23 @@ def run_torch(optimizer: str, epochs: int, weights: str, seed: int) -> dict:
             opt.step()
             total += loss.item()               # as matnet does: the running loss for the progress line
         times.append(time.perf_counter() - started)
+    model.eval()
     with torch.no_grad():
-        accuracy = (model(torch.from_numpy(xt)).argmax(1) == torch.from_numpy(yt)).float().mean().item()
+        predicted = torch.cat([model(torch.from_numpy(xt[i:i + 1000])).argmax(1) for i in range(0, len(xt), 1000)])
+        accuracy = (predicted == torch.from_numpy(yt)).float().mean().item()
     return {"epoch_seconds": times, "test_accuracy": accuracy, "peak_mib": peak_mib(),
             "version": f"torch {torch.__version__} ({torch.get_num_threads()} threads)"}
 
 
 def worker(args) -> None:
     run = run_matnet if args.worker == "matnet" else run_torch
-    print(json.dumps(run(args.optimizer, args.epochs, args.weights, args.seed)))
+    print(json.dumps(run(args.model, args.optimizer, args.epochs, args.weights, args.seed)))
 
 
-def main() -> None:
+def main(kind: str = "mlp", title: str = "MLP 784-128-64-10", default_epochs: int = 5, optimizers=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=default_epochs)
+    parser.add_argument("--model", default=kind, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--worker", choices=["matnet", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", choices=list(OPTIMIZERS), help=argparse.SUPPRESS)
@@ -117,7 +142,6 @@ def main() -> None:
     # children it starts, which would inflate theirs.
     if importlib.util.find_spec("torch") is None:
         sys.exit("PyTorch is not installed: run `make oracle` (installs the local CPU wheel)")
-    from matnet import build_mlp
     from matnet.data import cache_path
 
     if not cache_path("mnist").exists():
@@ -125,17 +149,17 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         weights = os.path.join(tmp, "init.npz")
-        np.savez(weights, **build_mlp(SIZES, seed=args.seed).parameters.arrays())
-        for optimizer in OPTIMIZERS:
+        np.savez(weights, **MODELS[args.model][0](args.seed).parameters.arrays())
+        for optimizer in optimizers or OPTIMIZERS:
             result = {}
             for framework in ("matnet", "torch"):
-                done = subprocess.run([sys.executable, __file__, "--worker", framework, "--optimizer", optimizer,
-                                       "--epochs", str(args.epochs), "--weights", weights, "--seed", str(args.seed)],
-                                      capture_output=True, text=True, check=True)
+                done = subprocess.run([sys.executable, sys.argv[0], "--worker", framework, "--optimizer", optimizer,
+                                       "--epochs", str(args.epochs), "--weights", weights, "--seed", str(args.seed),
+                                       "--model", args.model], capture_output=True, text=True, check=True)
                 result[framework] = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append((optimizer, result))
 
-    print(f"MLP 784-128-64-10, MNIST 50,000 train images, batch 128, {args.epochs} epochs, same initial weights "
+    print(f"{title}, MNIST 50,000 train images, batch 128, {args.epochs} epochs, same initial weights "
           f"and batch order; numpy {np.__version__}, {rows[0][1]['torch']['version']}, {os.cpu_count()} CPUs")
     print()
     print("| optimizer | matnet s/epoch | PyTorch s/epoch | matnet / PyTorch | matnet test acc | PyTorch test acc "

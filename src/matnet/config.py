@@ -15,13 +15,25 @@ import tomli_w
 
 from matnet.errors import MatnetError
 
-__all__ = ["TrainConfig", "load_config", "config_toml"]
+__all__ = ["TrainConfig", "PRESETS", "load_config", "config_toml"]
+
+# Starting points that `--preset NAME` fills in (a config file and flags override them).
+PRESETS = {
+    "mlp": {},
+    "cnn": {"model": "cnn", "dropout": 0.25, "optimizer": "momentum", "lr": 0.05, "momentum": 0.9,
+            "weight_decay": 5e-4, "schedule": "cosine", "warmup": 0.5, "epochs": 12, "batch_size": 128,
+            "out": "runs/cnn"},
+    "resnet": {"model": "resnet", "dropout": 0.0, "optimizer": "momentum", "lr": 0.05, "momentum": 0.9,
+               "weight_decay": 5e-4, "schedule": "cosine", "warmup": 0.5, "epochs": 10, "batch_size": 128,
+               "out": "runs/resnet"},
+}
 
 
 @dataclass
 class TrainConfig:
     """Everything a run depends on. The defaults are the demo: 784-128-64-10 to >= 98% on MNIST."""
 
+    model: str = "mlp"                 # mlp (sized by layers), cnn or resnet (fixed architectures)
     layers: list[int] = field(default_factory=lambda: [784, 128, 64, 10])
     activation: str = "relu"
     dropout: float = 0.0
@@ -36,6 +48,7 @@ class TrainConfig:
     batch_size: int = 128
     epochs: int = 30
     seed: int = 0
+    augment: bool = False              # random shifts (<= 2 px) and rotations (<= 10 degrees) of training images
     dataset: str = "mnist"
     subset: int = 0                    # 0: all training images
     val_size: int = 10_000
@@ -43,11 +56,12 @@ class TrainConfig:
 
     def check(self) -> None:
         """Errors that name the setting, before any work is done."""
+        from matnet.model import ARCHITECTURES
         from matnet.nn.activations import ACTIVATIONS
         from matnet.optim.optimizers import OPTIMIZERS
         from matnet.optim.schedules import SCHEDULES
 
-        choices = {"activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+        choices = {"model": ARCHITECTURES, "activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise MatnetError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
@@ -81,7 +95,8 @@ class TrainConfig:
         return config
 
 
-_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", list[int]: "a list of integers"}
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               list[int]: "a list of integers"}
 
 
 def _typed(key, value, kind, source):
@@ -89,6 +104,7 @@ def _typed(key, value, kind, source):
         int: isinstance(value, int) and not isinstance(value, bool),
         float: isinstance(value, (int, float)) and not isinstance(value, bool),
         str: isinstance(value, str),
+        bool: isinstance(value, bool),
         list[int]: isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
     }[kind]
     if not ok:

@@ -26,11 +26,12 @@ import numpy as np
 from matnet import backend
 from matnet.backend import to_numpy
 from matnet.config import TrainConfig, config_toml
+from matnet.data.augment import Augment
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
 from matnet.fileio import atomic_path, write_json, write_text
-from matnet.model import build_mlp
+from matnet.model import build_cnn, build_mlp, build_resnet
 from matnet.model_file import save_model
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
@@ -79,6 +80,24 @@ class BestModel(Callback):
         self.best, self.epoch = values.get("best"), values.get("epoch")
 
 
+def build_model(config: TrainConfig, dataset):
+    """The network the config describes, for the dataset's image size and classes."""
+    preprocessing = {"image_shape": list(dataset.image_shape), "scale": "pixel / 255",
+                     "flatten": config.model == "mlp", "dataset": config.dataset}
+    common = {"seed": config.seed, "classes": dataset.classes, "preprocessing": preprocessing}
+    if config.model == "mlp":
+        n_inputs = int(np.prod(dataset.image_shape))
+        if config.layers[0] != n_inputs or config.layers[-1] != len(dataset.classes):
+            raise MatnetError(f"layers must start with {n_inputs} (the {config.dataset} image size) and end with "
+                              f"{len(dataset.classes)} (its classes), got {','.join(map(str, config.layers))}")
+        return build_mlp(config.layers, config.activation, dropout=config.dropout, **common)
+    if len(dataset.image_shape) != 2 or min(dataset.image_shape) < 4:
+        raise MatnetError(f"the {config.model} model needs 2-D images of at least 4x4, {config.dataset} has "
+                          f"{dataset.image_shape}")
+    build = build_cnn if config.model == "cnn" else build_resnet
+    return build(dataset.image_shape, len(dataset.classes), dropout=config.dropout, **common)
+
+
 def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: bool = False) -> dict:
     """Fetch the data if needed, train (or resume), evaluate on the test set, write the run folder; return the
     summary. Ctrl-C stops at a step boundary, saves the checkpoint and raises TrainingInterrupted."""
@@ -89,14 +108,11 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
         raise MatnetError(f"{out} has finished all {config.epochs} epochs; there is nothing to resume")
     dataset = load_dataset(config.dataset, progress=progress)
     splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
-    n_inputs = int(np.prod(dataset.image_shape))
-    if config.layers[0] != n_inputs or config.layers[-1] != len(dataset.classes):
-        raise MatnetError(f"layers must start with {n_inputs} (the {config.dataset} image size) and end with "
-                          f"{len(dataset.classes)} (its classes), got {','.join(map(str, config.layers))}")
-    model = build_mlp(config.layers, config.activation, dropout=config.dropout, seed=config.seed,
-                      classes=dataset.classes,
-                      preprocessing={"image_shape": list(dataset.image_shape), "scale": "pixel / 255",
-                                     "flatten": True, "dataset": config.dataset})
+    model = build_model(config, dataset)
+    if len(model.input_shape) == 3:  # images for convolutions: (N, 784) rows seen as (N, 1, 28, 28), no copy
+        for split in ("x_train", "x_val", "x_test"):
+            rows = getattr(splits, split)
+            setattr(splits, split, rows.reshape(len(rows), *model.input_shape))
     best = BestModel(out / "best")
     probe = splits.x_val[:1000] if len(splits.x_val) else splits.x_train[:1000]
     callbacks = [MetricsFile(out / "metrics.jsonl"), best, StepLog(out / "steps.json"),
@@ -110,7 +126,9 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
                                                       config.momentum),
                       schedule=make_schedule(config.schedule, config.lr, config.epochs, config.warmup),
                       epochs=config.epochs, batch_size=config.batch_size, clip_norm=config.clip_norm or None,
-                      seed=config.seed, callbacks=callbacks)
+                      seed=config.seed, callbacks=callbacks,
+                      augment=Augment(dataset.image_shape, rng=np.random.default_rng([config.seed, 1]))
+                      if config.augment else None)
     if saved:
         trainer.load_state_dict(*saved)
     else:

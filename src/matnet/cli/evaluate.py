@@ -7,7 +7,7 @@ import numpy as np
 
 from matnet.cli.common import MODEL_ARG, echo_json, open_model
 from matnet.data.datasets import load_dataset
-from matnet.data.prepare import normalize
+from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
 from matnet.train.metrics import confusion_matrix, per_class
 from matnet.train.trainer import evaluate as evaluate_model
@@ -34,10 +34,11 @@ def evaluate(model, dataset, as_json):
     net = open_model(model)
     name = dataset or net.preprocessing.get("dataset", "mnist")
     data = load_dataset(name, progress=not as_json)
-    size = int(np.prod(data.image_shape))
-    if net.input_shape != (size,):
-        raise MatnetError(f"{model} takes inputs of {net.input_shape[0]} values, but {name} images have {size}")
-    x, y = normalize(data.test_images, net.dtype), data.test_labels.astype(np.int64)
+    try:
+        x = model_inputs(data.test_images, net.input_shape, net.dtype)
+    except ValueError as err:
+        raise MatnetError(f"{model}: {err} ({name})") from None
+    y = data.test_labels.astype(np.int64)
     result = evaluate_model(net, x, y)
     confusion = confusion_matrix(y, net.predict(x), len(net.classes))
     if as_json:

@@ -26,7 +26,7 @@ def predict(model, images, top, show_input, as_json):
     box fitted into 20x20 keeping its aspect ratio, and centred by its centre of mass in 28x28.
     """
     net = open_model(model)
-    if net.input_shape != (FIELD * FIELD,):
+    if int(np.prod(net.input_shape)) != FIELD * FIELD:
         raise MatnetError(f"{model} takes inputs of shape {net.input_shape}; predict makes {FIELD}x{FIELD} images")
     results, failures = [], []
     for path in images:
@@ -39,7 +39,7 @@ def predict(model, images, top, show_input, as_json):
         if show_input:
             Path(show_input).mkdir(parents=True, exist_ok=True)
             save_gray(digit, Path(show_input) / f"{Path(path).stem}.png")
-        probabilities = net.predict_proba(digit.reshape(1, -1))[0]
+        probabilities = net.predict_proba(digit.reshape(1, *net.input_shape))[0]
         best = int(probabilities.argmax())
         results.append({"file": str(path), "label": net.classes[best], "class_index": best,
                         "probabilities": [float(p) for p in probabilities]})

@@ -10,7 +10,7 @@ import click
 from click.core import ParameterSource
 
 from matnet.cli.common import echo_json
-from matnet.config import TrainConfig, load_config
+from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.errors import MatnetError
 from matnet.nn.activations import ACTIVATIONS
 from matnet.optim.optimizers import OPTIMIZERS
@@ -47,9 +47,12 @@ POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
 @click.command()
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Settings from a TOML file (keys as the flags, with _ for -); flags given here override it.")
+@click.option("--preset", type=click.Choice(list(PRESETS)), help="Start from a preset: mlp (the default), cnn "
+              "(two conv blocks, >= 99.3% on MNIST) or resnet (residual blocks with BatchNorm).")
 @click.option("--resume", type=click.Path(file_okay=False), metavar="RUN",
               help="Continue the run in folder RUN from its last checkpoint, exactly as if never stopped.")
-@_option("--layers", "layers", IntList(), "Layer sizes, input first, classes last.")
+@_option("--model", "model", click.Choice(["mlp", "cnn", "resnet"]), "Architecture (cnn and resnet are fixed).")
+@_option("--layers", "layers", IntList(), "MLP layer sizes, input first, classes last.")
 @_option("--activation", "activation", click.Choice(list(ACTIVATIONS)), "Hidden-layer activation.")
 @_option("--dropout", "dropout", click.FloatRange(0, 1, max_open=True), "Dropout after each hidden layer.")
 @_option("--optimizer", "optimizer", click.Choice(list(OPTIMIZERS)), "Optimizer.")
@@ -64,13 +67,15 @@ POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
 @_option("--batch-size", "batch_size", click.IntRange(min=1), "Mini-batch size.")
 @_option("--epochs", "epochs", click.IntRange(min=1), "Passes over the training set.")
 @_option("--seed", "seed", click.IntRange(min=0), "Seed for weights, dropout and batch order.")
+@click.option("--augment/--no-augment", "augment", default=DEFAULTS.augment, show_default=True,
+              help="Randomly shift (<= 2 px) and rotate (<= 10 degrees) training images.")
 @_option("--dataset", "dataset", str, "mnist, fashion-mnist, or a dataset you fetched with --idx-dir.")
 @_option("--subset", "subset", click.IntRange(min=0), "Use only the first N training images (0: all).")
 @_option("--val-size", "val_size", click.IntRange(min=0), "Training images held out for validation.")
 @_option("--out", "out", click.Path(file_okay=False), "Run folder to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON (progress goes to stderr).")
 @click.pass_context
-def train(ctx, config_file, resume, as_json, **options):
+def train(ctx, config_file, preset, resume, as_json, **options):
     """Train a network on a dataset, evaluate it on the test set and write the run folder.
 
     Ctrl-C stops after the current step and saves a checkpoint; `--resume RUN` continues from it.
@@ -78,14 +83,16 @@ def train(ctx, config_file, resume, as_json, **options):
     given = {key: value for key, value in options.items()
              if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE}
     if resume:
-        if given or config_file:
+        if given or config_file or preset:
             raise click.UsageError("--resume continues a run exactly as it was configured: give no other settings")
         config = _saved_config(Path(resume))
     else:
         values = load_config(config_file) if config_file else {}
-        config = TrainConfig.from_dict({**values, **given}, config_file or "settings")
+        config = TrainConfig.from_dict({**PRESETS.get(preset or "mlp", {}), **values, **given},
+                                       config_file or "settings")
     verb = "resuming" if resume else "training"
-    click.echo(f"{verb} {','.join(map(str, config.layers))} ({config.activation}) on {config.dataset} "
+    shape = ",".join(map(str, config.layers)) if config.model == "mlp" else config.model
+    click.echo(f"{verb} {shape} ({config.activation}) on {config.dataset} "
                f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} epochs",
                err=as_json)
     try:

@@ -9,7 +9,7 @@ import numpy as np
 from matnet.backend import xp
 from matnet.data.datasets import Dataset
 
-__all__ = ["Splits", "normalize", "prepare", "BatchIterator"]
+__all__ = ["Splits", "normalize", "model_inputs", "prepare", "BatchIterator"]
 
 
 def normalize(images: np.ndarray, dtype=np.float32):
@@ -18,6 +18,15 @@ def normalize(images: np.ndarray, dtype=np.float32):
     out = xp.asarray(flat, dtype=dtype)
     out *= out.dtype.type(1.0 / 255.0)
     return out
+
+
+def model_inputs(images: np.ndarray, input_shape: tuple[int, ...], dtype=np.float32):
+    """uint8 images (N, H, W) -> a model's inputs: rows (N, H*W) for an MLP, (N, 1, H, W) for a CNN."""
+    x = normalize(images, dtype)
+    if int(np.prod(input_shape)) != x.shape[1]:
+        raise ValueError(f"the model takes inputs of shape {tuple(input_shape)}, the images are "
+                         f"{'x'.join(map(str, np.shape(images)[1:]))}")
+    return x.reshape(len(x), *input_shape)
 
 
 @dataclass

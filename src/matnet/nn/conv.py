@@ -17,33 +17,39 @@ def _windows(x, k: int, stride: int):
 
 
 def im2col(x, k: int, stride: int):
-    """x: (N, C, H, W) -> cols: (N*Ho*Wo, C*k*k), one row per output position (the one copy a convolution makes)."""
+    """x: (N, C, H, W) -> cols: (N*Ho*Wo, k*k*C), one row per output position, columns in (u, v, c) order (the one
+    copy a convolution makes). The channel varies fastest: activations are stored channels-last (see forward),
+    so the copy reads contiguous runs."""
     windows = _windows(x, k, stride)
     n, c, ho, wo = windows.shape[:4]
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * k * k), (ho, wo)
+    return windows.transpose(0, 2, 3, 4, 5, 1).reshape(n * ho * wo, k * k * c), (ho, wo)
 
 
 def col2im(dcols, shape, k: int, stride: int, ho: int, wo: int):
-    """The adjoint of im2col: dcols (N*Ho*Wo, C*k*k) -> dx (N, C, H, W), each window's gradient added back where
-    the window was read. Loops over the k*k kernel positions only."""
-    n, c = shape[:2]
-    d = dcols.reshape(n, ho, wo, c, k, k)
-    dx = xp.zeros(shape, dtype=dcols.dtype)
+    """The adjoint of im2col: dcols (N*Ho*Wo, k*k*C) -> dx (N, C, H, W), each window's gradient added back where
+    the window was read. Loops over the k*k kernel positions only; dx is stored channels-last like the input."""
+    n, c, h, w = shape
+    d = dcols.reshape(n, ho, wo, k, k, c)
+    dx = xp.zeros((n, h, w, c), dtype=dcols.dtype)
     for i in range(k):
         for j in range(k):
-            dx[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += d[:, :, :, :, i, j].transpose(0, 3, 1, 2)
-    return dx
+            dx[:, i:i + stride * ho:stride, j:j + stride * wo:stride, :] += d[:, :, :, i, j, :]
+    return dx.transpose(0, 3, 1, 2)
 
 
 class Conv2D(Layer):
     """Each of F filters (C x k x k) slides over the zero-padded input with the given stride:
     ``out[n, f, i, j] = b[f] + sum_{c, u, v} W[f, c, u, v] * x_pad[n, c, i*s + u, j*s + v]``.
 
-    As a matrix product: ``cols = im2col(x_pad)`` (N*Ho*Wo, C*k*k), ``out = cols @ W.reshape(F, -1).T + b``.
+    As a matrix product: ``cols = im2col(x_pad)`` (N*Ho*Wo, k*k*C), ``out = cols @ Wm.T + b`` with Wm the filters
+    as rows (F, k*k*C), each row in the same (u, v, c) order as the columns.
 
     forward:   x: (N, C, H, W),  W: (F, C, k, k),  b: (F,)  ->  out: (N, F, Ho, Wo),  Ho = (H + 2p - k) // s + 1
-    backward:  dout (N, F, Ho, Wo) as rows d (N*Ho*Wo, F):  dW = d.T @ cols,  db = d.sum(0),
-               dx = col2im(d @ W.reshape(F, -1)) with the padding cropped
+    backward:  dout (N, F, Ho, Wo) as rows d (N*Ho*Wo, F):  dWm = d.T @ cols,  db = d.sum(0),
+               dx = col2im(d @ Wm) with the padding cropped
+
+    The output is the product's (N*Ho*Wo, F) rows seen as (N, F, Ho, Wo): a view whose memory is channels-last
+    (N, Ho, Wo, F), which the next layers keep, and which makes the next im2col and this backward's ``d`` cheap.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
@@ -73,19 +79,25 @@ class Conv2D(Layer):
         if p:
             x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
         cols, (ho, wo) = im2col(x, k, self.stride)
-        out = cols @ self.params["W"].reshape(self.out_channels, -1).T
+        out = cols @ self._filter_rows().T
         out += self.params["b"]
         self._cache = (cols, x.shape, ho, wo) if training else None
         return out.reshape(x.shape[0], ho, wo, self.out_channels).transpose(0, 3, 1, 2)
 
+    def _filter_rows(self):
+        """W (F, C, k, k) as rows (F, k*k*C) in im2col's column order."""
+        return self.params["W"].transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
+
     def backward(self, dout):
         cols, padded_shape, ho, wo = self._saved()
-        d = dout.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)
-        xp.matmul(d.T, cols, out=self.grads["W"].reshape(self.out_channels, -1))
+        d = dout.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)   # free when dout is channels-last
+        k, c = self.kernel_size, self.in_channels
+        dW_rows = d.T @ cols
+        self.grads["W"][...] = dW_rows.reshape(self.out_channels, k, k, c).transpose(0, 3, 1, 2)
         xp.sum(d, axis=0, out=self.grads["b"])
         if not self.input_grad:
             return None
-        dcols = d @ self.params["W"].reshape(self.out_channels, -1)
+        dcols = d @ self._filter_rows()
         dx = col2im(dcols, padded_shape, self.kernel_size, self.stride, ho, wo)
         p = self.padding
         return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx

@@ -115,7 +115,7 @@ class Network:
         return dout
 
     # --- inference -----------------------------------------------------------------------------------
-    def predict_proba(self, x, batch_size: int = 4096) -> np.ndarray:
+    def predict_proba(self, x, batch_size: int = 1000) -> np.ndarray:
         """Class probabilities (N, C) as a NumPy array: softmax of the logits, computed in batches."""
         x = self._as_input(x)
         ends_in_softmax = isinstance(self.layers[-1], Softmax)
@@ -125,7 +125,7 @@ class Network:
             chunks.append(to_numpy(out if ends_in_softmax else softmax(out, axis=1)))
         return np.concatenate(chunks) if chunks else np.zeros((0,) + self.output_shapes[-1], self.dtype)
 
-    def predict(self, x, batch_size: int = 4096) -> np.ndarray:
+    def predict(self, x, batch_size: int = 1000) -> np.ndarray:
         """Predicted class indices (N,)."""
         return self.predict_proba(x, batch_size).argmax(axis=1)
 

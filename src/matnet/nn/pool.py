@@ -29,7 +29,7 @@ class _Pool2D(Layer):
     def _scatter(self, per_position, shape, ho, wo):
         """dx (N, C, H, W) from the gradient each kernel position (i, j) receives: per_position(i, j) -> (N,C,Ho,Wo)."""
         k, s = self.pool_size, self.stride
-        dx = xp.zeros(shape, dtype=per_position(0, 0).dtype)
+        dx = xp.zeros(shape, dtype=per_position(0, 0).dtype)  # AvgPool: the input's layout is not kept
         for i in range(k):
             for j in range(k):
                 dx[:, :, i:i + s * ho:s, j:j + s * wo:s] += per_position(i, j)
@@ -42,25 +42,37 @@ class _Pool2D(Layer):
 class MaxPool2D(_Pool2D):
     """``out[n, c, i, j] = max`` of the k x k window at (i*s, j*s).
 
-    forward:   x: (N, C, H, W)  ->  out: (N, C, Ho, Wo),  Ho = (H - k) // s + 1
+    forward:   x: (N, C, H, W)  ->  out: (N, C, Ho, Wo),  Ho = (H - k) // s + 1; a running maximum over the k*k
+               strided views ``x[:, :, u::s, v::s]`` (one per kernel position), so nothing is copied into windows
     backward:  each window's gradient goes to its maximum; on a tie, to the first maximum in reading order (as
-               in PyTorch), so the gradient is routed once, never duplicated.
+               in PyTorch), so the gradient is routed once, never duplicated
     """
 
+    def _positions(self, x, ho, wo):
+        k, s = self.pool_size, self.stride
+        for u in range(k):
+            for v in range(k):
+                yield u, v, x[:, :, u:u + s * (ho - 1) + 1:s, v:v + s * (wo - 1) + 1:s]
+
     def forward(self, x, training=False):
-        k = self.pool_size
-        windows = _windows(x, k, self.stride)
-        n, c, ho, wo = windows.shape[:4]
-        flat = windows.reshape(n, c, ho, wo, k * k)
-        where = flat.argmax(axis=-1)
-        out = xp.take_along_axis(flat, where[..., None], axis=-1)[..., 0]
-        self._cache = (where, x.shape) if training else None
+        _, ho, wo = self.output_shape(tuple(x.shape[1:]))
+        out = None
+        for _, _, view in self._positions(x, ho, wo):
+            out = view.copy(order="K") if out is None else xp.maximum(out, view, out=out)  # keeps x's layout
+        self._cache = (x, out) if training else None
         return out
 
     def backward(self, dout):
-        where, shape = self._saved()
-        k = self.pool_size
-        return self._scatter(lambda i, j: dout * (where == i * k + j), shape, *dout.shape[2:])
+        x, out = self._saved()
+        ho, wo = out.shape[2:]
+        taken = xp.zeros_like(out, dtype=bool)
+        dx = xp.zeros_like(x, dtype=dout.dtype)   # in x's memory layout (channels-last after a Conv2D)
+        s = self.stride
+        for u, v, view in self._positions(x, ho, wo):
+            first = (view == out) & ~taken     # this position holds the maximum, and no earlier one did
+            taken |= first
+            dx[:, :, u:u + s * (ho - 1) + 1:s, v:v + s * (wo - 1) + 1:s] += dout * first
+        return dx
 
 
 class AvgPool2D(_Pool2D):

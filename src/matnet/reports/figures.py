@@ -134,7 +134,8 @@ def first_layer(W: np.ndarray, image_shape, path: Path) -> Path:
     cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
     image = ax.imshow(mosaic(tiles, columns), cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
     ax.set_axis_off()
-    ax.set_title(f"First-layer weights: {len(tiles)} neurons, one scale (red > 0 > blue)")
+    ax.set_title(f"First-layer weights: {len(tiles)} {'neurons' if tiles.shape[1] > 8 else 'filters'}, "
+                 "one scale (red > 0 > blue)")
     fig.colorbar(image, ax=ax, fraction=0.03, label="weight")
     fig.tight_layout()
     return _save(fig, path)

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from matnet import __version__
 from matnet.fileio import write_text
+from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
 from matnet.reports import figures as F
 from matnet.reports.rundata import RunData, load_run
@@ -42,12 +43,17 @@ def _plans(run: RunData, out: Path):
         plans.append(("per_class", "Per-class scores", "Precision (how often a prediction of the class is right), "
                       "recall (how many of the class are found) and their harmonic mean F1.",
                       lambda p: F.per_class_bars(per_class(matrix), run.classes, p)))
-    dense = [layer for layer in run.model.layers if isinstance(layer, Dense)] if run.model is not None else []
+    first = run.model.layers[0] if run.model is not None else None
     shape = tuple(run.model.preprocessing.get("image_shape", ())) if run.model is not None else ()
-    if dense and shape and int(np.prod(shape)) == dense[0].in_features:
+    if isinstance(first, Dense) and shape and int(np.prod(shape)) == first.in_features:
         plans.append(("weights", "What the first layer looks for", "Each neuron's incoming weights drawn as an "
                       "image: red pixels excite it, blue ones inhibit it.",
-                      lambda p: F.first_layer(dense[0].params["W"], shape, p)))
+                      lambda p: F.first_layer(first.params["W"], shape, p)))
+    elif isinstance(first, Conv2D) and first.in_channels == 1:
+        k = first.kernel_size
+        plans.append(("weights", "What the first layer looks for", f"Each first-layer filter ({k}x{k}) drawn as an "
+                      "image: red weights excite, blue ones inhibit.",
+                      lambda p: F.first_layer(first.params["W"].reshape(first.out_channels, k * k), (k, k), p)))
     if images is not None:
         plans.append(("predictions", "Predictions", "The first test images with the predicted class and its "
                       "probability (red: wrong).",

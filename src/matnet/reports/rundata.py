@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from matnet.data.datasets import load_dataset
-from matnet.data.prepare import normalize
+from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
 from matnet.model_file import load_model
 from matnet.run import PREDICTIONS, save_predictions
@@ -97,7 +97,8 @@ def load_run(folder: str | Path, *, progress: bool = True) -> RunData:
         if progress:
             print(f"evaluating {run.name} on the {run.dataset_name} test set", flush=True)
         data = run._dataset
-        run.probabilities = run.model.predict_proba(normalize(data.test_images, run.model.dtype))
+        run.probabilities = run.model.predict_proba(model_inputs(data.test_images, run.model.input_shape,
+                                                                 run.model.dtype))
         run.labels = data.test_labels.astype(np.int64)
         save_predictions(path, run.probabilities, run.labels)
     else:

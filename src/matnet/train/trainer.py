@@ -1,7 +1,8 @@
 """The training loop: mini-batch gradient descent with a schedule, clipping, validation and callbacks.
 
-Per step:  logits = model(x_batch);  L = loss(logits, y_batch);  model.backward(dL/dlogits);
-           clip the gradient's global norm (if asked);  lr = schedule(t);  optimizer.step(parameters)
+Per step:  augment the batch (if asked);  logits = model(x_batch);  L = loss(logits, y_batch);
+           model.backward(dL/dlogits);  clip the gradient's global norm (if asked);  lr = schedule(t);
+           optimizer.step(parameters)
 Per epoch: validation loss and accuracy, the metrics to the History and to every callback.
 
 The loop's position is ``(epochs_done, step)``. ``state_dict()`` captures everything the rest of the run depends
@@ -64,7 +65,7 @@ def accuracy(logits, y) -> float:
     return float((logits.argmax(axis=1) == truth).mean())
 
 
-def evaluate(model, x, y, loss=None, batch_size: int = 4096) -> dict:
+def evaluate(model, x, y, loss=None, batch_size: int = 1000) -> dict:
     """Mean loss and accuracy of ``model`` on (x, y), in batches, without dropout: ``{"loss", "accuracy"}``."""
     loss = loss or SoftmaxCrossEntropy()
     total_loss, correct, n = 0.0, 0, len(x)
@@ -86,7 +87,7 @@ class Trainer:
 
     def __init__(self, model, *, optimizer: Optimizer | None = None, loss=None, schedule: Schedule | None = None,
                  epochs: int = 10, batch_size: int = 128, clip_norm: float | None = None, seed: int = 0,
-                 callbacks: list[Callback] = ()):
+                 callbacks: list[Callback] = (), augment=None):
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs}")
         if clip_norm is not None and clip_norm <= 0:
@@ -98,6 +99,7 @@ class Trainer:
         self.epochs, self.batch_size, self.clip_norm = int(epochs), int(batch_size), clip_norm
         self.rng = np.random.default_rng(seed)  # batch order; the model's own seed made its weights
         self.callbacks = list(callbacks)
+        self.augment = augment           # a transform of training batches (with an ``rng``), or None
         self.history = History()
         self.stop_training = False
         self.steps_per_epoch = 0
@@ -152,6 +154,8 @@ class Trainer:
             self._consistent = False
             if self.schedule is not None:
                 self.optimizer.lr = self.schedule(epoch - 1 + (self.step + 1) / self.steps_per_epoch)
+            if self.augment is not None:
+                xb = self.augment(xb)
             logits = self.model.forward(xb, training=True)
             loss_value = self.loss.forward(logits, yb)
             if not math.isfinite(loss_value):
@@ -194,7 +198,10 @@ class Trainer:
         return named
 
     def _generators(self) -> dict:
-        return {layer.name: layer.rng for layer in self.model.all_layers() if getattr(layer, "rng", None) is not None}
+        found = {layer.name: layer.rng for layer in self.model.all_layers() if getattr(layer, "rng", None) is not None}
+        if self.augment is not None:
+            found["augment"] = self.augment.rng
+        return found
 
     def state_dict(self) -> tuple[dict, dict]:
         """``(arrays, values)`` at the current position; ``values`` is JSON-ready."""

@@ -1,0 +1,60 @@
+"""Training-time augmentation: each image moved by up to a few pixels and turned by a small angle.
+
+One affine warp per image, vectorised over the batch: the output pixel p samples the input at
+``R(-angle) (p - c) + c - t`` (c the centre, t the shift), by bilinear interpolation, zero outside the image.
+Drawn from its own Generator, whose state a checkpoint saves.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+
+from matnet.backend import xp
+
+__all__ = ["Augment"]
+
+
+class Augment:
+    """Random shifts of up to ``shift`` pixels (each axis) and rotations of up to ``degrees``, per image.
+
+    Takes batches of rows (N, H*W) or images (N, 1, H, W) and returns the same shape.
+    """
+
+    def __init__(self, image_shape, shift: float = 2.0, degrees: float = 10.0, *,
+                 rng: np.random.Generator | None = None):
+        self.h, self.w = image_shape
+        self.shift, self.degrees = float(shift), float(degrees)
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float64)
+        self._cy, self._cx = (self.h - 1) / 2, (self.w - 1) / 2
+        self._ys, self._xs = ys - self._cy, xs - self._cx   # output pixel coordinates about the centre
+
+    def __call__(self, x):
+        n = len(x)
+        angle = np.deg2rad(self.rng.uniform(-self.degrees, self.degrees, n))[:, None, None]
+        ty, tx = self.rng.uniform(-self.shift, self.shift, (2, n))[:, :, None, None]   # each (n, 1, 1)
+        cos, sin = np.cos(angle), np.sin(angle)
+        src_y = cos * self._ys - sin * self._xs + self._cy - ty   # where each output pixel reads from
+        src_x = sin * self._ys + cos * self._xs + self._cx - tx
+        return xp.asarray(self._sample(np.asarray(x).reshape(n, self.h * self.w), src_y, src_x),
+                          dtype=x.dtype).reshape(x.shape)
+
+    def _sample(self, flat, src_y, src_x):
+        """Bilinear interpolation of each image ``flat[i]`` (H*W) at (src_y[i], src_x[i]) (H, W); 0 outside."""
+        y0, x0 = np.floor(src_y), np.floor(src_x)
+        fy, fx = src_y - y0, src_x - x0
+        out = np.zeros(src_y.shape)
+        for dy, wy in ((0, 1 - fy), (1, fy)):
+            for dx, wx in ((0, 1 - fx), (1, fx)):
+                yy, xx = (y0 + dy).astype(np.int64), (x0 + dx).astype(np.int64)
+                inside = (yy >= 0) & (yy < self.h) & (xx >= 0) & (xx < self.w)
+                idx = np.where(inside, yy * self.w + xx, 0).reshape(len(flat), -1)
+                values = np.take_along_axis(flat, idx, axis=1).reshape(src_y.shape)
+                out += np.where(inside, values, 0.0) * wy * wx
+        return out
+
+    def __repr__(self):
+        return f"Augment(shift={self.shift:g}, degrees={self.degrees:g})"
+
+

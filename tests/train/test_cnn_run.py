@@ -1,0 +1,78 @@
+"""The cnn and resnet presets on real data: they learn, resume bit-identically, and work with every command."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from matnet.config import PRESETS, TrainConfig, load_config
+from matnet.run import train_run
+from matnet.train import Callback
+from matnet.train.trainer import TrainingInterrupted
+
+
+def preset(name, **changes):
+    return TrainConfig.from_dict({**PRESETS[name], **changes})
+
+
+@pytest.mark.parametrize("name", ["cnn", "resnet"])
+def test_preset_learns_on_real_mnist(name, tmp_path, mnist):
+    summary = train_run(preset(name, subset=3000, val_size=1000, epochs=2, out=str(tmp_path / name)),
+                        progress=False)
+    print(f"\n{name}: {100 * summary['test_accuracy']:.2f}% after 2 epochs on 3,000 images")
+    # measured: cnn > 0.9; resnet 0.51-0.58 (global average pooling learns slower in 48 steps): both far above 0.1
+    assert summary["test_accuracy"] > (0.9 if name == "cnn" else 0.35)
+
+
+def test_example_configs_match_the_presets():
+    for name in ("cnn", "resnet"):
+        from_file = TrainConfig.from_dict(load_config(f"configs/{name}.toml"))
+        assert from_file == preset(name, out=from_file.out)
+
+
+class StopMidEpoch(Callback):
+    def on_batch_end(self, trainer, step, loss):
+        if trainer.epochs_done == 1 and step + 1 == 3:
+            raise KeyboardInterrupt
+
+
+def test_cnn_with_batchnorm_and_dropout_resumes_bit_identically(tmp_path, mnist, monkeypatch):
+    config = dict(subset=600, val_size=200, epochs=2, batch_size=100)
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    train_run(preset("cnn", **config, out=str(whole)), progress=False)
+    from matnet.train import trainer as trainer_module
+    real_init = trainer_module.Trainer.__init__
+
+    def init_with_stop(self, *args, callbacks=(), **kwargs):
+        real_init(self, *args, callbacks=[*callbacks, StopMidEpoch()], **kwargs)
+
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", init_with_stop)
+    with pytest.raises(TrainingInterrupted):
+        train_run(preset("cnn", **config, out=str(stopped)), progress=False)
+    monkeypatch.undo()
+    train_run(preset("cnn", **config, out=str(stopped)), progress=False, resume=True)
+    with np.load(whole / "model.npz") as a, np.load(stopped / "model.npz") as b:
+        assert any("running_mean" in key for key in a.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_commands_take_a_cnn(tmp_path, mnist):
+    out = tmp_path / "cnn"
+    train_run(preset("cnn", subset=1000, val_size=500, epochs=1, out=str(out)), progress=False)
+
+    def matnet(*args):
+        return subprocess.run([sys.executable, "-m", "matnet.cli.main", *args], capture_output=True, text=True)
+
+    result = json.loads(matnet("evaluate", str(out), "--json").stdout)
+    assert result["accuracy"] == pytest.approx(json.loads((out / "summary.json").read_text())["test_accuracy"])
+    from PIL import Image
+    Image.fromarray(255 - mnist.test_images[0]).save(tmp_path / "seven.png")
+    predicted = json.loads(matnet("predict", str(out), str(tmp_path / "seven.png"), "--json").stdout)
+    assert len(predicted[0]["probabilities"]) == 10
+    report = json.loads(matnet("report", str(out), "--json").stdout)
+    assert "weights.png" in report["figures"] and not report["missing"]
+    checked = matnet("gradcheck", str(out), "--json", "--samples", "5")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
