@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from matnet.backend import xp
 from matnet.nn.layer import Layer
+from matnet.nn.layout import WideRows, as_rows, from_rows
 
 __all__ = ["BatchNorm"]
 
@@ -16,9 +17,12 @@ class BatchNorm(Layer):
     are used and running estimates kept (``running = (1 - momentum) running + momentum batch``, the variance
     unbiased, as PyTorch does); in evaluation the running estimates are used.
 
-    backward (training), with m values per feature and g = dout * gamma:
+    backward (training), with m values per feature (sums over them):
         dgamma = sum(dout * xhat),  dbeta = sum(dout),
-        dx = (1 / m) / sqrt(var + eps) * (m g - sum(g) - xhat * sum(g * xhat))
+        dx = gamma / sqrt(var + eps) * (dout - (dbeta + xhat * dgamma) / m)
+
+    Conv activations are handled as the (N*H*W, C) matrix of their positions (free in matnet's channels-last
+    layout, see ``layout``), so every per-channel sum is a column sum.
     """
 
     def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None):
@@ -36,37 +40,56 @@ class BatchNorm(Layer):
         self.buffers["running_mean"][...] = 0
         self.buffers["running_var"][...] = 1
 
-    def _axes(self, x):
+    def _rows(self, x):
+        """x as (M, D): itself when (N, D), one row per position when (N, C, H, W) (a free view, channels-last)."""
         if x.ndim not in (2, 4) or x.shape[1] != self.num_features:
             raise ValueError(f"{self.describe()}: expected input (N, {self.num_features}) or "
                              f"(N, {self.num_features}, H, W), got {tuple(x.shape)}")
-        return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2, 3), (1, -1, 1, 1))
+        return x if x.ndim == 2 else as_rows(x)
+
+    @staticmethod
+    def _like(rows, x):
+        return rows if x.ndim == 2 else from_rows(rows, x.shape[0], x.shape[2], x.shape[3])
 
     def forward(self, x, training=False):
-        axes, shape = self._axes(x)
-        if training:
-            mean, var = x.mean(axis=axes), x.var(axis=axes)
-            m = x.size // self.num_features
-            momentum = self.momentum
-            self.buffers["running_mean"] *= 1 - momentum
-            self.buffers["running_mean"] += momentum * mean
-            self.buffers["running_var"] *= 1 - momentum
-            self.buffers["running_var"] += momentum * var * (m / max(m - 1, 1))
-        else:
-            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        rows = self._rows(x)
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if not training:
+            scale = gamma / xp.sqrt(self.buffers["running_var"] + self.eps)
+            out = rows * scale
+            out += beta - self.buffers["running_mean"] * scale
+            self._cache = None
+            return self._like(out, x)
+        channels = WideRows(rows)                # per-channel work on longer rows; the math is (M, C)'s
+        w = channels.wide(rows)
+        m = rows.shape[0]
+        mean = channels.sums(w) / m
+        centred = w - channels.tile(mean)
+        var = channels.sums(centred * centred) / m   # two passes: E[x^2] - mean^2 would cancel in float32
+        momentum = self.momentum
+        self.buffers["running_mean"] *= 1 - momentum
+        self.buffers["running_mean"] += momentum * mean
+        self.buffers["running_var"] *= 1 - momentum
+        self.buffers["running_var"] += momentum * var * (m / max(m - 1, 1))
         inv_std = 1.0 / xp.sqrt(var + self.eps)
-        xhat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
-        self._cache = (xhat, inv_std, axes, shape) if training else None
-        return xhat * self.params["gamma"].reshape(shape) + self.params["beta"].reshape(shape)
+        self._cache = (centred, inv_std, channels)  # xhat = centred * inv_std, never stored: a pass saved each way
+        out = centred * channels.tile(gamma * inv_std)
+        out += channels.tile(beta)
+        return self._like(channels.narrow(out), x)
 
     def backward(self, dout):
-        xhat, inv_std, axes, shape = self._saved()
-        xp.sum(dout * xhat, axis=axes, out=self.grads["gamma"])
-        xp.sum(dout, axis=axes, out=self.grads["beta"])
-        g = dout * self.params["gamma"].reshape(shape)
-        m = dout.size // self.num_features
-        centred = m * g - g.sum(axis=axes, keepdims=True) - xhat * (g * xhat).sum(axis=axes, keepdims=True)
-        return centred * (inv_std / m).reshape(shape)
+        centred, inv_std, channels = self._saved()
+        d = channels.wide(self._rows(dout))
+        m = channels.m
+        dbeta, dgamma = channels.sums(d), channels.sums(d * centred) * inv_std
+        self.grads["beta"][...] = dbeta
+        self.grads["gamma"][...] = dgamma
+        scale = self.params["gamma"] * inv_std          # dx = scale * (dout - (dbeta + xhat * dgamma) / m)
+        correction = centred * channels.tile(scale * dgamma * inv_std / m)
+        correction += channels.tile(scale * dbeta / m)
+        dx = d * channels.tile(scale)
+        dx -= correction
+        return self._like(channels.narrow(dx), dout)
 
     def output_shape(self, input_shape):
         if not input_shape or input_shape[0] != self.num_features or len(input_shape) not in (1, 3):

@@ -7,8 +7,9 @@ import numpy as np
 from matnet.backend import xp
 from matnet.nn.init import initialize
 from matnet.nn.layer import Layer
+from matnet.nn.layout import as_rows, column_sums
 
-__all__ = ["Conv2D", "im2col", "col2im"]
+__all__ = ["Conv2D", "im2col", "col2im", "scatter_windows", "pad_channels_last"]
 
 
 def _windows(x, k: int, stride: int):
@@ -22,19 +23,47 @@ def im2col(x, k: int, stride: int):
     so the copy reads contiguous runs."""
     windows = _windows(x, k, stride)
     n, c, ho, wo = windows.shape[:4]
-    return windows.transpose(0, 2, 3, 4, 5, 1).reshape(n * ho * wo, k * k * c), (ho, wo)
+    if c > 1:
+        return windows.transpose(0, 2, 3, 4, 5, 1).reshape(n * ho * wo, k * k * c), (ho, wo)
+    # One channel (the input images): runs of one value would make that copy element by element; copying one
+    # kernel position at a time reads whole image rows instead (2.4 -> 0.7 ms for a batch of 128 here).
+    cols = xp.empty((n, ho, wo, k, k), dtype=x.dtype)
+    for u in range(k):
+        for v in range(k):
+            cols[:, :, :, u, v] = x[:, 0, u:u + stride * (ho - 1) + 1:stride, v:v + stride * (wo - 1) + 1:stride]
+    return cols.reshape(n * ho * wo, k * k), (ho, wo)
 
 
 def col2im(dcols, shape, k: int, stride: int, ho: int, wo: int):
     """The adjoint of im2col: dcols (N*Ho*Wo, k*k*C) -> dx (N, C, H, W), each window's gradient added back where
-    the window was read. Loops over the k*k kernel positions only; dx is stored channels-last like the input."""
-    n, c, h, w = shape
+    the window was read."""
+    n, c = shape[:2]
     d = dcols.reshape(n, ho, wo, k, k, c)
-    dx = xp.zeros((n, h, w, c), dtype=dcols.dtype)
-    for i in range(k):
-        for j in range(k):
-            dx[:, i:i + stride * ho:stride, j:j + stride * wo:stride, :] += d[:, :, :, i, j, :]
+    return scatter_windows(lambda u, v: d[:, :, :, u, v, :], shape, k, stride, ho, wo)
+
+
+def scatter_windows(block, shape, k: int, stride: int, ho: int, wo: int):
+    """dx (N, C, H, W) = the sum, over kernel positions (u, v), of block(u, v) (N, Ho, Wo, C) added at the input
+    positions (i*s + u, j*s + v) that position read. Loops over the k*k kernel positions only; dx is stored
+    channels-last, like the activations."""
+    n, c, h, w = shape
+    dx = None
+    for u in range(k):
+        for v in range(k):
+            part = block(u, v)
+            if dx is None:
+                dx = xp.zeros((n, h, w, c), dtype=part.dtype)
+            dx[:, u:u + stride * ho:stride, v:v + stride * wo:stride, :] += part
     return dx.transpose(0, 3, 1, 2)
+
+
+def pad_channels_last(x, p: int):
+    """x: (N, C, H, W) -> (N, C, H + 2p, W + 2p) with a zero border, stored channels-last (``xp.pad`` would
+    return channels-first memory, and im2col would then gather every channel from far apart)."""
+    n, c, h, w = x.shape
+    padded = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=x.dtype)
+    padded[:, p:p + h, p:p + w, :] = x.transpose(0, 2, 3, 1)
+    return padded.transpose(0, 3, 1, 2)
 
 
 class Conv2D(Layer):
@@ -77,7 +106,7 @@ class Conv2D(Layer):
                              f"got {tuple(x.shape)}")
         p, k = self.padding, self.kernel_size
         if p:
-            x = xp.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+            x = pad_channels_last(x, p)
         cols, (ho, wo) = im2col(x, k, self.stride)
         out = cols @ self._filter_rows().T
         out += self.params["b"]
@@ -90,15 +119,20 @@ class Conv2D(Layer):
 
     def backward(self, dout):
         cols, padded_shape, ho, wo = self._saved()
-        d = dout.transpose(0, 2, 3, 1).reshape(-1, self.out_channels)   # free when dout is channels-last
+        d = as_rows(dout)                                      # (N*Ho*Wo, F), free when dout is channels-last
         k, c = self.kernel_size, self.in_channels
         dW_rows = d.T @ cols
         self.grads["W"][...] = dW_rows.reshape(self.out_channels, k, k, c).transpose(0, 3, 1, 2)
-        xp.sum(d, axis=0, out=self.grads["b"])
+        self.grads["b"][...] = column_sums(d)
         if not self.input_grad:
             return None
-        dcols = d @ self._filter_rows()
-        dx = col2im(dcols, padded_shape, self.kernel_size, self.stride, ho, wo)
+        # dx = col2im(d @ Wm), one kernel position at a time: position (u, v)'s block of d @ Wm is d @ W[:, :, u, v],
+        # added straight to where that position read, so the (N*Ho*Wo, k*k*C) dcols matrix is never built
+        # (cnn preset, second conv: 18 -> 11 ms here).
+        n = dout.shape[0]
+        W = self.params["W"]
+        dx = scatter_windows(lambda u, v: (d @ W[:, :, u, v]).reshape(n, ho, wo, c), padded_shape, k, self.stride,
+                             ho, wo)
         p = self.padding
         return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matnet.backend import xp
-from matnet.nn.conv import _windows
+from matnet.nn.conv import _windows, scatter_windows
 from matnet.nn.layer import Layer
 
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool"]
@@ -26,15 +26,6 @@ class _Pool2D(Layer):
             raise ValueError(f"needs inputs of at least {k}x{k}, got {h}x{w}")
         return (c, (h - k) // s + 1, (w - k) // s + 1)
 
-    def _scatter(self, per_position, shape, ho, wo):
-        """dx (N, C, H, W) from the gradient each kernel position (i, j) receives: per_position(i, j) -> (N,C,Ho,Wo)."""
-        k, s = self.pool_size, self.stride
-        dx = xp.zeros(shape, dtype=per_position(0, 0).dtype)  # AvgPool: the input's layout is not kept
-        for i in range(k):
-            for j in range(k):
-                dx[:, :, i:i + s * ho:s, j:j + s * wo:s] += per_position(i, j)
-        return dx
-
     def config(self):
         return {"pool_size": self.pool_size, "stride": self.stride}
 
@@ -45,34 +36,45 @@ class MaxPool2D(_Pool2D):
     forward:   x: (N, C, H, W)  ->  out: (N, C, Ho, Wo),  Ho = (H - k) // s + 1; a running maximum over the k*k
                strided views ``x[:, :, u::s, v::s]`` (one per kernel position), so nothing is copied into windows
     backward:  each window's gradient goes to its maximum; on a tie, to the first maximum in reading order (as
-               in PyTorch), so the gradient is routed once, never duplicated
+               in PyTorch), so the gradient is routed once, never duplicated: the kernel positions are visited in
+               that order, each takes what is still unrouted where it holds the maximum
+
+    Both passes work on the channels-last view (N, H, W, C) (see ``layout``), whatever x's memory, so that the
+    strided views read runs of contiguous channels.
     """
 
-    def _positions(self, x, ho, wo):
+    def _views(self, x_cl, ho, wo):
+        """The k*k strided views (N, Ho, Wo, C) of x_cl (N, H, W, C), one per kernel position, in reading order."""
         k, s = self.pool_size, self.stride
-        for u in range(k):
-            for v in range(k):
-                yield u, v, x[:, :, u:u + s * (ho - 1) + 1:s, v:v + s * (wo - 1) + 1:s]
+        return [x_cl[:, u:u + s * (ho - 1) + 1:s, v:v + s * (wo - 1) + 1:s, :] for u in range(k) for v in range(k)]
 
     def forward(self, x, training=False):
         _, ho, wo = self.output_shape(tuple(x.shape[1:]))
-        out = None
-        for _, _, view in self._positions(x, ho, wo):
-            out = view.copy(order="K") if out is None else xp.maximum(out, view, out=out)  # keeps x's layout
-        self._cache = (x, out) if training else None
-        return out
+        x_cl = x.transpose(0, 2, 3, 1)
+        views = self._views(x_cl, ho, wo)
+        out = views[0].copy()
+        for view in views[1:]:
+            xp.maximum(out, view, out=out)
+        self._cache = (x_cl, out) if training else None
+        return out.transpose(0, 3, 1, 2)
 
     def backward(self, dout):
-        x, out = self._saved()
-        ho, wo = out.shape[2:]
-        taken = xp.zeros_like(out, dtype=bool)
-        dx = xp.zeros_like(x, dtype=dout.dtype)   # in x's memory layout (channels-last after a Conv2D)
-        s = self.stride
-        for u, v, view in self._positions(x, ho, wo):
-            first = (view == out) & ~taken     # this position holds the maximum, and no earlier one did
-            taken |= first
-            dx[:, :, u:u + s * (ho - 1) + 1:s, v:v + s * (wo - 1) + 1:s] += dout * first
-        return dx
+        x_cl, out = self._saved()
+        ho, wo = out.shape[1:3]
+        unrouted = dout.transpose(0, 2, 3, 1).copy()       # (N, Ho, Wo, C), emptied position by position
+        dx_cl = xp.zeros(x_cl.shape, dtype=dout.dtype)
+        overlapping = self.stride < self.pool_size
+        views = list(zip(self._views(x_cl, ho, wo), self._views(dx_cl, ho, wo), strict=True))
+        for position, (view, dx_view) in enumerate(views):
+            holds_max = view == out
+            if overlapping:                                 # dx_view also gathers other windows' gradients
+                routed = unrouted * holds_max
+                dx_view += routed
+            else:
+                routed = xp.multiply(unrouted, holds_max, out=dx_view)
+            if position < len(views) - 1:
+                unrouted -= routed
+        return dx_cl.transpose(0, 3, 1, 2)
 
 
 class AvgPool2D(_Pool2D):
@@ -85,8 +87,8 @@ class AvgPool2D(_Pool2D):
 
     def backward(self, dout):
         shape = self._saved()
-        share = dout * (1.0 / self.pool_size ** 2)
-        return self._scatter(lambda i, j: share, shape, *dout.shape[2:])
+        share = (dout * (1.0 / self.pool_size ** 2)).transpose(0, 2, 3, 1)
+        return scatter_windows(lambda u, v: share, shape, self.pool_size, self.stride, *dout.shape[2:])
 
 
 class GlobalAvgPool(Layer):
