@@ -9,12 +9,18 @@ from matnet.nn.init import initialize
 from matnet.nn.layer import Layer
 from matnet.nn.layout import as_rows, column_sums
 
-__all__ = ["Conv2D", "im2col", "col2im", "scatter_windows", "pad_channels_last"]
+__all__ = ["Conv2D", "im2col", "col2im", "scatter_windows", "pad_channels_last", "position_view"]
 
 
 def _windows(x, k: int, stride: int):
     """x: (N, C, H, W) -> a strided view (N, C, Ho, Wo, k, k) of every k x k window (no copy)."""
     return xp.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def position_view(a_cl, u: int, v: int, stride: int, ho: int, wo: int):
+    """a_cl: (N, H, W, C) -> the (N, Ho, Wo, C) view of what kernel position (u, v) reads in each of the Ho x Wo
+    windows (no copy)."""
+    return a_cl[:, u:u + stride * (ho - 1) + 1:stride, v:v + stride * (wo - 1) + 1:stride, :]
 
 
 def im2col(x, k: int, stride: int):
@@ -27,10 +33,11 @@ def im2col(x, k: int, stride: int):
         return windows.transpose(0, 2, 3, 4, 5, 1).reshape(n * ho * wo, k * k * c), (ho, wo)
     # One channel (the input images): runs of one value would make that copy element by element; copying one
     # kernel position at a time reads whole image rows instead (2.4 -> 0.7 ms for a batch of 128 here).
+    x_cl = x.transpose(0, 2, 3, 1)
     cols = xp.empty((n, ho, wo, k, k), dtype=x.dtype)
     for u in range(k):
         for v in range(k):
-            cols[:, :, :, u, v] = x[:, 0, u:u + stride * (ho - 1) + 1:stride, v:v + stride * (wo - 1) + 1:stride]
+            cols[:, :, :, u, v] = position_view(x_cl, u, v, stride, ho, wo)[..., 0]
     return cols.reshape(n * ho * wo, k * k), (ho, wo)
 
 
@@ -53,7 +60,8 @@ def scatter_windows(block, shape, k: int, stride: int, ho: int, wo: int):
             part = block(u, v)
             if dx is None:
                 dx = xp.zeros((n, h, w, c), dtype=part.dtype)
-            dx[:, u:u + stride * ho:stride, v:v + stride * wo:stride, :] += part
+            dx_at = position_view(dx, u, v, stride, ho, wo)
+            dx_at += part
     return dx.transpose(0, 3, 1, 2)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matnet.backend import xp
-from matnet.nn.conv import _windows, scatter_windows
+from matnet.nn.conv import _windows, position_view, scatter_windows
 from matnet.nn.layer import Layer
 
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool"]
@@ -45,8 +45,8 @@ class MaxPool2D(_Pool2D):
 
     def _views(self, x_cl, ho, wo):
         """The k*k strided views (N, Ho, Wo, C) of x_cl (N, H, W, C), one per kernel position, in reading order."""
-        k, s = self.pool_size, self.stride
-        return [x_cl[:, u:u + s * (ho - 1) + 1:s, v:v + s * (wo - 1) + 1:s, :] for u in range(k) for v in range(k)]
+        k = self.pool_size
+        return [position_view(x_cl, u, v, self.stride, ho, wo) for u in range(k) for v in range(k)]
 
     def forward(self, x, training=False):
         _, ho, wo = self.output_shape(tuple(x.shape[1:]))
