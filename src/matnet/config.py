@@ -33,8 +33,10 @@ PRESETS = {
 class TrainConfig:
     """Everything a run depends on. The defaults are the demo: 784-128-64-10 to >= 98% on MNIST."""
 
-    model: str = "mlp"                 # mlp (sized by layers), cnn or resnet (fixed architectures)
+    model: str = "mlp"                 # mlp (sized by layers), cnn (by filters, dense) or resnet (fixed)
     layers: list[int] = field(default_factory=lambda: [784, 128, 64, 10])
+    filters: list[int] = field(default_factory=lambda: [32, 64])   # cnn: channels of each conv block
+    dense: int = 128                   # cnn: width of the hidden dense layer
     activation: str = "relu"
     dropout: float = 0.0
     optimizer: str = "momentum"
@@ -49,6 +51,7 @@ class TrainConfig:
     epochs: int = 30
     seed: int = 0
     augment: bool = False              # random shifts (<= 2 px) and rotations (<= 10 degrees) of training images
+    flip: bool = False                 # random left-right mirrors of training images (clothing, not digits)
     dataset: str = "mnist"
     subset: int = 0                    # 0: all training images
     val_size: int = 10_000
@@ -65,7 +68,7 @@ class TrainConfig:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise MatnetError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
-        for key in ("batch_size", "epochs", "lr"):
+        for key in ("batch_size", "epochs", "lr", "dense"):
             if not getattr(self, key) > 0:
                 raise MatnetError(f"{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
         for key in ("warmup", "weight_decay", "clip_norm", "patience", "subset", "val_size", "seed"):
@@ -77,6 +80,8 @@ class TrainConfig:
             raise MatnetError(f"momentum must be in [0, 1), got {self.momentum}")
         if len(self.layers) < 2 or min(self.layers) < 1:
             raise MatnetError(f"layers must be two or more positive sizes, got {self.layers}")
+        if not self.filters or min(self.filters) < 1:
+            raise MatnetError(f"filters must be one or more positive channel counts, got {self.filters}")
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":

@@ -73,19 +73,26 @@ def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.
     return Sequential(layers, seed=seed, **kwargs)
 
 
-def build_cnn(image_shape=(28, 28), num_classes: int = 10, *, dropout: float = 0.25, seed: int = 0,
-              **kwargs) -> Sequential:
-    """Two convolution blocks and a dense head:
+def build_cnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(32, 64), dense: int = 128,
+              dropout: float = 0.25, seed: int = 0, **kwargs) -> Sequential:
+    """One convolution block per entry of ``filters``, then a dense head; the default, ``filters=(32, 64)``:
     [Conv 3x3 (32) - BatchNorm - ReLU - MaxPool 2] -> [Conv 3x3 (64) - BatchNorm - ReLU - MaxPool 2]
-    -> Flatten -> Dense 128 - ReLU - Dropout -> Dense (classes)."""
+    -> Flatten -> Dense 128 - ReLU - Dropout -> Dense (classes). Each block halves the height and width."""
     h, w = image_shape
-    layers = [Conv2D(1, 32, 3, padding=1), BatchNorm(32), ReLU(), MaxPool2D(2),
-              Conv2D(32, 64, 3, padding=1), BatchNorm(64), ReLU(), MaxPool2D(2),
-              Flatten(), Dense(64 * (h // 4) * (w // 4), 128), ReLU()]
+    if not filters or min(filters) < 1:
+        raise ValueError(f"filters must be one or more positive channel counts, got {list(filters)}")
+    if min(h, w) < 2 ** len(filters):
+        raise ValueError(f"{len(filters)} blocks halve {h}x{w} images to nothing; use at most "
+                         f"{int(min(h, w)).bit_length() - 1}")
+    layers, channels = [], 1
+    for out_channels in filters:
+        layers += [Conv2D(channels, out_channels, 3, padding=1), BatchNorm(out_channels), ReLU(), MaxPool2D(2)]
+        channels, h, w = out_channels, h // 2, w // 2
+    layers += [Flatten(), Dense(channels * h * w, dense), ReLU()]
     if dropout:
         layers.append(Dropout(dropout))
-    layers.append(Dense(128, num_classes))
-    return Sequential(layers, input_shape=(1, h, w), seed=seed, **kwargs)
+    layers.append(Dense(dense, num_classes))
+    return Sequential(layers, input_shape=(1, *image_shape), seed=seed, **kwargs)
 
 
 def build_resnet(image_shape=(28, 28), num_classes: int = 10, *, dropout: float = 0.0, seed: int = 0,

@@ -94,8 +94,21 @@ def build_model(config: TrainConfig, dataset):
     if len(dataset.image_shape) != 2 or min(dataset.image_shape) < 4:
         raise MatnetError(f"the {config.model} model needs 2-D images of at least 4x4, {config.dataset} has "
                           f"{dataset.image_shape}")
-    build = build_cnn if config.model == "cnn" else build_resnet
-    return build(dataset.image_shape, len(dataset.classes), dropout=config.dropout, **common)
+    if config.model == "resnet":
+        return build_resnet(dataset.image_shape, len(dataset.classes), dropout=config.dropout, **common)
+    try:
+        return build_cnn(dataset.image_shape, len(dataset.classes), filters=config.filters, dense=config.dense,
+                         dropout=config.dropout, **common)
+    except ValueError as err:
+        raise MatnetError(f"the cnn model on {config.dataset}: {err}") from None
+
+
+def make_augment(config: TrainConfig, image_shape):
+    """The transform of training batches that ``augment`` and ``flip`` ask for, or None."""
+    if not (config.augment or config.flip):
+        return None
+    return Augment(image_shape, shift=2.0 if config.augment else 0.0, degrees=10.0 if config.augment else 0.0,
+                   flip=config.flip, rng=np.random.default_rng([config.seed, 1]))
 
 
 def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: bool = False) -> dict:
@@ -127,8 +140,7 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
                       schedule=make_schedule(config.schedule, config.lr, config.epochs, config.warmup),
                       epochs=config.epochs, batch_size=config.batch_size, clip_norm=config.clip_norm or None,
                       seed=config.seed, callbacks=callbacks,
-                      augment=Augment(dataset.image_shape, rng=np.random.default_rng([config.seed, 1]))
-                      if config.augment else None)
+                      augment=make_augment(config, dataset.image_shape))
     if saved:
         trainer.load_state_dict(*saved)
     else:

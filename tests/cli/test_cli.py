@@ -92,6 +92,14 @@ def test_epoch_lines_show_what_the_issue_asks(tmp_path, mnist):
                         r"lr \d\.\d\de[-+]\d\d  \d+\.\ds", line), line
 
 
+def test_training_on_every_image_without_a_validation_set(tmp_path, mnist):
+    out = tmp_path / "r"
+    done = matnet("train", "--subset", "1000", "--val-size", "0", "--epochs", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "val_acc" not in done.stdout and "test accuracy" in done.stdout
+    assert (out / "report.html").exists() and (out / "best.npz").exists()   # best by training loss instead
+
+
 def test_flags_override_the_config_file(tmp_path, mnist):
     config = tmp_path / "run.toml"
     config.write_text('subset = 600\nepochs = 4\noptimizer = "adam"\nlr = 0.002\nval_size = 500\n'

@@ -34,3 +34,26 @@ def test_seeded_and_different_each_call(rng):
     first = a(x)
     np.testing.assert_array_equal(first, b(x))
     assert not np.array_equal(first, a(x))
+
+
+def test_flip_mirrors_about_half_the_images_exactly(rng):
+    x = rng.random((200, 1, 5, 7)).astype(np.float32)
+    out = Augment((5, 7), shift=0, degrees=0, flip=True, rng=np.random.default_rng(3))(x)
+    mirrored = np.array([np.array_equal(o, i[:, :, ::-1]) for o, i in zip(out, x)])
+    kept = np.array([np.array_equal(o, i) for o, i in zip(out, x)])
+    assert np.all(mirrored ^ kept)                          # each image exactly mirrored or exactly unchanged
+    assert 70 < mirrored.sum() < 130                        # probability 1/2 (binomial: 100 +- 7)
+    assert out.shape == x.shape and out.dtype == np.float32
+
+
+def test_flip_works_on_rows_and_leaves_the_input_alone():
+    rows = np.arange(12, dtype=np.float32).reshape(2, 6)     # two 2x3 images as rows
+    before = rows.copy()
+
+    class FlipAll:                                            # every image drawn for mirroring
+        def random(self, size):
+            return np.zeros(size)
+
+    out = Augment((2, 3), shift=0, degrees=0, flip=True, rng=FlipAll())(rows)
+    np.testing.assert_array_equal(out, [[2, 1, 0, 5, 4, 3], [8, 7, 6, 11, 10, 9]])
+    np.testing.assert_array_equal(rows, before)

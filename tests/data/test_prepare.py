@@ -25,6 +25,11 @@ def test_validation_is_held_out_from_the_end():
     np.testing.assert_allclose(s.x_val[0], d.train_images[70].reshape(-1) / 255, rtol=1e-6)
 
 
+def test_no_validation_set_trains_on_every_image():
+    s = prepare(small_dataset(), val_size=0)
+    assert s.x_train.shape == (100, 16) and s.x_val.shape == (0, 16) and s.y_val.shape == (0,)
+
+
 def test_subset_takes_the_first_images():
     s = prepare(small_dataset(), val_size=30, subset=10)
     assert len(s.x_train) == 10 and len(s.x_val) == 30

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from matnet.config import PRESETS, TrainConfig, load_config
+from matnet.errors import MatnetError
+from matnet.model import build_cnn
 from matnet.run import train_run
 from matnet.train import Callback
 from matnet.train.trainer import TrainingInterrupted
@@ -24,6 +26,14 @@ def test_preset_learns_on_real_mnist(name, tmp_path, mnist):
     print(f"\n{name}: {100 * summary['test_accuracy']:.2f}% after 2 epochs on 3,000 images")
     # measured: cnn > 0.9; resnet 0.51-0.58 (global average pooling learns slower in 48 steps): both far above 0.1
     assert summary["test_accuracy"] > (0.9 if name == "cnn" else 0.35)
+
+
+def test_cnn_sized_by_filters_and_dense(tmp_path, mnist):
+    summary = train_run(preset("cnn", filters=[8, 16, 16], dense=32, subset=500, val_size=100, epochs=1,
+                               out=str(tmp_path / "small")), progress=False)
+    assert summary["parameters"] == build_cnn(filters=[8, 16, 16], dense=32).num_params
+    with pytest.raises(MatnetError, match="the cnn model on mnist: 5 blocks halve 28x28 images to nothing"):
+        train_run(preset("cnn", filters=[4] * 5, out=str(tmp_path / "deep")), progress=False)
 
 
 def test_example_configs_match_the_presets():

@@ -15,7 +15,7 @@ from matnet import load_model
 from matnet.config import TrainConfig, load_config
 from matnet.data import prepare
 from matnet.errors import MatnetError
-from matnet.run import train_run
+from matnet.run import make_augment, train_run
 from matnet.train import Callback
 from matnet.train.trainer import TrainingInterrupted
 
@@ -162,6 +162,7 @@ def test_layers_must_fit_the_dataset(tmp_path, mnist):
     ("layers = [784, 'x', 10]", "key 'layers' must be a list of integers"),
     ("optimizer = 'rmsprop'", "optimizer must be one of"),
     ("batch_size = 0", "batch-size must be positive"),
+    ("filters = []", "filters must be one or more positive channel counts"),
     ("lr = ", "invalid TOML"),
 ])
 def test_config_file_errors_name_the_key(text, message, tmp_path):
@@ -179,3 +180,14 @@ def test_example_configs_are_valid():
     for name in names:
         TrainConfig.from_dict(load_config(os.path.join(root, name)))
     assert TrainConfig.from_dict(load_config(os.path.join(root, "mlp.toml"))).layers == [784, 128, 64, 10]
+
+
+@pytest.mark.parametrize("augment,flip,expected", [
+    (False, False, None),
+    (True, False, "Augment(shift=2, degrees=10, flip=False)"),
+    (False, True, "Augment(shift=0, degrees=0, flip=True)"),      # the mirror alone: no warp, no blur
+    (True, True, "Augment(shift=2, degrees=10, flip=True)"),
+])
+def test_augment_and_flip_choose_the_transform(augment, flip, expected):
+    transform = make_augment(TrainConfig(augment=augment, flip=flip), (28, 28))
+    assert (None if transform is None else repr(transform)) == expected

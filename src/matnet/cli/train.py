@@ -44,6 +44,15 @@ def _option(flag, key, kind, help, **extra):
 POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
 
 
+def _architecture(config: TrainConfig) -> str:
+    """The network in a few words, e.g. ``784,128,64,10 (relu)`` or ``cnn (filters 32,64, dense 128)``."""
+    if config.model == "mlp":
+        return f"{','.join(map(str, config.layers))} ({config.activation})"
+    if config.model == "cnn":
+        return f"cnn (filters {','.join(map(str, config.filters))}, dense {config.dense})"
+    return config.model
+
+
 @click.command()
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Settings from a TOML file (keys as the flags, with _ for -); flags given here override it.")
@@ -51,8 +60,11 @@ POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
               "(two conv blocks, >= 99.3% on MNIST) or resnet (residual blocks with BatchNorm).")
 @click.option("--resume", type=click.Path(file_okay=False), metavar="RUN",
               help="Continue the run in folder RUN from its last checkpoint, exactly as if never stopped.")
-@_option("--model", "model", click.Choice(["mlp", "cnn", "resnet"]), "Architecture (cnn and resnet are fixed).")
+@_option("--model", "model", click.Choice(["mlp", "cnn", "resnet"]),
+         "Architecture (mlp sized by --layers, cnn by --filters and --dense; resnet is fixed).")
 @_option("--layers", "layers", IntList(), "MLP layer sizes, input first, classes last.")
+@_option("--filters", "filters", IntList(), "cnn: channels of each conv block (each halves the image).")
+@_option("--dense", "dense", click.IntRange(min=1), "cnn: width of the hidden dense layer.")
 @_option("--activation", "activation", click.Choice(list(ACTIVATIONS)), "Hidden-layer activation.")
 @_option("--dropout", "dropout", click.FloatRange(0, 1, max_open=True), "Dropout after each hidden layer.")
 @_option("--optimizer", "optimizer", click.Choice(list(OPTIMIZERS)), "Optimizer.")
@@ -69,6 +81,8 @@ POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
 @_option("--seed", "seed", click.IntRange(min=0), "Seed for weights, dropout and batch order.")
 @click.option("--augment/--no-augment", "augment", default=DEFAULTS.augment, show_default=True,
               help="Randomly shift (<= 2 px) and rotate (<= 10 degrees) training images.")
+@click.option("--flip/--no-flip", "flip", default=DEFAULTS.flip, show_default=True,
+              help="Randomly mirror training images left-right (for clothing; digits have a handedness).")
 @_option("--dataset", "dataset", str, "mnist, fashion-mnist, or a dataset you fetched with --idx-dir.")
 @_option("--subset", "subset", click.IntRange(min=0), "Use only the first N training images (0: all).")
 @_option("--val-size", "val_size", click.IntRange(min=0), "Training images held out for validation.")
@@ -91,8 +105,7 @@ def train(ctx, config_file, preset, resume, as_json, **options):
         config = TrainConfig.from_dict({**PRESETS.get(preset or "mlp", {}), **values, **given},
                                        config_file or "settings")
     verb = "resuming" if resume else "training"
-    shape = ",".join(map(str, config.layers)) if config.model == "mlp" else config.model
-    click.echo(f"{verb} {shape} ({config.activation}) on {config.dataset} "
+    click.echo(f"{verb} {_architecture(config)} on {config.dataset} "
                f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} epochs",
                err=as_json)
     try:

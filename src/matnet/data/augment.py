@@ -1,8 +1,9 @@
-"""Training-time augmentation: each image moved by up to a few pixels and turned by a small angle.
+"""Training-time augmentation: each image moved by up to a few pixels, turned by a small angle, and (for data
+with no handedness, such as clothing, never digits) mirrored left-right with probability 1/2.
 
-One affine warp per image, vectorised over the batch: the output pixel p samples the input at
-``R(-angle) (p - c) + c - t`` (c the centre, t the shift), by bilinear interpolation, zero outside the image.
-Drawn from its own Generator, whose state a checkpoint saves.
+The mirror is exact (a reversed column order). The shift and turn are one affine warp per image, vectorised over
+the batch: the output pixel p samples the input at ``R(-angle) (p - c) + c - t`` (c the centre, t the shift), by
+bilinear interpolation, zero outside the image. Drawn from its own Generator, whose state a checkpoint saves.
 """
 
 from __future__ import annotations
@@ -16,21 +17,35 @@ __all__ = ["Augment"]
 
 
 class Augment:
-    """Random shifts of up to ``shift`` pixels (each axis) and rotations of up to ``degrees``, per image.
+    """Random shifts of up to ``shift`` pixels (each axis), rotations of up to ``degrees`` and, if ``flip``,
+    left-right mirrors, per image. ``shift=0, degrees=0`` leaves out the warp (and its interpolation).
 
     Takes batches of rows (N, H*W) or images (N, 1, H, W) and returns the same shape.
     """
 
-    def __init__(self, image_shape, shift: float = 2.0, degrees: float = 10.0, *,
+    def __init__(self, image_shape, shift: float = 2.0, degrees: float = 10.0, *, flip: bool = False,
                  rng: np.random.Generator | None = None):
         self.h, self.w = image_shape
-        self.shift, self.degrees = float(shift), float(degrees)
+        self.shift, self.degrees, self.flip = float(shift), float(degrees), bool(flip)
         self.rng = rng if rng is not None else np.random.default_rng(0)
         ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float64)
         self._cy, self._cx = (self.h - 1) / 2, (self.w - 1) / 2
         self._ys, self._xs = ys - self._cy, xs - self._cx   # output pixel coordinates about the centre
 
     def __call__(self, x):
+        if self.flip:
+            x = self._mirror(x)
+        if self.shift or self.degrees:
+            x = self._warp(x)
+        return x
+
+    def _mirror(self, x):
+        """Each image reversed left-right with probability 1/2 (a new array; ``x`` is left as it was)."""
+        images = x.reshape(len(x), self.h, self.w)
+        chosen = xp.asarray(self.rng.random(len(x)) < 0.5)[:, None, None]
+        return xp.where(chosen, images[:, :, ::-1], images).reshape(x.shape)
+
+    def _warp(self, x):
         n = len(x)
         angle = np.deg2rad(self.rng.uniform(-self.degrees, self.degrees, n))[:, None, None]
         ty, tx = self.rng.uniform(-self.shift, self.shift, (2, n))[:, :, None, None]   # each (n, 1, 1)
@@ -55,6 +70,6 @@ class Augment:
         return out
 
     def __repr__(self):
-        return f"Augment(shift={self.shift:g}, degrees={self.degrees:g})"
+        return f"Augment(shift={self.shift:g}, degrees={self.degrees:g}, flip={self.flip})"
 
 

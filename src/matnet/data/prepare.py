@@ -14,7 +14,8 @@ __all__ = ["Splits", "normalize", "model_inputs", "prepare", "BatchIterator"]
 
 def normalize(images: np.ndarray, dtype=np.float32):
     """uint8 images (N, H, W) -> (N, H*W) rows of ``pixel / 255`` in [0, 1], on the backend's device."""
-    flat = np.asarray(images).reshape(len(images), -1)
+    images = np.asarray(images)
+    flat = images.reshape(len(images), int(np.prod(images.shape[1:])))   # not -1: no validation set is (0, H*W)
     out = xp.asarray(flat, dtype=dtype)
     out *= out.dtype.type(1.0 / 255.0)
     return out
