@@ -70,8 +70,10 @@ def test_broken_architecture(model, tmp_path, edit, message):
 
 
 def test_missing_and_unparsable(tmp_path, model):
-    with pytest.raises(MatnetError, match="no such model file"):
+    with pytest.raises(MatnetError, match="nothing: no run folder or model file of that name"):
         load_model(tmp_path / "nothing")
+    with pytest.raises(MatnetError, match="a folder with no model in it"):
+        load_model(tmp_path)
     save_model(model, tmp_path / "m")
     (tmp_path / "m.json").write_text("{not json")
     with pytest.raises(MatnetError, match="not a readable model description"):

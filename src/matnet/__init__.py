@@ -4,15 +4,18 @@
     model = Sequential([Dense(784, 128), ReLU(), Dense(128, 64), ReLU(), Dense(64, 10)])
     model.summary()
 
-Layout (imports run one way): data -> nn -> optim -> train -> model -> run -> cli.
+Layout (imports run one way, each layer only from those before it):
+
+    backend -> data -> nn -> optim -> train -> model, model_file -> runfolder -> config, run -> reports -> cli
 """
 
 from matnet.errors import MatnetError
 from matnet.model import Sequential, build_mlp
-from matnet.model_file import load_model, save_model
+from matnet.model_file import save_model
 from matnet.nn import (Dense, Dropout, LeakyReLU, MeanSquaredError, ReLU, Sigmoid, Softmax, SoftmaxCrossEntropy,
                        Tanh)
 from matnet.optim import SGD, Adam, AdamW, Momentum, Nesterov, Schedule, make_schedule
+from matnet.runfolder import load_model
 
 __version__ = "0.1.0"
 

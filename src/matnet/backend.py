@@ -11,7 +11,7 @@ import os
 
 import numpy
 
-__all__ = ["xp", "name", "to_numpy", "asarray"]
+__all__ = ["xp", "name", "to_numpy"]
 
 name = os.environ.get("MATNET_BACKEND", "numpy").strip().lower() or "numpy"
 
@@ -21,11 +21,6 @@ elif name == "cupy":  # pragma: no cover - needs a GPU
     import cupy as xp  # type: ignore[no-redef]
 else:
     raise ImportError(f"MATNET_BACKEND={name!r}: choose 'numpy' or 'cupy'")
-
-
-def asarray(a, dtype=None):
-    """An array of the backend (a copy only where the data lives elsewhere or the dtype differs)."""
-    return xp.asarray(a, dtype=dtype)
 
 
 def to_numpy(a) -> numpy.ndarray:

@@ -20,7 +20,8 @@ from matnet.nn.reshape import Flatten
 from matnet.nn.residual import Residual
 from matnet.nn.network import Network
 from matnet.train.callbacks import EarlyStopping
-from matnet.train.trainer import History, Trainer, evaluate
+from matnet.train.metrics import evaluate
+from matnet.train.trainer import History, Trainer
 
 __all__ = ["Sequential", "build_mlp", "build_cnn", "build_resnet", "ARCHITECTURES"]
 

@@ -25,11 +25,8 @@ FORMAT, VERSION = "matnet-model", 1
 
 
 def model_paths(path: str | Path) -> tuple[Path, Path]:
-    """``run/model`` or ``run/model.npz`` or ``run/model.json`` -> (``run/model.npz``, ``run/model.json``);
-    a run folder ``run/`` means its final model, ``run/model``."""
+    """``x`` or ``x.npz`` or ``x.json`` -> (``x.npz``, ``x.json``). (Run folders: see ``matnet.runfolder``.)"""
     path = Path(path)
-    if path.is_dir():
-        path = path / "model"
     stem = path.with_suffix("") if path.suffix in (".npz", ".json") else path
     return stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
 
@@ -55,6 +52,9 @@ def save_model(model: Sequential, path: str | Path) -> tuple[Path, Path]:
 
 
 def load_model(path: str | Path) -> Sequential:
+    """The model saved as ``path.npz`` + ``path.json`` (``path`` may name either file)."""
+    if Path(path).is_dir():
+        raise MatnetError(f"{path} is a folder, not a model file (matnet.load_model opens run folders too)")
     npz, meta_path = model_paths(path)
     for p in (meta_path, npz):
         if not p.is_file():

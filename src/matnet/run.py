@@ -1,25 +1,12 @@
-"""A training run: a config in, a run folder out (names that scripts rely on).
+"""A training run: a config in, a run folder out (its files: see ``matnet.runfolder``).
 
-    runs/NAME/
-        config.toml       the resolved configuration (every value, defaults included)
-        metrics.jsonl     one JSON object per epoch: loss, acc, val_loss, val_acc, lr, seconds
-        model.npz/.json   the final model (see matnet.model_file)
-        best.npz/.json    the model of the epoch with the lowest validation loss
-        checkpoint.npz    the whole training state, after every epoch and where Ctrl-C stopped it
-        steps.json        every step's loss and learning rate          (see matnet.train.monitor)
-        layer_stats.json  per-layer norms, update ratios, dead ReLUs    (see matnet.train.monitor)
-        predictions.npz   the test set's probabilities and labels, for the figures and the report
-        summary.json      test_accuracy, test_loss, epochs run, seconds, parameter count
-
-``train_run(config, resume=True)`` continues from ``checkpoint.npz`` and ends with exactly the weights and metrics
-(wall-clock seconds aside) of a run that was never interrupted.
+``train_run(config, resume=True)`` continues from the folder's checkpoint and ends with exactly the weights and
+metrics (wall-clock seconds aside) of a run that was never interrupted.
 """
 
 from __future__ import annotations
 
-import json
 import platform
-from pathlib import Path
 
 import numpy as np
 
@@ -30,54 +17,16 @@ from matnet.data.augment import Augment
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path, write_json, write_text
 from matnet.model import build_cnn, build_mlp, build_resnet
-from matnet.model_file import save_model
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
-from matnet.train.callbacks import Callback, EarlyStopping, EpochLog, ProgressBar
-from matnet.train.checkpoint import Checkpoint, load_checkpoint
-from matnet.train.monitor import LayerStats, StepLog
-from matnet.train.trainer import Trainer, evaluate
+from matnet.runfolder import RunFolder
+from matnet.train.callbacks import BestModel, EarlyStopping, EpochLog, LayerStats, MetricsLog, ProgressBar, StepLog
+from matnet.train.checkpoint import load_checkpoint
+from matnet.train.metrics import evaluate
+from matnet.train.trainer import Trainer
 
-__all__ = ["MetricsFile", "BestModel", "train_run", "save_predictions", "CHECKPOINT", "PREDICTIONS"]
-
-CHECKPOINT, PREDICTIONS = "checkpoint.npz", "predictions.npz"
-
-
-def save_predictions(path: Path, probabilities, labels) -> None:
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, probabilities=np.asarray(probabilities, np.float32), labels=np.asarray(labels, np.int64))
-
-
-class MetricsFile(Callback):
-    """Rewrites ``metrics.jsonl`` from the history after every epoch (atomically), so an interrupted run keeps
-    what it measured and a resumed one continues the same file."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def on_epoch_end(self, trainer, epoch, metrics):
-        write_text(self.path, "".join(json.dumps(m) + "\n" for m in trainer.history.epochs))
-
-
-class BestModel(Callback):
-    """Saves the model as ``best.npz``/``best.json`` whenever the validation loss reaches a new low."""
-
-    def __init__(self, path: Path):
-        self.path, self.best, self.epoch = Path(path), None, None
-
-    def on_epoch_end(self, trainer, epoch, metrics):
-        value = metrics.get("val_loss", metrics["loss"])
-        if self.best is None or value < self.best:
-            self.best, self.epoch = value, epoch
-            save_model(trainer.model, self.path)
-
-    def state_dict(self):
-        return {}, {"best": self.best, "epoch": self.epoch}
-
-    def load_state_dict(self, arrays, values):
-        self.best, self.epoch = values.get("best"), values.get("epoch")
+__all__ = ["train_run", "build_model", "make_augment"]
 
 
 def build_model(config: TrainConfig, dataset):
@@ -115,10 +64,10 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     """Fetch the data if needed, train (or resume), evaluate on the test set, write the run folder; return the
     summary. Ctrl-C stops at a step boundary, saves the checkpoint and raises TrainingInterrupted."""
     config.check()
-    out = Path(config.out)
-    saved = load_checkpoint(out / CHECKPOINT) if resume else None
+    folder = RunFolder(config.out)
+    saved = load_checkpoint(folder.checkpoint) if resume else None
     if saved and saved[1]["epochs_done"] >= config.epochs:
-        raise MatnetError(f"{out} has finished all {config.epochs} epochs; there is nothing to resume")
+        raise MatnetError(f"{folder.path} has finished all {config.epochs} epochs; there is nothing to resume")
     dataset = load_dataset(config.dataset, progress=progress)
     splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
     model = build_model(config, dataset)
@@ -126,38 +75,36 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
         for split in ("x_train", "x_val", "x_test"):
             rows = getattr(splits, split)
             setattr(splits, split, rows.reshape(len(rows), *model.input_shape))
-    best = BestModel(out / "best")
     probe = splits.x_val[:1000] if len(splits.x_val) else splits.x_train[:1000]
-    callbacks = [MetricsFile(out / "metrics.jsonl"), best, StepLog(out / "steps.json"),
-                 LayerStats(out / "layer_stats.json", probe=probe)]
+    callbacks = [MetricsLog(folder.write_metrics), BestModel(folder.save_best), StepLog(folder.write_steps),
+                 LayerStats(probe, folder.write_layer_stats)]
     if config.patience:
         callbacks.append(EarlyStopping(patience=config.patience))
     if progress:
         callbacks += [ProgressBar(), EpochLog(file=log)]
-    callbacks.append(Checkpoint(out / CHECKPOINT))  # last: it saves the others' state too
     trainer = Trainer(model, optimizer=make_optimizer(config.optimizer, config.lr, config.weight_decay,
                                                       config.momentum),
                       schedule=make_schedule(config.schedule, config.lr, config.epochs, config.warmup),
                       epochs=config.epochs, batch_size=config.batch_size, clip_norm=config.clip_norm or None,
-                      seed=config.seed, callbacks=callbacks,
-                      augment=make_augment(config, dataset.image_shape))
+                      seed=config.seed, callbacks=callbacks, augment=make_augment(config, dataset.image_shape),
+                      checkpoint=folder.checkpoint)
     if saved:
         trainer.load_state_dict(*saved)
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(out / "config.toml", config_toml(config))
+        folder.create()
+        folder.write_config(config_toml(config))
 
     history = trainer.fit(splits.x_train, splits.y_train,
                           validation_data=(splits.x_val, splits.y_val) if len(splits.x_val) else None)
     test = evaluate(model, splits.x_test, splits.y_test)
-    save_model(model, out / "model")
-    save_predictions(out / PREDICTIONS, model.predict_proba(splits.x_test), to_numpy(splits.y_test))
+    folder.save_model(model)
+    folder.write_predictions(model.predict_proba(splits.x_test), to_numpy(splits.y_test))
     train_seconds = sum(epoch["seconds"] for epoch in history.epochs)
     summary = {
         "test_accuracy": test["accuracy"],
         "test_loss": test["loss"],
         "epochs": len(history),
-        "best_epoch": best.epoch,
+        "best_epoch": trainer.best.epoch,
         "train_seconds": round(train_seconds, 3),
         "seconds_per_epoch": round(train_seconds / max(len(history), 1), 3),
         "parameters": model.num_params,
@@ -170,5 +117,5 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     if history.epochs:
         summary.update({k: history.epochs[-1][k] for k in ("loss", "acc", "val_loss", "val_acc")
                         if k in history.epochs[-1]})
-    write_json(out / "summary.json", summary)
+    folder.write_summary(summary)
     return summary

@@ -109,7 +109,7 @@ def test_predict_errors(default_run, tmp_path):
     Image.fromarray(np.eye(8, dtype=np.uint8) * 255).save(tmp_path / "a.png")
     one_error_line(matnet("predict", str(tmp_path / "small"), str(tmp_path / "a.png")), 1, "takes inputs of shape")
     one_error_line(matnet("evaluate", str(tmp_path / "small")), 1, "takes inputs of shape (36,), the images are 28x28")
-    one_error_line(matnet("info", str(tmp_path / "missing")), 1, "no such model file")
+    one_error_line(matnet("info", str(tmp_path / "missing")), 1, "no run folder or model file of that name")
     one_error_line(matnet("predict", str(out)), 2, "Missing argument 'IMAGES...'")
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from matnet.nn import Conv2D
-from matnet.nn.conv import col2im, im2col
+from matnet.nn.conv import im2col, scatter_windows
 from matnet.nn.gradcheck import TOLERANCE, _distinct, check_layer
 
 
@@ -30,12 +30,17 @@ def test_padding_and_stride_shapes():
     assert Conv2D(3, 8, 3, stride=2, padding=1).output_shape((3, 28, 28)) == (8, 14, 14)
 
 
-def test_im2col_and_col2im_are_adjoint(rng):
-    """<im2col(x), c> = <x, col2im(c)> for every x and c: col2im is the transpose that backward needs."""
-    x = rng.standard_normal((2, 3, 7, 6))
+@pytest.mark.parametrize("channels", [1, 3])    # im2col copies one channel by kernel position, several at once
+def test_im2col_and_scatter_windows_are_adjoint(channels, rng):
+    """<im2col(x), c> = <x, scatter(c)> for every x and c: scattering c's (u, v) blocks back where they were read
+    is im2col's transpose (col2im), which the convolution's input gradient needs."""
+    x = rng.standard_normal((2, channels, 7, 6))
     cols, (ho, wo) = im2col(x, 3, 2)
     c = rng.standard_normal(cols.shape)
-    assert np.isclose((cols * c).sum(), (x * col2im(c, x.shape, 3, 2, ho, wo)).sum())
+    blocks = c.reshape(2, ho, wo, 3, 3, channels)
+    dx = scatter_windows(lambda u, v: blocks[:, :, :, u, v, :], x.shape, 3, 2, ho, wo)
+    assert dx.shape == x.shape
+    assert np.isclose((cols * c).sum(), (x * dx).sum(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (1, 1), (2, 0), (2, 1)])

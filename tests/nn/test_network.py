@@ -3,7 +3,7 @@ import pytest
 
 from matnet import Sequential, build_mlp
 from matnet.model import build_cnn
-from matnet.nn import Dense, Dropout, Network, ReLU, SoftmaxCrossEntropy, Tanh
+from matnet.nn import Conv2D, Dense, Dropout, Flatten, Network, ReLU, Residual, SoftmaxCrossEntropy, Tanh
 from matnet.nn.gradcheck import TOLERANCE, check_network
 
 
@@ -78,3 +78,16 @@ def test_whole_network_gradients_match_finite_differences(rng):
 def test_duplicate_layer_names_rejected():
     with pytest.raises(ValueError, match="named 'a'"):
         Network([Dense(2, 2, name="a"), Dense(2, 2, name="a")])
+
+
+def test_layers_of_one_network_are_refused_by_another():
+    first = Network([Dense(2, 3), ReLU(), Dense(3, 2)])
+    with pytest.raises(ValueError, match=r"Dense\(dense_1\), ReLU\(relu_1\), Dense\(dense_2\): already in another "
+                                         r"network"):
+        Network(first.layers)
+
+
+def test_a_shape_error_names_the_layer_even_when_blocks_come_first():
+    with pytest.raises(ValueError, match=r"layer dense_1 \(Dense\) takes inputs of shape \(10,\) but the layer "
+                                         r"before it gives \(32,\)"):
+        Network([Residual([Conv2D(1, 2, 3, stride=2, padding=1)]), Flatten(), Dense(10, 2)], input_shape=(1, 8, 8))

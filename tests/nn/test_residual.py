@@ -8,20 +8,54 @@ from matnet.nn.gradcheck import TOLERANCE, _distinct, check_layer
 
 def test_identity_shortcut_adds_the_input(rng):
     block = Residual([Conv2D(2, 2, 3, padding=1)])
-    block.output_shape((2, 5, 5))
+    assert block.build((2, 5, 5)) == (2, 5, 5)
     block.layers[0].params["W"][...] = 0
     x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
     np.testing.assert_allclose(block.forward(x), x)           # F(x) = 0: out = x
     assert block.projection is None
 
 
-def test_projection_is_made_when_shapes_differ():
+def test_projection_is_made_by_build_when_shapes_differ():
     block = Residual([Conv2D(4, 8, 3, stride=2, padding=1), BatchNorm(8), ReLU()])
-    assert block.output_shape((4, 14, 14)) == (8, 7, 7)
+    assert block.build((4, 14, 14)) == (8, 7, 7)
     proj = block.projection
     assert isinstance(proj, Conv2D) and (proj.kernel_size, proj.stride, proj.out_channels) == (1, 2, 8)
+    assert block.build((4, 14, 14)) == (8, 7, 7) and block.projection is proj     # built once, kept
+    assert block.made_layers() == [proj] and block.sublayers() == block.layers + [proj]
     dense = Residual([Dense(6, 3)])
-    assert dense.output_shape((6,)) == (3,) and isinstance(dense.projection, Dense)
+    assert dense.build((6,)) == (3,) and isinstance(dense.projection, Dense)
+    assert Residual([Dense(3, 3)], projection=True).build((3,)) == (3,)             # asked for, though not needed
+
+
+def test_output_shape_is_a_question_that_makes_nothing():
+    block = Residual([Conv2D(4, 8, 3, stride=2, padding=1), ReLU()])
+    for _ in range(2):
+        assert block.output_shape((4, 14, 14)) == (8, 7, 7)
+        assert block.projection is None and block.sublayers() == block.layers and block.made_layers() == []
+    block.build((4, 14, 14))
+    proj = block.projection
+    for _ in range(2):
+        assert block.output_shape((4, 14, 14)) == (8, 7, 7) and block.projection is proj
+
+
+@pytest.mark.parametrize("layers, shape, message", [
+    ([Conv2D(2, 3, 1), MaxPool2D(2)], (2, 6, 7), r"cannot project the shortcut \(2, 6, 7\) onto"),  # 7 -> 3, 4
+    ([Conv2D(2, 3, 3, padding=1), Flatten()], (2, 4, 4), r"no projection maps \(2, 4, 4\) to \(48,\)"),
+    ([Dense(4, 3), Dense(4, 2)], (4,), r"\(inside, at Dense\) takes inputs of shape \(4,\)"),
+])
+def test_shapes_no_shortcut_fits_are_refused_by_both(layers, shape, message):
+    block = Residual(layers)
+    for ask in (block.output_shape, block.build):
+        with pytest.raises(ValueError, match=message):
+            ask(shape)
+    assert block.projection is None
+
+
+def test_a_block_takes_layers_not_specs():
+    with pytest.raises(TypeError, match="build_layer"):
+        Residual([{"type": "ReLU", "name": None, "config": {}}])
+    with pytest.raises(ValueError, match="at least one layer"):
+        Residual([])
 
 
 @pytest.mark.parametrize("projection", [False, True], ids=["identity", "projection"])
@@ -37,6 +71,23 @@ def small_cnn():
     return Sequential([Conv2D(1, 4, 3, padding=1), BatchNorm(4), ReLU(), MaxPool2D(2),
                        Residual([Conv2D(4, 8, 3, stride=2, padding=1), BatchNorm(8), ReLU()]),
                        GlobalAvgPool(), Dense(8, 10)], input_shape=(1, 8, 8), seed=3)
+
+
+def test_a_network_builds_each_block_once_and_names_every_layer_once():
+    block = Residual([Conv2D(4, 8, 3, stride=2, padding=1), ReLU()])
+    model = Sequential([Conv2D(1, 4, 3, padding=1), block, Conv2D(8, 8, 3, padding=1), Flatten(), Dense(8 * 4 * 4, 3)],
+                       input_shape=(1, 8, 8))
+    names = [layer.name for layer in model.all_layers()]
+    assert len(names) == len(set(names)) and None not in names
+    # the projection, made while building, is named after every layer the user wrote: it renumbers none of them
+    assert names == ["conv2d_1", "residual_1", "conv2d_2", "relu_1", "conv2d_4", "conv2d_3", "flatten_1", "dense_1"]
+    assert block.projection.name == "conv2d_4"
+    made = [id(layer) for layer in model.all_layers()]
+    for layer, shape_in in zip(model.layers, [model.input_shape, *model.output_shapes]):
+        for _ in range(2):
+            layer.output_shape(shape_in)
+    assert [id(layer) for layer in model.all_layers()] == made                      # asking made nothing new
+    assert model.parameters.names[:5] == ["conv2d_1.W", "conv2d_2.W", "conv2d_4.W", "conv2d_3.W", "dense_1.W"]
 
 
 def test_a_network_with_blocks_names_counts_and_checks_shapes(rng):

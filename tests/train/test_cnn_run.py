@@ -24,8 +24,13 @@ def test_preset_learns_on_real_mnist(name, tmp_path, mnist):
     summary = train_run(preset(name, subset=3000, val_size=1000, epochs=2, out=str(tmp_path / name)),
                         progress=False)
     print(f"\n{name}: {100 * summary['test_accuracy']:.2f}% after 2 epochs on 3,000 images")
-    # measured: cnn > 0.9; resnet 0.51-0.58 (global average pooling learns slower in 48 steps): both far above 0.1
-    assert summary["test_accuracy"] > (0.9 if name == "cnn" else 0.35)
+    # Measured with seeds 0-5 (the test uses seed 0): cnn 0.9232 (seed 0), 0.9095-0.9232 over all six; resnet
+    # 0.5356 (seed 0), 0.5356-0.6347 over all six (global average pooling learns slower in these few steps).
+    # A resnet with a broken backward pass, seeds 0 / 2: BatchNorm's dx without its mean terms 0.365 / 0.463, fails;
+    # a residual block passing back only the shortcut's gradient 0.491 / 0.595, or only the branch's 0.524 / 0.605,
+    # or a sign error in dgamma 0.545 / 0.629, still learn: two epochs' accuracy cannot see those (the gradient
+    # checks do). 0.47 is 6.5 points below the lowest figure measured (seed 0, the one this test runs).
+    assert summary["test_accuracy"] > (0.9 if name == "cnn" else 0.47)
 
 
 def test_cnn_sized_by_filters_and_dense(tmp_path, mnist):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from matnet.model_file import load_model
+from matnet.runfolder import load_model
 
 __all__ = ["MODEL_ARG", "open_model", "echo_json"]
 

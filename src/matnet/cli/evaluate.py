@@ -10,7 +10,7 @@ from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
 from matnet.train.metrics import confusion_matrix, per_class
-from matnet.train.trainer import evaluate as evaluate_model
+from matnet.train.metrics import evaluate as evaluate_model
 
 
 def format_confusion(confusion: np.ndarray, classes) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
+from matnet.backend import xp
 from matnet.cli.common import echo_json, open_model
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
@@ -21,8 +22,8 @@ def check_trained(path: str, batch: int, samples: int, seed: int) -> list[CheckR
     net = open_model(path)
     data = load_dataset(net.preprocessing.get("dataset", "mnist"), progress=False)
     x = model_inputs(data.test_images[:batch], net.input_shape, np.float64)
-    x = x + np.random.default_rng(seed).normal(0.0, 0.01, x.shape)
-    y = data.test_labels[:batch].astype(np.int64)
+    x = x + xp.asarray(np.random.default_rng(seed).normal(0.0, 0.01, x.shape))
+    y = xp.asarray(data.test_labels[:batch], dtype=xp.int64)
     errors = check_network(net.astype(np.float64), x, y, SoftmaxCrossEntropy(), samples=samples, seed=seed,
                            trained=True)
     kinks = errors.pop(KINKS)

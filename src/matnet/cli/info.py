@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import tomllib
 from pathlib import Path
 
 import click
 
 from matnet.cli.common import MODEL_ARG, echo_json, open_model
+from matnet.errors import MatnetError
+from matnet.runfolder import find_run
 
 
-def _run_file(folder: Path, name: str, parse):
-    path = folder / name
+def _optional(read):
+    """What ``read()`` gives, or None when the file is missing or unreadable (info shows what there is)."""
     try:
-        return parse(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except (OSError, ValueError):
+        return read()
+    except (FileNotFoundError, MatnetError):
         return None
 
 
@@ -26,9 +26,9 @@ def info(model, as_json):
     """The architecture, parameter count, training configuration and final figures of MODEL_OR_RUN."""
     net = open_model(model)
     path = Path(model)
-    folder = path if path.is_dir() else path.parent
-    config = _run_file(folder, "config.toml", tomllib.loads)
-    summary = _run_file(folder, "summary.json", json.loads)
+    run = find_run(path)
+    config = _optional(run.read_config) if run else None
+    summary = _optional(run.read_summary) if run else None
     if as_json:
         echo_json({"model": str(path), "parameters": net.num_params, "input_shape": list(net.input_shape),
                    "layers": [{"name": layer.name, "type": type(layer).__name__, **layer.config()}

@@ -7,7 +7,6 @@ import click
 from matnet.cli.common import echo_json
 from matnet.reports.compare import compare_runs
 from matnet.reports.report import write_report
-from matnet.reports.rundata import load_run
 
 
 @click.command()
@@ -15,15 +14,14 @@ from matnet.reports.rundata import load_run
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def report(run, as_json):
     """Draw RUN's figures and write RUN/report.html, one self-contained page (also done after training)."""
-    path = write_report(run, progress=not as_json)
-    missing = load_run(run, progress=False).missing
+    result = write_report(run, progress=not as_json)
     if as_json:
-        echo_json({"report": str(path), "figures": sorted(p.name for p in (path.parent / "figures").glob("*.png")),
-                   "missing": missing})
+        echo_json({"report": str(result.path), "figures": sorted(p.name for p in result.figures),
+                   "missing": result.missing})
         return
-    click.echo(f"report: {path}")
-    if missing:
-        click.echo(f"missing from the run folder: {'; '.join(missing)}")
+    click.echo(f"report: {result.path}")
+    if result.missing:
+        click.echo(f"missing from the run folder: {'; '.join(result.missing)}")
 
 
 @click.command()

@@ -12,11 +12,13 @@ from click.core import ParameterSource
 from matnet.cli.common import echo_json
 from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.errors import MatnetError
+from matnet.model import ARCHITECTURES
 from matnet.nn.activations import ACTIVATIONS
 from matnet.optim.optimizers import OPTIMIZERS
 from matnet.optim.schedules import SCHEDULES
 from matnet.reports.report import write_report
-from matnet.run import CHECKPOINT, train_run
+from matnet.run import train_run
+from matnet.runfolder import RunFolder
 from matnet.train.trainer import TrainingInterrupted
 
 DEFAULTS = TrainConfig()
@@ -60,7 +62,7 @@ def _architecture(config: TrainConfig) -> str:
               "(two conv blocks, >= 99.3% on MNIST) or resnet (residual blocks with BatchNorm).")
 @click.option("--resume", type=click.Path(file_okay=False), metavar="RUN",
               help="Continue the run in folder RUN from its last checkpoint, exactly as if never stopped.")
-@_option("--model", "model", click.Choice(["mlp", "cnn", "resnet"]),
+@_option("--model", "model", click.Choice(ARCHITECTURES),
          "Architecture (mlp sized by --layers, cnn by --filters and --dense; resnet is fixed).")
 @_option("--layers", "layers", IntList(), "MLP layer sizes, input first, classes last.")
 @_option("--filters", "filters", IntList(), "cnn: channels of each conv block (each halves the image).")
@@ -112,10 +114,10 @@ def train(ctx, config_file, preset, resume, as_json, **options):
         summary = train_run(config, resume=bool(resume), log=sys.stderr if as_json else None)
     except TrainingInterrupted as stop:
         click.echo(f"interrupted in epoch {stop.epoch} after step {stop.step}; checkpoint saved: "
-                   f"{Path(config.out) / CHECKPOINT}", err=True)
+                   f"{RunFolder(config.out).checkpoint}", err=True)
         click.echo(f"resume with: matnet train --resume {shlex.quote(config.out)}", err=True)
         ctx.exit(130)
-    report_path = write_report(config.out, progress=not as_json)
+    report_path = write_report(config.out, progress=not as_json).path
     if as_json:
         echo_json({"run": config.out, "report": str(report_path), **summary})
         return
@@ -125,8 +127,9 @@ def train(ctx, config_file, preset, resume, as_json, **options):
 
 
 def _saved_config(run: Path) -> TrainConfig:
-    if not (run / "config.toml").is_file():
-        raise MatnetError(f"{run}: not a run folder (no config.toml)")
-    values = load_config(run / "config.toml")
+    config_file = RunFolder(run).config_file
+    if not config_file.is_file():
+        raise MatnetError(f"{run}: not a run folder (no {config_file.name})")
+    values = load_config(config_file)
     values["out"] = str(run)  # the folder may have moved since
-    return TrainConfig.from_dict(values, str(run / "config.toml"))
+    return TrainConfig.from_dict(values, str(config_file))

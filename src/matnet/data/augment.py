@@ -4,14 +4,16 @@ with no handedness, such as clothing, never digits) mirrored left-right with pro
 The mirror is exact (a reversed column order). The shift and turn are one affine warp per image, vectorised over
 the batch: the output pixel p samples the input at ``R(-angle) (p - c) + c - t`` (c the centre, t the shift), by
 bilinear interpolation, zero outside the image. Drawn from its own Generator, whose state a checkpoint saves.
+
+The random draws and the warp run on the host (NumPy); batches on a GPU are copied there and back explicitly
+(``to_numpy``, ``xp.asarray``), never mixed with host arrays in one operation.
 """
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from matnet.backend import xp
+from matnet.backend import to_numpy, xp
 
 __all__ = ["Augment"]
 
@@ -52,7 +54,7 @@ class Augment:
         cos, sin = np.cos(angle), np.sin(angle)
         src_y = cos * self._ys - sin * self._xs + self._cy - ty   # where each output pixel reads from
         src_x = sin * self._ys + cos * self._xs + self._cx - tx
-        return xp.asarray(self._sample(np.asarray(x).reshape(n, self.h * self.w), src_y, src_x),
+        return xp.asarray(self._sample(to_numpy(x).reshape(n, self.h * self.w), src_y, src_x),
                           dtype=x.dtype).reshape(x.shape)
 
     def _sample(self, flat, src_y, src_x):

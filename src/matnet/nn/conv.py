@@ -1,4 +1,4 @@
-"""2-D convolution as one matrix product (im2col), and its backward pass (col2im)."""
+"""2-D convolution as one matrix product (im2col), and its backward pass (im2col's adjoint, scatter_windows)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from matnet.nn.init import initialize
 from matnet.nn.layer import Layer
 from matnet.nn.layout import as_rows, column_sums
 
-__all__ = ["Conv2D", "im2col", "col2im", "scatter_windows", "pad_channels_last", "position_view"]
+__all__ = ["Conv2D", "im2col", "scatter_windows", "pad_channels_last", "position_view"]
 
 
 def _windows(x, k: int, stride: int):
@@ -41,18 +41,13 @@ def im2col(x, k: int, stride: int):
     return cols.reshape(n * ho * wo, k * k), (ho, wo)
 
 
-def col2im(dcols, shape, k: int, stride: int, ho: int, wo: int):
-    """The adjoint of im2col: dcols (N*Ho*Wo, k*k*C) -> dx (N, C, H, W), each window's gradient added back where
-    the window was read."""
-    n, c = shape[:2]
-    d = dcols.reshape(n, ho, wo, k, k, c)
-    return scatter_windows(lambda u, v: d[:, :, :, u, v, :], shape, k, stride, ho, wo)
-
-
 def scatter_windows(block, shape, k: int, stride: int, ho: int, wo: int):
     """dx (N, C, H, W) = the sum, over kernel positions (u, v), of block(u, v) (N, Ho, Wo, C) added at the input
     positions (i*s + u, j*s + v) that position read. Loops over the k*k kernel positions only; dx is stored
-    channels-last, like the activations."""
+    channels-last, like the activations.
+
+    With ``block(u, v)`` the (u, v) columns of a (N*Ho*Wo, k*k*C) matrix, this is the adjoint (transpose) of
+    im2col, often called col2im: each window's gradient added back where the window was read."""
     n, c, h, w = shape
     dx = None
     for u in range(k):
@@ -83,11 +78,13 @@ class Conv2D(Layer):
 
     forward:   x: (N, C, H, W),  W: (F, C, k, k),  b: (F,)  ->  out: (N, F, Ho, Wo),  Ho = (H + 2p - k) // s + 1
     backward:  dout (N, F, Ho, Wo) as rows d (N*Ho*Wo, F):  dWm = d.T @ cols,  db = d.sum(0),
-               dx = col2im(d @ Wm) with the padding cropped
+               dx = im2col's adjoint applied to d @ Wm (scatter_windows), with the padding cropped
 
     The output is the product's (N*Ho*Wo, F) rows seen as (N, F, Ho, Wo): a view whose memory is channels-last
     (N, Ho, Wo, F), which the next layers keep, and which makes the next im2col and this backward's ``d`` cheap.
     """
+
+    decayed = ("W",)  # L2 weight decay shrinks the filters, not the biases
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  padding: int = 0, init: str = "he_normal", *, rng: np.random.Generator | None = None,
@@ -134,8 +131,8 @@ class Conv2D(Layer):
         self.grads["b"][...] = column_sums(d)
         if not self.input_grad:
             return None
-        # dx = col2im(d @ Wm), one kernel position at a time: position (u, v)'s block of d @ Wm is d @ W[:, :, u, v],
-        # added straight to where that position read, so the (N*Ho*Wo, k*k*C) dcols matrix is never built
+        # dx = im2col's adjoint of d @ Wm, one kernel position at a time: position (u, v)'s block of d @ Wm is
+        # d @ W[:, :, u, v], added straight to where that position read, so the (N*Ho*Wo, k*k*C) matrix is never built
         # (cnn preset, second conv: 18 -> 11 ms here).
         n = dout.shape[0]
         W = self.params["W"]

@@ -21,6 +21,8 @@ class Dense(Layer):
     backward:  dz: (N, M)  ->  dW = dz.T @ x  (M, D),   db = dz.sum(0)  (M,),   dx = dz @ W  (N, D)
     """
 
+    decayed = ("W",)  # L2 weight decay shrinks the weights, not the biases
+
     def __init__(self, in_features: int, out_features: int, init: str = "he_normal", *,
                  rng: np.random.Generator | None = None, dtype=np.float32, name: str | None = None):
         super().__init__(name)

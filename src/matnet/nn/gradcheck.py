@@ -103,8 +103,10 @@ def _parameters(layer, prefix=""):
 
 
 def check_layer(layer, x, rng: np.random.Generator) -> dict[str, float]:
-    """Worst relative error of ``dx`` and of every gradient of the layer and the layers inside it (all float64)."""
-    layer.output_shape(tuple(x.shape[1:]))  # blocks make what depends on the input's shape (a projection)
+    """Worst relative error of ``dx`` and of every gradient of the layer and the layers inside it (all float64).
+    The layer is built for x's sample shape and cast to float64, so it must stand alone (check a network's with
+    ``check_network``)."""
+    layer.build(tuple(x.shape[1:]))  # blocks make what depends on the input's shape (a projection), then cast
     layer.astype(np.float64)
     layer.input_grad = True
     x = xp.asarray(x, dtype=xp.float64)

@@ -3,11 +3,17 @@
 A layer maps a batch ``x`` to ``out = forward(x)`` and, given ``dout = dL/dout``, returns ``dx = dL/dx`` from
 ``backward(dout)`` while writing ``dL/dparam`` into ``grads``. ``params`` and ``grads`` are two dicts with the
 same keys and shapes, so optimizers, summaries and savers loop over them and never special-case a layer.
+
+``build(input_shape)`` makes whatever depends on one sample's input shape (a residual block's projection) and
+returns the output shape; a Network builds each of its layers once, in order, and a gradient check the layer it
+checks. ``output_shape`` only answers the question and makes nothing, so it may be asked any number of times.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from matnet.backend import xp
 
@@ -19,9 +25,12 @@ class Layer:
 
     ``input_grad`` is True unless the layer's input is data (the first layer of a Sequential), in which case
     nobody needs ``dL/dx`` and a layer may skip computing it (for Dense that is a third of backward's work).
+    ``decayed`` names the parameters L2 weight decay applies to (Dense's and Conv2D's ``W``; never biases, nor
+    BatchNorm's gamma and beta); :class:`~matnet.nn.parameters.Parameters` places them first in the flat vector.
     """
 
     input_grad: bool = True
+    decayed: tuple[str, ...] = ()
 
     def __init__(self, name: str | None = None):
         self.name = name
@@ -29,6 +38,8 @@ class Layer:
         self.grads: dict[str, Any] = {}
         self.buffers: dict[str, Any] = {}  # state that is not trained but saved (BatchNorm's running statistics)
         self._cache = None  # what backward needs from forward; None until forward has run
+        # The Parameters whose flat vectors hold params and grads (set there); None while the layer stands alone.
+        self.owner = None
 
     # --- the pair every subclass writes, forward directly followed by backward ---------------------------
     def forward(self, x, training: bool = False):
@@ -36,6 +47,12 @@ class Layer:
 
     def backward(self, dout):
         raise NotImplementedError
+
+    def trace(self, x) -> tuple[Any, list[tuple["Layer", Any]]]:
+        """``forward(x)`` in evaluation mode, and every ``(layer, output)`` on the way: a block's sublayers', then
+        its own (for looking inside a network: activations, dead units)."""
+        out = self.forward(x)
+        return out, [(self, out)]
 
     # --- shared plumbing ------------------------------------------------------------------------------
     def _saved(self):
@@ -47,21 +64,49 @@ class Layer:
     def reset_parameters(self, rng) -> None:
         """Draw fresh initial parameters from the Generator ``rng`` (layers without parameters do nothing)."""
 
+    def build(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Make what depends on one sample's input shape (no batch axis) and return the output shape, as
+        ``output_shape`` would; a ValueError when the input does not fit. Most layers have nothing to make."""
+        return tuple(self.output_shape(input_shape))
+
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of one sample's output, given one sample's input shape (no batch axis); a ValueError saying
-        what the layer takes when the input does not fit."""
+        what the layer takes when the input does not fit. Makes nothing: ``build`` does that."""
         return input_shape
 
     def sublayers(self) -> list["Layer"]:
         """Layers inside this one (a residual block's); their parameters belong to the network too."""
         return []
 
+    def made_layers(self) -> list["Layer"]:
+        """Those of ``sublayers()`` that ``build`` made rather than the user gave (a residual projection). A
+        network names them after all the others, so that they never renumber the layers the user wrote."""
+        return []
+
     def config(self) -> dict[str, Any]:
-        """Constructor arguments that rebuild this layer (saved in model files)."""
+        """Constructor arguments that rebuild this layer (saved in model files, so JSON values only)."""
         return {}
 
+    def spec(self) -> dict[str, Any]:
+        """``{"type", "name", "config"}``: what a model file stores of this layer (a block's config holds its
+        layers' specs)."""
+        return {"type": type(self).__name__, "name": self.name, "config": self.config()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], build_layer, name: str | None = None) -> "Layer":
+        """The layer ``config()`` describes; a TypeError names a wrong setting. ``build_layer(spec)`` (handed in
+        by the registry, so that no layer imports it) turns a block's nested specs into layers."""
+        return cls(**config, name=name)
+
     def astype(self, dtype) -> "Layer":
-        """Cast parameters and gradients in place (float64 for gradient checks) and return self."""
+        """Cast parameters and gradients in place (float64 for gradient checks) and return self.
+
+        A ValueError for a layer inside a network: its arrays are views of the network's flat vector, which
+        new arrays would silently leave behind; ``network.astype(dtype)`` casts every layer and gathers them
+        into a new vector."""
+        if self.owner is not None:
+            raise ValueError(f"{self.describe()} belongs to a network, whose flat parameter vector holds its "
+                             f"arrays: cast the network instead, network.astype({np.dtype(dtype).name})")
         for key in self.params:
             self.params[key] = self.params[key].astype(dtype)
             self.grads[key] = xp.zeros_like(self.params[key])

@@ -21,7 +21,9 @@ class Network:
 
     ``seed`` initialises every layer's parameters (and dropout's generators) from one Generator, in layer order,
     so the same seed always gives the same network. ``input_shape`` is one sample's shape, e.g. ``(784,)``; it is
-    taken from the first layer when that layer knows it.
+    taken from the first layer when that layer knows it. Construction builds each layer once, in order (a block
+    makes its projection then), names the unnamed ones, initialises, casts to ``dtype`` and gathers every
+    parameter into one flat vector (``parameters``), which the layers then belong to.
     """
 
     def __init__(self, layers: list[Layer], *, seed: int = 0, dtype=np.float32,
@@ -30,14 +32,19 @@ class Network:
             raise ValueError("a network needs at least one layer")
         self.layers = list(layers)
         self.name = name
-        self._name_layers()
+        taken = [layer.describe() for layer in self.all_layers() if layer.owner is not None]
+        if taken:
+            raise ValueError(f"{', '.join(taken)}: already in another network, whose flat parameter vector holds "
+                             f"their arrays; give each network its own layers")
         self.input_shape = tuple(input_shape) if input_shape else self._infer_input_shape()
-        self.output_shapes = self._check_shapes()
+        self.output_shapes = self._build()
+        self._name_layers()
         rng = np.random.default_rng(seed)
         for layer in self.all_layers():
             layer.reset_parameters(rng)
             layer.input_grad = True
         self.layers[0].input_grad = False  # its input is data: nobody needs dL/dx there
+        self.parameters = None
         self._cast(dtype)
 
     # --- construction --------------------------------------------------------------------------------
@@ -50,15 +57,20 @@ class Network:
         return list(walk(self.layers))
 
     def _name_layers(self):
-        """Unnamed layers get ``type_k``, numbered in order; names the user gave must be unique."""
+        """Unnamed layers get ``type_k``, numbered in order, the layers blocks made (projections) after all the
+        others, so that a projection never renumbers the layers the user wrote; names the user gave must be
+        unique."""
+        layers = self.all_layers()
+        made = {id(sub) for layer in layers for sub in layer.made_layers()}
+        layers = [layer for layer in layers if id(layer) not in made] + [layer for layer in layers if id(layer) in made]
         names = set()
-        for layer in self.all_layers():
+        for layer in layers:
             if layer.name is not None:
                 if layer.name in names:
                     raise ValueError(f"two layers are named {layer.name!r}; layer names must be unique")
                 names.add(layer.name)
         seen = Counter()
-        for layer in self.all_layers():
+        for layer in layers:
             if layer.name is None:
                 base = type(layer).__name__.lower()
                 while f"{base}_{seen[base]}" in names or seen[base] == 0:
@@ -73,18 +85,21 @@ class Network:
         raise ValueError("give input_shape=... (one sample's shape, e.g. (1, 28, 28)): the first layer does not "
                          "say what input it takes")
 
-    def _check_shapes(self):
+    def _build(self):
+        """Build every layer in order, each for the output shape of the one before; those shapes, one per layer."""
         shapes, shape = [], self.input_shape
         for layer in self.layers:
             try:
-                shape = tuple(layer.output_shape(shape))
+                shape = tuple(layer.build(shape))
             except ValueError as err:
+                self._name_layers()  # the layers are named after building; the message needs this one's name now
                 raise ValueError(f"layer {layer.name} ({type(layer).__name__}) {err}") from None
             shapes.append(shape)
-        self._name_layers()  # blocks may have made layers while checking (a residual projection)
         return shapes
 
     def _cast(self, dtype):
+        if self.parameters is not None:
+            self.parameters.release()  # the layers get new arrays, which the new vector below gathers
         for layer in self.layers:
             layer.astype(dtype)
         self.dtype = np.dtype(dtype)
@@ -95,7 +110,8 @@ class Network:
         return {f"{layer.name}.{key}": array for layer in self.all_layers() for key, array in layer.buffers.items()}
 
     def astype(self, dtype) -> "Network":
-        """Cast every parameter (float64 for gradient checks) and return self."""
+        """Cast every parameter and buffer (float64 for gradient checks) into a new flat vector, same order and
+        values, and return self. ``parameters`` is then a new object: take it again after the cast."""
         self._cast(dtype)
         return self
 
@@ -107,6 +123,14 @@ class Network:
         return x
 
     __call__ = forward
+
+    def trace(self, x) -> list[tuple[Layer, object]]:
+        """Every layer's output for x, those inside blocks included, in evaluation mode: ``[(layer, output)]``."""
+        seen = []
+        for layer in self.layers:
+            x, inner = layer.trace(x)
+            seen += inner
+        return seen
 
     def backward(self, dout):
         """dout = dL/d(output) -> fills every layer's grads; returns dL/dx only if the first layer computes it."""

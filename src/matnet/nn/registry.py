@@ -18,9 +18,11 @@ LAYERS = {cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Sigmoid, Tanh, S
 
 
 def layer_spec(layer) -> dict:
-    return {"type": type(layer).__name__, "name": layer.name, "config": layer.config()}
+    """``{"type", "name", "config"}``, JSON values only; a block's config holds its layers' specs."""
+    return layer.spec()
 
 
 def build_layer(spec: dict):
-    """The layer a spec describes; a KeyError names an unknown type, a TypeError a wrong setting."""
-    return LAYERS[spec["type"]](**spec.get("config", {}), name=spec.get("name"))
+    """The layer a spec describes; a KeyError names an unknown type, a TypeError a wrong setting. Blocks get this
+    function to build the specs nested in theirs, which spares them importing this module (which imports them)."""
+    return LAYERS[spec["type"]].from_config(spec.get("config", {}), build_layer, name=spec.get("name"))

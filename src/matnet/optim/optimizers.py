@@ -11,8 +11,10 @@ schedule). Conventions match PyTorch's, so the two can be compared step for step
     AdamW      Adam, with weight decay applied to theta directly (decoupled): theta -= lr * wd * theta
 
 L2 weight decay (every optimizer but AdamW) adds ``wd * theta`` to the gradient of the weights (not the
-biases), which is the gradient of ``wd / 2 * ||W||^2``. The optimizer owns the gradient once backward is done:
-decay and clipping write into it.
+biases), which is the gradient of ``wd / 2 * ||W||^2``. Which parameters are decayed, each layer says in its
+``decayed`` attribute (Dense's and Conv2D's ``W``; no bias, nor BatchNorm's gamma and beta); ``Parameters``
+places those first, so decay (and AdamW's) touches ``theta[:params.n_decayed]`` only, and ``params.decays`` gives
+the flag per parameter. The optimizer owns the gradient once backward is done: decay and clipping write into it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from matnet.fileio import atomic_path, write_text  # noqa: E402
 from matnet.reports.figures import DPI, WIDE  # noqa: E402
-from matnet.reports.rundata import RunData, load_run  # noqa: E402
+from matnet.runfolder import RunData, read_run  # noqa: E402
 
 __all__ = ["compare_runs", "rows", "overlay", "comparison_html"]
 
@@ -22,7 +22,7 @@ COLUMNS = ("run", "test_accuracy", "test_loss", "epochs", "train_seconds")
 
 def rows(runs: list[RunData]) -> list[dict]:
     """One row per run: its final figures (None where the run has none)."""
-    return [{"run": str(run.folder), **{key: (run.summary or {}).get(key) for key in COLUMNS[1:]}} for run in runs]
+    return [{"run": str(run.folder.path), **{key: (run.summary or {}).get(key) for key in COLUMNS[1:]}} for run in runs]
 
 
 def overlay(runs: list[RunData], path: Path) -> Path:
@@ -76,7 +76,8 @@ def comparison_html(table: list[dict], figure: Path) -> str:
 
 
 def compare_runs(folders, figure: str | Path, html_path: str | Path | None = None) -> list[dict]:
-    runs = [load_run(folder, progress=False) for folder in folders]
+    """Read the runs (never writing into them), draw ``figure``, and write ``html_path`` if given."""
+    runs = [read_run(folder, progress=False, complete=False) for folder in folders]
     table = rows(runs)
     overlay(runs, Path(figure))
     if html_path:

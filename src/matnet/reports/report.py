@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -10,23 +11,37 @@ import numpy as np
 from tqdm import tqdm
 
 from matnet import __version__
-from matnet.fileio import write_text
 from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
 from matnet.reports import figures as F
-from matnet.reports.rundata import RunData, load_run
+from matnet.runfolder import RunData, read_run
 from matnet.train.metrics import confusion_matrix, per_class
 
-__all__ = ["draw_figures", "write_report", "render"]
+__all__ = ["Report", "draw_figures", "write_report", "render"]
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("matnet.reports", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def _plans(run: RunData, out: Path):
+@dataclass
+class Report:
+    """What ``write_report`` made: the page, the figures drawn into the run folder, and what was missing."""
+
+    path: Path
+    figures: list[Path]
+    missing: list[str]
+
+
+def _confusion(run: RunData) -> np.ndarray | None:
+    if run.probabilities is None:
+        return None
+    return confusion_matrix(run.labels, run.probabilities.argmax(axis=1), run.probabilities.shape[1])
+
+
+def _plans(run: RunData, matrix: np.ndarray | None):
     """(name, title, caption, draw) for each figure the run's files allow; a line for each that they do not."""
     plans, skipped = [], []
-    has_predictions = run.probabilities is not None
+    has_predictions = matrix is not None
     images = run.test_images() if has_predictions else None
     if run.metrics:
         plans.append(("curves", "Learning curves", "Loss (log scale) and accuracy per epoch, training and "
@@ -36,7 +51,6 @@ def _plans(run: RunData, out: Path):
         plans.append(("lr", "Learning rate", "The learning rate at every step, as the schedule set it.",
                       lambda p: F.learning_rate(run.steps, p)))
     if has_predictions:
-        matrix = confusion_matrix(run.labels, run.probabilities.argmax(axis=1), run.probabilities.shape[1])
         plans.append(("confusion", "Confusion matrix", "Test images by true class (rows) and predicted class "
                       "(columns); the diagonal holds the correct ones.",
                       lambda p: F.confusion(matrix, run.classes, p)))
@@ -74,16 +88,15 @@ def _plans(run: RunData, out: Path):
     return plans, skipped
 
 
-def draw_figures(run: RunData, *, progress: bool = True) -> tuple[list[F.Figure], list[str]]:
+def draw_figures(run: RunData, matrix: np.ndarray | None = None, *,
+                 progress: bool = True) -> tuple[list[F.Figure], list[str]]:
     """Draw every figure the run allows into ``RUN/figures/``; returns them and what could not be drawn."""
-    out = run.folder / "figures"
-    out.mkdir(exist_ok=True)
-    plans, skipped = _plans(run, out)
+    plans, skipped = _plans(run, matrix if matrix is not None else _confusion(run))
     drawn = []
     for name, title, caption, draw in tqdm(plans, desc="figures", unit="figure", disable=not progress or None,
                                            leave=False):
         try:
-            drawn.append(F.Figure(name, title, caption, draw(out / f"{name}.png")))
+            drawn.append(F.Figure(name, title, caption, draw(run.folder.figure(name))))
         except Exception as err:  # one broken figure must not cost the report (or the end of a long run)
             skipped.append(f"the figure '{title}' (drawing it failed: {type(err).__name__}: {err})")
     return drawn, skipped
@@ -93,10 +106,10 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def render(run: RunData, drawn: list[F.Figure], skipped: list[str]) -> str:
+def render(run: RunData, drawn: list[F.Figure], skipped: list[str], matrix: np.ndarray | None = None) -> str:
     table = None
-    if run.probabilities is not None:
-        matrix = confusion_matrix(run.labels, run.probabilities.argmax(axis=1), run.probabilities.shape[1])
+    matrix = matrix if matrix is not None else _confusion(run)
+    if matrix is not None:
         scores = per_class(matrix)
         table = [{"name": name, "precision": scores["precision"][i], "recall": scores["recall"][i],
                   "f1": scores["f1"][i], "support": int(scores["support"][i])} for i, name in enumerate(run.classes)]
@@ -106,10 +119,10 @@ def render(run: RunData, drawn: list[F.Figure], skipped: list[str]) -> str:
         parameters=run.model.num_params if run.model is not None else None)
 
 
-def write_report(folder: str | Path, *, progress: bool = True) -> Path:
+def write_report(folder: str | Path, *, progress: bool = True) -> Report:
     """Draw the figures and write ``RUN/report.html``; a run with missing pieces gets what there is."""
-    run = load_run(folder, progress=progress)
-    drawn, skipped = draw_figures(run, progress=progress)
-    path = run.folder / "report.html"
-    write_text(path, render(run, drawn, skipped))
-    return path
+    run = read_run(folder, progress=progress)
+    matrix = _confusion(run)
+    drawn, skipped = draw_figures(run, matrix, progress=progress)
+    path = run.folder.write_report(render(run, drawn, skipped, matrix))
+    return Report(path, [figure.path for figure in drawn], run.missing + skipped)

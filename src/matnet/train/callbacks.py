@@ -5,17 +5,32 @@ every optimizer step, ``on_epoch_end`` with the epoch's metrics; finally ``on_tr
 instead when training stops at a step boundary (Ctrl-C). A callback may set ``trainer.stop_training = True`` to
 end training after the current epoch. A callback with state that a resumed run needs has
 ``state_dict() -> (arrays, values)`` and ``load_state_dict(arrays, values)``.
+
+No callback depends on another having run first: before any of them sees an epoch, the trainer has updated its
+best-epoch tracker (``trainer.best``: the epoch with the lowest validation loss, or training loss without
+validation data), which early stopping and the best model share; after all of them, it writes its checkpoint.
+
+    EarlyStopping   stop when the best epoch lies ``patience`` epochs back, and put its weights back
+    BestModel       ``save(model)`` whenever an epoch is the best so far
+    MetricsLog      ``save(epochs)``, the History's list of per-epoch metrics, after every epoch
+    StepLog         every step's loss and learning rate; ``save(record)`` after every epoch
+    LayerStats      per-layer norms, update ratios and dead ReLUs; ``save(record)`` after every epoch
+    ProgressBar     a bar over each epoch's batches, with the running loss
+    EpochLog        one line per epoch with its metrics
 """
 
 from __future__ import annotations
 
 import math
 import sys
-import time
 
 from tqdm import tqdm
 
-__all__ = ["Callback", "EarlyStopping", "ProgressBar", "EpochLog", "format_metrics"]
+from matnet.backend import xp
+from matnet.nn.activations import LeakyReLU, ReLU
+
+__all__ = ["Callback", "EarlyStopping", "BestModel", "MetricsLog", "StepLog", "LayerStats", "ProgressBar",
+           "EpochLog", "format_metrics"]
 
 
 class Callback:
@@ -27,49 +42,155 @@ class Callback:
     def on_interrupt(self, trainer): ...
 
 
+# --- the best epoch: stop there, or keep its model ------------------------------------------------------------
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` (validation loss) has not improved by ``min_delta`` for ``patience`` epochs, and put
-    back the weights of the best epoch (one copy of the flat parameter vector per improvement)."""
+    """Stop when the best epoch (``trainer.best``, by validation loss) lies ``patience`` epochs back, and put back
+    its weights (one copy of the flat parameter vector per improvement)."""
 
-    def __init__(self, patience: int = 5, monitor: str = "val_loss", min_delta: float = 0.0,
-                 restore_best: bool = True):
+    def __init__(self, patience: int = 5, restore_best: bool = True):
         if patience < 1:
             raise ValueError(f"patience must be at least 1 epoch, got {patience}")
-        self.patience, self.monitor, self.min_delta, self.restore_best = patience, monitor, min_delta, restore_best
-        self.best = math.inf
-        self.best_epoch = None
+        self.patience, self.restore_best = int(patience), restore_best
         self.best_values = None
-        self.waited = 0
+
+    def on_train_begin(self, trainer):
+        if trainer.best.monitor != "val_loss":
+            raise ValueError("early stopping watches the validation loss, which needs validation data")
 
     def on_epoch_end(self, trainer, epoch, metrics):
-        if self.monitor not in metrics:
-            raise ValueError(f"early stopping watches {self.monitor!r}, which needs validation data")
-        value = metrics[self.monitor]
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.waited = value, epoch, 0
+        if trainer.best.improved and self.restore_best:
             self.best_values = trainer.model.parameters.values.copy()
-        else:
-            self.waited += 1
-            if self.waited >= self.patience:
-                trainer.stop_training = True
-
-    def state_dict(self):
-        arrays = {"best_values": self.best_values} if self.best_values is not None else {}
-        return arrays, {"best": None if math.isinf(self.best) else self.best, "best_epoch": self.best_epoch,
-                        "waited": self.waited}
-
-    def load_state_dict(self, arrays, values):
-        self.best = math.inf if values.get("best") is None else values["best"]
-        self.best_epoch, self.waited = values.get("best_epoch"), values.get("waited", 0)
-        self.best_values = arrays.get("best_values")
+        if epoch - trainer.best.epoch >= self.patience:
+            trainer.stop_training = True
 
     def on_train_end(self, trainer):
-        trainer.history.best_epoch = self.best_epoch
         if self.restore_best and self.best_values is not None:
             trainer.model.parameters.values[...] = self.best_values
             trainer.history.restored_best = True
 
+    def state_dict(self):
+        return ({"best_values": self.best_values} if self.best_values is not None else {}), {}
 
+    def load_state_dict(self, arrays, values):
+        self.best_values = arrays.get("best_values")
+
+
+class BestModel(Callback):
+    """Hands the model to ``save(model)`` after every epoch that is the best so far (``trainer.best``)."""
+
+    def __init__(self, save):
+        self.save = save
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if trainer.best.improved:
+            self.save(trainer.model)
+
+
+# --- what a run records ---------------------------------------------------------------------------------------
+class MetricsLog(Callback):
+    """Hands the History's per-epoch metrics (a list of dicts, every epoch so far) to ``save`` after each epoch,
+    so an interrupted run keeps what it measured and a resumed one continues the same list."""
+
+    def __init__(self, save):
+        self.save = save
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        self.save(trainer.history.epochs)
+
+
+class StepLog(Callback):
+    """The loss and learning rate of every step (two list appends per step), in ``record``:
+    ``{"steps_per_epoch": S, "loss": [...], "lr": [...]}``; handed to ``save`` (if given) after every epoch."""
+
+    def __init__(self, save=None):
+        self.save = save
+        self.record = {"steps_per_epoch": 0, "loss": [], "lr": []}
+
+    def on_train_begin(self, trainer):
+        self.record["steps_per_epoch"] = trainer.steps_per_epoch
+
+    def on_batch_end(self, trainer, step, loss):
+        self.record["loss"].append(loss)
+        self.record["lr"].append(trainer.optimizer.lr)
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if self.save is not None:
+            self.save(self.record)
+
+    def state_dict(self):
+        return {}, {"loss": self.record["loss"], "lr": self.record["lr"]}
+
+    def load_state_dict(self, arrays, values):
+        self.record["loss"], self.record["lr"] = list(values["loss"]), list(values["lr"])
+
+
+def _norm(a) -> float:
+    return math.sqrt(float(xp.dot(a, a)))
+
+
+class LayerStats(Callback):
+    """The health of each layer, cheaply, in ``record``; handed to ``save`` (if given) after every epoch:
+
+        {"steps": [...], "weights": {name: {"weight_norm", "grad_norm", "update_ratio"}},
+         "dead": {"epochs": [...], relu_name: [...]}}
+
+    Every ``every`` steps, for each weight array (a parameter with weight decay): its norm, its gradient's norm and
+    ``update_ratio = ||W_t - W_(t-1)|| / ||W_(t-1)||`` (one snapshot of the flat parameters the step before; a
+    healthy run keeps it near 1e-3). After every epoch, on ``probe`` (a fixed validation batch): the fraction of
+    each ReLU layer's units, those inside residual blocks included, that output zero for every image.
+
+    ``every`` is at most ``max_every``, and smaller for short runs so that they too get ~100 points.
+    """
+
+    def __init__(self, probe=None, save=None, max_every: int = 50):
+        self.probe, self.save, self.max_every = probe, save, int(max_every)
+        self.every = self.max_every
+        self.record = {"steps": [], "weights": {}, "dead": {"epochs": []}}
+        self._before = None
+
+    def on_train_begin(self, trainer):
+        total = trainer.epochs * trainer.steps_per_epoch
+        self.every = max(2, min(self.max_every, total // 100))   # 2 at least: a snapshot, then a record
+
+    def on_batch_end(self, trainer, step, loss):
+        done = trainer.epochs_done * trainer.steps_per_epoch + trainer.step
+        params = trainer.model.parameters
+        if done % self.every == self.every - 1:
+            self._before = params.values.copy()
+        elif done % self.every == 0 and self._before is not None:
+            self.record["steps"].append(done)
+            for name, span, decayed in zip(params.names, params.slices, params.decays):
+                if not decayed:
+                    continue
+                w, old = params.values[span], self._before[span]
+                stats = self.record["weights"].setdefault(name, {"weight_norm": [], "grad_norm": [],
+                                                                 "update_ratio": []})
+                stats["weight_norm"].append(_norm(w))
+                stats["grad_norm"].append(_norm(params.grads[span]))
+                stats["update_ratio"].append(_norm(w - old) / max(_norm(old), 1e-12))
+            self._before = None
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if self.probe is not None:
+            dead = self.record["dead"]
+            dead["epochs"].append(epoch)
+            for layer, out in trainer.model.trace(self.probe):
+                if isinstance(layer, (ReLU, LeakyReLU)):
+                    fired = (out > 0).any(axis=0)
+                    dead.setdefault(layer.name, []).append(1.0 - float(fired.mean()))
+        if self.save is not None:
+            self.save(self.record)
+
+    def state_dict(self):
+        arrays = {"before": self._before} if self._before is not None else {}
+        return arrays, {"record": self.record}
+
+    def load_state_dict(self, arrays, values):
+        self.record = values["record"]
+        self._before = arrays.get("before")
+
+
+# --- what a person watching sees ------------------------------------------------------------------------------
 def format_metrics(metrics: dict) -> str:
     """One line: ``loss 0.1234  acc 96.51%  val_loss 0.1000  val_acc 97.00%  lr 1.00e-03  2.1s``."""
     parts = []
@@ -115,10 +236,6 @@ class EpochLog(Callback):
 
     def __init__(self, file=None):
         self.file = file or sys.stdout
-        self.started = None
-
-    def on_train_begin(self, trainer):
-        self.started = time.perf_counter()
 
     def on_epoch_end(self, trainer, epoch, metrics):
         width = len(str(trainer.epochs))

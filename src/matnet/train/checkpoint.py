@@ -1,5 +1,8 @@
 """Checkpoints: a trainer's whole state in one ``.npz`` (arrays, and a JSON ``meta`` entry for the rest), written
-atomically, read with ``allow_pickle=False``."""
+atomically, read with ``allow_pickle=False``. The trainer writes them itself (see ``Trainer(checkpoint=...)``).
+
+Version 2 keeps the best epoch in the trainer's own state; version 1 kept it in a callback's.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +15,10 @@ import numpy as np
 from matnet.backend import to_numpy
 from matnet.errors import MatnetError
 from matnet.fileio import atomic_path
-from matnet.train.callbacks import Callback
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint"]
 
-FORMAT, VERSION = "matnet-checkpoint", 1
+FORMAT, VERSION = "matnet-checkpoint", 2
 
 
 def save_checkpoint(path: str | Path, trainer) -> None:
@@ -36,21 +38,9 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
             values = json.loads(str(stored["meta"]))
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise MatnetError(f"{path}: damaged checkpoint ({err})") from None
-    if values.get("format") != FORMAT or values.get("version") != VERSION:
-        raise MatnetError(f"{path}: not a matnet checkpoint of version {VERSION}")
+    if values.get("format") != FORMAT:
+        raise MatnetError(f"{path}: not a matnet checkpoint")
+    if values.get("version") != VERSION:
+        raise MatnetError(f"{path}: checkpoint version {values.get('version')!r}, from another matnet; this one "
+                          f"resumes version {VERSION} (train the run again)")
     return arrays, values
-
-
-class Checkpoint(Callback):
-    """Saves the trainer's state at the start, after every epoch, and where an interrupt stopped it.
-
-    Put it after the other callbacks: it saves their state too, which must include this epoch.
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def save(self, trainer, *args):
-        save_checkpoint(self.path, trainer)
-
-    on_train_begin = on_epoch_end = on_interrupt = save

@@ -1,10 +1,38 @@
-"""Classification metrics from predictions: the confusion matrix and per-class precision, recall and F1."""
+"""How well a model classifies: accuracy and mean loss on a dataset, the confusion matrix, and per-class
+precision, recall and F1."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "per_class"]
+from matnet.nn.losses import SoftmaxCrossEntropy
+
+__all__ = ["accuracy", "correct_count", "evaluate", "confusion_matrix", "per_class"]
+
+
+def accuracy(logits, y) -> float:
+    """Fraction of rows whose largest output is the true class (y: labels (N,) or one-hot rows (N, C))."""
+    return correct_count(logits, y) / len(logits)
+
+
+def correct_count(logits, y) -> int:
+    """How many rows' largest output is the true class (y: labels (N,) or one-hot rows (N, C))."""
+    truth = y if y.ndim == 1 else y.argmax(axis=1)
+    return int((logits.argmax(axis=1) == truth).sum())
+
+
+def evaluate(model, x, y, loss=None, batch_size: int = 1000) -> dict:
+    """Mean loss and accuracy of ``model`` on (x, y), in batches, without dropout: ``{"loss", "accuracy"}``."""
+    loss = loss or SoftmaxCrossEntropy()
+    total_loss, correct, n = 0.0, 0, len(x)
+    if n == 0:
+        raise ValueError("cannot evaluate on an empty set")
+    for start in range(0, n, batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        logits = model.forward(xb)
+        total_loss += loss.forward(logits, yb) * len(xb)
+        correct += correct_count(logits, yb)
+    return {"loss": total_loss / n, "accuracy": correct / n}
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:

@@ -1,20 +1,22 @@
 """The training loop: mini-batch gradient descent with a schedule, clipping, validation and callbacks.
 
-Per step:  augment the batch (if asked);  logits = model(x_batch);  L = loss(logits, y_batch);
-           model.backward(dL/dlogits);  clip the gradient's global norm (if asked);  lr = schedule(t);
-           optimizer.step(parameters)
-Per epoch: validation loss and accuracy, the metrics to the History and to every callback.
+Per step:  lr = schedule(t);  augment the batch (if asked);  logits = model(x_batch);  L = loss(logits, y_batch);
+           model.backward(dL/dlogits);  clip the gradient's global norm (if asked);  optimizer.step(parameters)
+Per epoch: validation loss and accuracy; the metrics to the History and the best-epoch tracker, then to every
+           callback; then the checkpoint (if asked), which thus holds the callbacks' state after this epoch.
 
 The loop's position is ``(epochs_done, step)``. ``state_dict()`` captures everything the rest of the run depends
-on at that position (weights, optimizer state, every random generator, the partial epoch's sums, the history),
-so a run resumed from it with ``load_state_dict`` continues with exactly the numbers it would have had.
+on at that position (weights, optimizer state, every random generator, the partial epoch's totals, the history,
+the best epoch), so a run resumed from it with ``load_state_dict`` continues with exactly the numbers it would
+have had.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -26,9 +28,11 @@ from matnet.optim.clip import clip_grad_norm
 from matnet.optim.optimizers import Adam, Optimizer
 from matnet.optim.schedules import Schedule
 from matnet.train.callbacks import Callback
+from matnet.train.checkpoint import save_checkpoint
 from matnet.train.interrupt import deferred_sigint
+from matnet.train.metrics import correct_count, evaluate
 
-__all__ = ["History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "evaluate", "accuracy"]
+__all__ = ["BestEpoch", "History", "Trainer", "TrainingDiverged", "TrainingInterrupted"]
 
 
 class TrainingDiverged(MatnetError):
@@ -37,7 +41,7 @@ class TrainingDiverged(MatnetError):
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped at a step boundary (Ctrl-C, or a callback raising KeyboardInterrupt); callbacks have
-    seen ``on_interrupt``, so a checkpoint of this exact position exists if one was asked for."""
+    seen ``on_interrupt`` and the checkpoint (if asked for) holds this exact position."""
 
     def __init__(self, epoch: int, step: int):
         super().__init__(f"interrupted in epoch {epoch} after step {step}")
@@ -59,35 +63,49 @@ class History:
         return len(self.epochs)
 
 
-def accuracy(logits, y) -> float:
-    """Fraction of rows whose largest output is the true class (y: labels (N,) or one-hot rows (N, C))."""
-    truth = y if y.ndim == 1 else y.argmax(axis=1)
-    return float((logits.argmax(axis=1) == truth).mean())
+@dataclass
+class BestEpoch:
+    """The epoch with the lowest ``monitor`` so far (``val_loss``, or ``loss`` when there is no validation data);
+    ``improved`` says whether the epoch that just ended is it."""
+
+    monitor: str = "val_loss"
+    value: float | None = None
+    epoch: int | None = None
+    improved: bool = False
+
+    def update(self, epoch: int, metrics: dict) -> None:
+        value = metrics[self.monitor]
+        self.improved = self.value is None or value < self.value
+        if self.improved:
+            self.value, self.epoch = value, epoch
 
 
-def evaluate(model, x, y, loss=None, batch_size: int = 1000) -> dict:
-    """Mean loss and accuracy of ``model`` on (x, y), in batches, without dropout: ``{"loss", "accuracy"}``."""
-    loss = loss or SoftmaxCrossEntropy()
-    total_loss, correct, n = 0.0, 0, len(x)
-    if n == 0:
-        raise ValueError("cannot evaluate on an empty set")
-    for start in range(0, n, batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        logits = model.forward(xb)
-        total_loss += loss.forward(logits, yb) * len(xb)
-        correct += accuracy(logits, yb) * len(xb)
-    return {"loss": total_loss / n, "accuracy": correct / n}
+@dataclass
+class EpochTotals:
+    """The running sums of the epoch in progress (checkpointed, so a resumed epoch counts every step once)."""
+
+    loss_sum: float = 0.0      # sum over batches of (mean batch loss x batch size)
+    correct: int = 0
+    seen: int = 0
+    seconds: float = 0.0       # spent in earlier sittings of this epoch (before an interrupt)
+
+    def add(self, loss: float, correct: int, n: int) -> None:
+        self.loss_sum += loss * n
+        self.correct += correct
+        self.seen += n
 
 
 class Trainer:
     """Holds what the loop needs; ``fit`` runs it (from its current position) and returns a :class:`History`.
 
     ``schedule`` maps progress in epochs to a learning rate; without one the optimizer's ``lr`` stays fixed.
+    ``checkpoint`` is a path: the whole state is saved there (atomically) when training starts, after every epoch,
+    and where an interrupt stopped it.
     """
 
     def __init__(self, model, *, optimizer: Optimizer | None = None, loss=None, schedule: Schedule | None = None,
                  epochs: int = 10, batch_size: int = 128, clip_norm: float | None = None, seed: int = 0,
-                 callbacks: list[Callback] = (), augment=None):
+                 callbacks: list[Callback] = (), augment=None, checkpoint: str | Path | None = None):
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs}")
         if clip_norm is not None and clip_norm <= 0:
@@ -100,13 +118,14 @@ class Trainer:
         self.rng = np.random.default_rng(seed)  # batch order; the model's own seed made its weights
         self.callbacks = list(callbacks)
         self.augment = augment           # a transform of training batches (with an ``rng``), or None
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.history = History()
+        self.best = BestEpoch()
         self.stop_training = False
         self.steps_per_epoch = 0
         self.running_loss = math.nan
-        # the position, and the partial epoch's running sums: loss * n, correct, n, seconds
-        self.epochs_done, self.step = 0, 0
-        self._sums = [0.0, 0.0, 0, 0.0]
+        self.epochs_done, self.step = 0, 0   # the position
+        self.totals = EpochTotals()
         self._epoch_rng_state = None     # the batch generator before this epoch's shuffle
         self._consistent = True          # False while a step is half done: no checkpoint then
         self._stop_requested = False
@@ -114,6 +133,10 @@ class Trainer:
     def _emit(self, hook: str, *args) -> None:
         for callback in self.callbacks:
             getattr(callback, hook)(self, *args)
+
+    def _save_checkpoint(self) -> None:
+        if self.checkpoint is not None:
+            save_checkpoint(self.checkpoint, self)
 
     def request_stop(self) -> None:
         """Stop after the current step, with a consistent state (what the first Ctrl-C does)."""
@@ -126,16 +149,20 @@ class Trainer:
         if self.step >= self.steps_per_epoch:
             raise MatnetError(f"the saved position (step {self.step}) does not fit an epoch of "
                               f"{self.steps_per_epoch} steps: was the data or batch size changed?")
+        self.best.monitor = "val_loss" if validation_data is not None else "loss"
         with deferred_sigint(self.request_stop):
             try:
                 self._emit("on_train_begin")
+                self._save_checkpoint()
                 while self.epochs_done < self.epochs and not self.stop_training:
                     self._run_epoch(batches, validation_data)
             except KeyboardInterrupt:
                 if not self._consistent:
                     raise  # a second Ctrl-C in the middle of a step: leave at once, keep the last checkpoint
                 self._emit("on_interrupt")
+                self._save_checkpoint()
                 raise TrainingInterrupted(self.epochs_done + 1, self.step) from None
+        self.history.best_epoch = self.best.epoch
         self._emit("on_train_end")
         return self.history
 
@@ -143,50 +170,54 @@ class Trainer:
         epoch = self.epochs_done + 1
         if self.step == 0:
             self._epoch_rng_state = self.rng.bit_generator.state
-            self._sums = [0.0, 0.0, 0, 0.0]
+            self.totals = EpochTotals()
         else:  # resuming part-way: draw this epoch's order again from the generator as it was
             self.rng.bit_generator.state = self._epoch_rng_state
         order = batches.order()
-        params = self.model.parameters
         self._emit("on_epoch_begin", epoch)
         started = time.perf_counter()
         for xb, yb in batches.batches(order, self.step):
             self._consistent = False
-            if self.schedule is not None:
-                self.optimizer.lr = self.schedule(epoch - 1 + (self.step + 1) / self.steps_per_epoch)
-            if self.augment is not None:
-                xb = self.augment(xb)
-            logits = self.model.forward(xb, training=True)
-            loss_value = self.loss.forward(logits, yb)
-            if not math.isfinite(loss_value):
-                self._consistent = True
-                raise TrainingDiverged(
-                    f"the loss became {loss_value} at epoch {epoch}, step {self.step + 1}: training stopped; "
-                    f"try a lower learning rate (now {self.optimizer.lr:.3g}) or gradient clipping")
-            self.model.backward(self.loss.backward())
-            if self.clip_norm is not None:
-                clip_grad_norm(params.grads, self.clip_norm)
-            self.optimizer.step(params)
-            n = len(xb)
-            self._sums[0] += loss_value * n
-            self._sums[1] += accuracy(logits, yb) * n
-            self._sums[2] += n
+            loss, logits = self._train_step(xb, yb, progress=epoch - 1 + (self.step + 1) / self.steps_per_epoch)
+            self.totals.add(loss, correct_count(logits, yb), len(xb))
             self.step += 1
-            self.running_loss = self._sums[0] / self._sums[2]
+            self.running_loss = self.totals.loss_sum / self.totals.seen
             self._consistent = True
-            self._emit("on_batch_end", self.step - 1, loss_value)
+            self._emit("on_batch_end", self.step - 1, loss)
             if self._stop_requested:
-                self._sums[3] += time.perf_counter() - started
+                self.totals.seconds += time.perf_counter() - started
                 raise KeyboardInterrupt
-        loss_sum, correct, seen, earlier_seconds = self._sums
-        metrics = {"epoch": epoch, "loss": loss_sum / seen, "acc": correct / seen}
+        metrics = {"epoch": epoch, "loss": self.totals.loss_sum / self.totals.seen,
+                   "acc": self.totals.correct / self.totals.seen}
         if validation_data is not None:
             val = evaluate(self.model, *validation_data, loss=self.loss)
             metrics.update(val_loss=val["loss"], val_acc=val["accuracy"])
-        metrics.update(lr=self.optimizer.lr, seconds=earlier_seconds + time.perf_counter() - started)
+        metrics.update(lr=self.optimizer.lr, seconds=self.totals.seconds + time.perf_counter() - started)
         self.history.epochs.append(metrics)
+        self.best.update(epoch, metrics)
         self.epochs_done, self.step = epoch, 0
         self._emit("on_epoch_end", epoch, metrics)
+        self._save_checkpoint()
+
+    def _train_step(self, xb, yb, progress: float):
+        """One step of the module docstring, at ``progress`` epochs into training; returns (loss, logits)."""
+        if self.schedule is not None:
+            self.optimizer.lr = self.schedule(progress)
+        if self.augment is not None:
+            xb = self.augment(xb)
+        logits = self.model.forward(xb, training=True)
+        loss = self.loss.forward(logits, yb)
+        if not math.isfinite(loss):
+            self._consistent = True   # nothing was updated yet
+            raise TrainingDiverged(
+                f"the loss became {loss} at epoch {self.epochs_done + 1}, step {self.step + 1}: training stopped; "
+                f"try a lower learning rate (now {self.optimizer.lr:.3g}) or gradient clipping")
+        self.model.backward(self.loss.backward())
+        params = self.model.parameters
+        if self.clip_norm is not None:
+            clip_grad_norm(params.grads, self.clip_norm)
+        self.optimizer.step(params)
+        return loss, logits
 
     # --- checkpoints -------------------------------------------------------------------------------------
     def _stateful_callbacks(self) -> dict:
@@ -210,7 +241,8 @@ class Trainer:
                   **{f"optimizer.{key}": a for key, a in opt_arrays.items()},
                   **{f"buffer.{name}": a.copy() for name, a in self.model.buffers().items()}}
         values = {
-            "epochs_done": self.epochs_done, "step": self.step, "sums": list(self._sums),
+            "epochs_done": self.epochs_done, "step": self.step, "totals": asdict(self.totals),
+            "best": asdict(self.best),
             "batch_rng": self._epoch_rng_state if self.step else self.rng.bit_generator.state,
             "layer_rngs": {name: rng.bit_generator.state for name, rng in self._generators().items()},
             "optimizer": {"type": type(self.optimizer).__name__, **opt_values},
@@ -236,7 +268,8 @@ class Trainer:
         self.optimizer.load_state_dict({k.split(".", 1)[1]: a for k, a in arrays.items() if k.startswith("optimizer.")},
                                        values["optimizer"])
         self.epochs_done, self.step = int(values["epochs_done"]), int(values["step"])
-        self._sums = list(values["sums"])
+        self.totals = EpochTotals(**values["totals"])
+        self.best = BestEpoch(**values["best"])
         if self.step:
             self._epoch_rng_state = values["batch_rng"]
         else:

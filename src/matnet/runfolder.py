@@ -1,0 +1,274 @@
+"""A run folder: the files one training run leaves, their names, reading them back, and every write into them.
+
+    runs/NAME/
+        config.toml       the resolved configuration (every value, defaults included)
+        metrics.jsonl     one JSON object per epoch: loss, acc, val_loss, val_acc, lr, seconds
+        model.npz/.json   the final model (see matnet.model_file)
+        best.npz/.json    the model of the epoch with the lowest validation loss
+        checkpoint.npz    the whole training state, after every epoch and where Ctrl-C stopped it
+        steps.json        every step's loss and learning rate          (see matnet.train.callbacks.StepLog)
+        layer_stats.json  per-layer norms, update ratios, dead ReLUs    (see matnet.train.callbacks.LayerStats)
+        predictions.npz   the test set's probabilities and labels, for the figures and the report
+        summary.json      test_accuracy, test_loss, epochs run, seconds, parameter count
+        figures/*.png     the report's figures
+        report.html       one self-contained page with all of them
+
+No other module spells these names. Every write is atomic (a temporary file renamed over the target, see
+``matnet.fileio``) and stays inside the folder: a path that a symbolic link leads out of it is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from matnet.data.datasets import load_dataset
+from matnet.data.prepare import model_inputs
+from matnet.errors import MatnetError
+from matnet.fileio import atomic_path, write_json, write_text
+from matnet.model_file import load_model as load_model_file
+from matnet.model_file import model_paths, save_model
+
+__all__ = ["RunFolder", "RunData", "read_run", "load_model", "find_run"]
+
+CONFIG, METRICS, STEPS, LAYER_STATS, SUMMARY = "config.toml", "metrics.jsonl", "steps.json", "layer_stats.json", \
+    "summary.json"
+MODEL, BEST = "model", "best"                      # model files: NAME.npz + NAME.json
+CHECKPOINT, PREDICTIONS = "checkpoint.npz", "predictions.npz"
+FIGURES, REPORT = "figures", "report.html"
+
+
+class RunFolder:
+    """The files of the run in ``path``: ``folder.write_summary(...)``, ``folder.read_metrics()``, ..."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    def is_run(self) -> bool:
+        """Whether the folder holds what training writes first (its configuration) or last (its model)."""
+        return (self.path / CONFIG).is_file() or model_paths(self.path / MODEL)[1].is_file()
+
+    # --- paths -------------------------------------------------------------------------------------------
+    def _inside(self, *parts: str) -> Path:
+        """``path/parts``, for writing; refused when a symbolic link leads its folder out of the run folder."""
+        target = self.path.joinpath(*parts)
+        if not target.parent.resolve().is_relative_to(self.path.resolve()):
+            raise MatnetError(f"{target.parent} leads out of the run folder {self.path} (a symbolic link); "
+                              "matnet writes only inside it")
+        return target
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def checkpoint(self) -> Path:
+        return self._inside(CHECKPOINT)
+
+    def model_file(self, which: str = MODEL) -> Path:
+        """The stem of the final (``model``) or best (``best``) model's ``.npz`` + ``.json``."""
+        if which not in (MODEL, BEST):
+            raise ValueError(f"a run folder holds the models {MODEL!r} and {BEST!r}, not {which!r}")
+        return self.path / which
+
+    def figure(self, name: str) -> Path:
+        """Where the figure ``name`` is drawn: ``figures/NAME.png`` (the folder is made if needed)."""
+        path = self._inside(FIGURES, f"{name}.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # --- writes ------------------------------------------------------------------------------------------
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, toml_text: str) -> None:
+        write_text(self._inside(CONFIG), toml_text)
+
+    def write_metrics(self, epochs: list[dict]) -> None:
+        write_text(self._inside(METRICS), "".join(json.dumps(m) + "\n" for m in epochs))
+
+    def write_steps(self, record: dict) -> None:
+        write_text(self._inside(STEPS), json.dumps(record))
+
+    def write_layer_stats(self, record: dict) -> None:
+        write_text(self._inside(LAYER_STATS), json.dumps(record))
+
+    def write_summary(self, summary: dict) -> None:
+        write_json(self._inside(SUMMARY), summary)
+
+    def save_model(self, model, which: str = MODEL) -> None:
+        self._inside(which)
+        save_model(model, self.model_file(which))
+
+    def save_best(self, model) -> None:
+        self.save_model(model, BEST)
+
+    def write_predictions(self, probabilities, labels) -> None:
+        """probabilities: (N, C) on the test set; labels: (N,)."""
+        with atomic_path(self._inside(PREDICTIONS), suffix=".npz") as tmp:
+            np.savez(tmp, probabilities=np.asarray(probabilities, np.float32), labels=np.asarray(labels, np.int64))
+
+    def write_report(self, html: str) -> Path:
+        path = self._inside(REPORT)
+        write_text(path, html)
+        return path
+
+    # --- reads (FileNotFoundError when the file is not there, MatnetError when it is unreadable) ------------
+    def _read(self, name: str, parse):
+        path = self.path / name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise
+        except (OSError, UnicodeDecodeError) as err:
+            raise MatnetError(f"{path} is unreadable: {err}") from None
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise MatnetError(f"{path} is unreadable: {err}") from None
+
+    def read_config(self) -> dict:
+        return self._read(CONFIG, tomllib.loads)
+
+    def read_summary(self) -> dict:
+        return self._read(SUMMARY, json.loads)
+
+    def read_metrics(self) -> list[dict]:
+        return self._read(METRICS, lambda text: [json.loads(line) for line in text.splitlines() if line])
+
+    def read_steps(self) -> dict:
+        return self._read(STEPS, json.loads)
+
+    def read_layer_stats(self) -> dict:
+        return self._read(LAYER_STATS, json.loads)
+
+    def read_predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N, C), labels (N,)) of the test set."""
+        path = self.path / PREDICTIONS
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                return stored["probabilities"], stored["labels"]
+        except FileNotFoundError:
+            raise
+        except (OSError, KeyError, ValueError, EOFError) as err:
+            raise MatnetError(f"{path} is unreadable: {err}") from None
+
+    def load_model(self, which: str = MODEL):
+        return load_model_file(self.model_file(which))
+
+
+def find_run(path: str | Path) -> RunFolder | None:
+    """The run folder that ``path`` (a run folder, or a model file inside one) belongs to, or None."""
+    path = Path(path)
+    folder = RunFolder(path if path.is_dir() else path.parent)
+    return folder if folder.is_run() else None
+
+
+def load_model(path: str | Path):
+    """A model from a run folder (its final model) or a model file (``x.npz``, ``x.json`` or ``x``)."""
+    path = Path(path)
+    if path.is_dir():
+        if not model_paths(path / MODEL)[1].is_file():
+            raise MatnetError(f"{path}: a folder with no model in it (a run folder holds {MODEL}.json and "
+                              f"{MODEL}.npz)")
+        return RunFolder(path).load_model()
+    if not any(p.exists() for p in (path, *model_paths(path))):
+        raise MatnetError(f"{path}: no run folder or model file of that name")
+    return load_model_file(path)
+
+
+# --- a whole run, read once ---------------------------------------------------------------------------------
+@dataclass
+class RunData:
+    """Everything a run folder holds, with a list of what is missing (a report shows what is there)."""
+
+    folder: RunFolder
+    config: dict | None = None
+    summary: dict | None = None
+    metrics: list[dict] = field(default_factory=list)
+    steps: dict | None = None
+    layer_stats: dict | None = None
+    model: object = None
+    probabilities: np.ndarray | None = None   # (N, C) on the test set
+    labels: np.ndarray | None = None          # (N,)
+    missing: list[str] = field(default_factory=list)
+    _dataset: object = None
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        if self.model is not None:
+            return tuple(self.model.classes)
+        return tuple(str(i) for i in range(self.probabilities.shape[1]))
+
+    @property
+    def dataset_name(self) -> str | None:
+        if self.config and "dataset" in self.config:
+            return self.config["dataset"]
+        return self.model.preprocessing.get("dataset") if self.model is not None else None
+
+    def test_images(self) -> np.ndarray | None:
+        """The test images (uint8) from the cache, or None when the dataset is not there."""
+        if self._dataset is None and self.dataset_name:
+            try:
+                self._dataset = load_dataset(self.dataset_name, download=False)
+            except MatnetError:
+                return None
+        return None if self._dataset is None else self._dataset.test_images
+
+
+def _collect(read, what: str, name: str, missing: list):
+    try:
+        return read()
+    except FileNotFoundError:
+        missing.append(f"{what} ({name})")
+    except MatnetError as err:
+        missing.append(f"{what} ({err})")
+    return None
+
+
+def read_run(path: str | Path, *, progress: bool = True, complete: bool = True) -> RunData:
+    """Read a run folder. With ``complete``, test predictions missing from it (a run made before they were saved,
+    or a model copied in by hand) are computed from the model and the cached dataset, and written into it."""
+    folder = RunFolder(path)
+    if not folder.path.is_dir():
+        raise MatnetError(f"{folder.path}: no such run folder")
+    run = RunData(folder)
+    miss = run.missing
+    run.config = _collect(folder.read_config, "the configuration", CONFIG, miss)
+    run.summary = _collect(folder.read_summary, "the final figures", SUMMARY, miss)
+    run.metrics = _collect(folder.read_metrics, "the per-epoch metrics", METRICS, miss) or []
+    run.steps = _collect(folder.read_steps, "the per-step losses", STEPS, miss)
+    run.layer_stats = _collect(folder.read_layer_stats, "the layer statistics", LAYER_STATS, miss)
+    try:
+        run.model = folder.load_model()
+    except MatnetError as err:
+        miss.append(f"the final model ({err})")
+    predictions = _collect(folder.read_predictions, "the test predictions", PREDICTIONS, [])
+    if predictions is not None:
+        run.probabilities, run.labels = predictions
+    elif complete and run.model is not None and run.test_images() is not None:
+        if progress:
+            print(f"evaluating {run.name} on the {run.dataset_name} test set", flush=True)
+        data = run._dataset
+        run.probabilities = run.model.predict_proba(model_inputs(data.test_images, run.model.input_shape,
+                                                                 run.model.dtype))
+        run.labels = data.test_labels.astype(np.int64)
+        folder.write_predictions(run.probabilities, run.labels)
+    else:
+        miss.append("the test predictions (no final model, or its dataset is not cached)")
+    return run

@@ -1,0 +1,119 @@
+"""The package's modules import one another one way only: no import circle, function-level imports included."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import matnet
+
+ROOT = Path(matnet.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
+
+
+def imported(name: str, path: Path) -> set[str]:
+    """The package's modules that ``name`` imports anywhere in its file (top level, functions, TYPE_CHECKING)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package, up level - 1 more
+                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            # ``from a.b import c`` imports the module a.b.c when there is one, else a name from a.b
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+        else:
+            continue
+        found.update(target for target in targets if target in MODULES and target != name)
+    return found
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the directed graph as ``[a, b, ..., a]``, or None (depth-first search, three colours)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_finder_sees_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_imports_parse_as_expected():
+    graph = {name: imported(name, path) for name, path in MODULES.items()}
+    assert "matnet.nn.layer" in graph["matnet.nn.residual"]
+    assert "matnet.nn.residual" in graph["matnet.nn.registry"]
+
+
+def test_no_module_of_the_package_imports_itself_back():
+    graph = {name: imported(name, path) for name, path in MODULES.items()}
+    cycle = find_cycle(graph)
+    assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+# The layout the README's "Layout" section draws: each part imports only from parts before it (or its own part).
+LAYERS = [
+    {"matnet.backend", "matnet.errors", "matnet.fileio"},
+    {"matnet.data"},
+    {"matnet.nn"},
+    {"matnet.optim"},
+    {"matnet.train"},
+    {"matnet.model", "matnet.model_file"},
+    {"matnet.runfolder"},
+    {"matnet.config", "matnet.run"},
+    {"matnet.reports"},
+    {"matnet.cli"},
+    {"matnet"},      # the package's front door imports from anywhere below the command line
+]
+
+
+def part_of(module: str) -> int:
+    for rank, names in enumerate(LAYERS):
+        if any(module == name or module.startswith(name + ".") for name in names if name != "matnet"):
+            return rank
+    assert module == "matnet", f"{module} belongs to no part of the layout: add it to LAYERS and the README"
+    return len(LAYERS) - 1
+
+
+def test_every_import_points_down_the_layout():
+    upward = []
+    for name, path in MODULES.items():
+        for target in imported(name, path):
+            if target == "matnet" and part_of(name) < part_of("matnet"):
+                continue  # ``from matnet import __version__``: a constant of the package, not its imports
+            if part_of(target) > part_of(name):
+                upward.append(f"{name} -> {target}")
+    assert not upward, "imports against the layout: " + ", ".join(upward)
+
+
+def test_the_readme_draws_the_same_layout():
+    readme = (ROOT.parent.parent / "README.md").read_text(encoding="utf-8")
+    drawn = "backend → data → nn → optim → train → model, model_file → runfolder → config, run → reports → cli"
+    assert drawn in readme
+    assert drawn.replace("→", "->") in matnet.__doc__
