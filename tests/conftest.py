@@ -1,36 +1,20 @@
-"""Shared fixtures: seeded generators, small IDX datasets made on the spot, and the real MNIST."""
+"""Shared fixtures: seeded generators, small IDX datasets made on the spot, the real MNIST, the demo's trained run,
+a headless browser; and which tests are slow. (Helpers the tests import are in support.py.)"""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
 
-from matnet.data.idx import write_idx
-from matnet.data.sources import PARTS
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from support import IN_CI, make_idx_dir
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
-
-
-def make_idx_dir(folder, n_train=60, n_test=20, shape=(28, 28), classes=10, seed=0, gz=True):
-    """Four IDX files of random uint8 images whose class is readable from their mean brightness."""
-    gen = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        labels = (np.arange(n) % classes).astype(np.uint8)
-        images = gen.integers(0, 40, size=(n, *shape)).astype(np.uint8)
-        images += (labels * (200 // classes)).astype(np.uint8)[:, None, None]
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
-    for part, stem in PARTS.items():
-        write_idx(arrays[part], folder / (stem + (".gz" if gz else "")))
-    return arrays
 
 
 @pytest.fixture
@@ -76,23 +60,6 @@ def torch():
     return module
 
 
-def torch_twin(layers, torch):
-    """The PyTorch network with the same layers and weights (Dense -> Linear: both keep W as (out, in))."""
-    from matnet.nn import Dense, ReLU, Tanh
-
-    modules = []
-    for layer in layers:
-        if isinstance(layer, Dense):
-            linear = torch.nn.Linear(layer.in_features, layer.out_features)
-            with torch.no_grad():
-                linear.weight.copy_(torch.tensor(layer.params["W"]))
-                linear.bias.copy_(torch.tensor(layer.params["b"]))
-            modules.append(linear)
-        else:
-            modules.append({ReLU: torch.nn.ReLU, Tanh: torch.nn.Tanh}[type(layer)]())
-    return torch.nn.Sequential(*modules)
-
-
 @pytest.fixture(scope="session")
 def default_run(tmp_path_factory, mnist):
     """The default configuration (the demo's) trained once on the real MNIST: (run folder, summary)."""
@@ -101,3 +68,39 @@ def default_run(tmp_path_factory, mnist):
 
     out = tmp_path_factory.mktemp("runs") / "default"
     return out, train_run(TrainConfig(out=str(out)), progress=False)
+
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium driven by Playwright; a skip where it is missing, a failure under CI=true."""
+    executable = os.environ.get("MATNET_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if executable is None or sync_playwright is None:
+        what = "Debian's chromium (apt-get install chromium)" if executable is None else "playwright (make test)"
+        if IN_CI:
+            pytest.fail(f"the browser tests need {what}")
+        pytest.skip(f"browser tests skipped: install {what}")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+# Long runs on the real data, marked slow as a whole: `make test` runs them, `make test-fast` leaves them out.
+SLOW_FIXTURES = {"default_run",                          # trains the demo's network (30 epochs) once per session
+                 "site"}                                 # builds the documentation site (tests/test_docs.py)
+SLOW_FILES = {"tests/train/test_cnn_run.py"}              # CNN and ResNet runs on real MNIST
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.path.relative_to(config.rootpath).as_posix()
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or path in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

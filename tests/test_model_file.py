@@ -78,3 +78,223 @@ def test_missing_and_unparsable(tmp_path, model):
     (tmp_path / "m.json").write_text("{not json")
     with pytest.raises(MatnetError, match="not a readable model description"):
         load_model(tmp_path / "m")
+
+
+# --- hostile model files: refused before anything is allocated, one clear line naming the file ------------------
+import re  # noqa: E402
+import zipfile  # noqa: E402
+
+from matnet.cli.main import main  # noqa: E402
+from matnet.model_file import MAX_JSON_BYTES, MAX_PARAMS  # noqa: E402
+from matnet.model_file import load_model as load_model_file  # noqa: E402  (the model file itself, no run folder)
+from support import bounded, snapshot_sizes  # noqa: E402
+
+
+def edit_json(path, change):
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+
+
+def npy_header(shape, descr="<f4"):
+    """A .npy file's bytes up to its data: what a file declaring ``shape`` needs, with no data at all."""
+    import io
+
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def huge_model(tmp_path, declared, npz_shape, layers=None):
+    """A model file whose JSON declares ``declared`` (name -> shape) and whose weights file holds one header
+    declaring ``npz_shape`` and no data."""
+    meta = {"format": "matnet-model", "version": 1, "name": "huge", "input_shape": [100_000], "dtype": "float32",
+            "layers": layers or [{"type": "Dense", "name": "dense_1",
+                                  "config": {"in_features": 100_000, "out_features": 100_000}}],
+            "classes": None, "preprocessing": {}, "parameters": declared}
+    (tmp_path / "huge.json").write_text(json.dumps(meta))
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.writestr("dense_1.W.npy", npy_header(npz_shape))
+    return tmp_path / "huge"
+
+
+@pytest.mark.parametrize("setup,code,message", [
+    (lambda t: huge_model(t, {"dense_1.W": [100_000, 100_000], "dense_1.b": [100_000]}, (100_000, 100_000)),
+     "matnet.model_file.load_model('huge')",
+     "huge.json: declares 10,000,100,000 parameters, more than the limit of 50,000,000"),
+    (lambda t: huge_model(t, {"dense_1.W": [100_000, 100_000], "dense_1.b": [100_000]}, (100_000, 100_000)),
+     "matnet.model_file.load_model('huge', max_params=10**11)",        # a user who trusts it: the data is not there
+     "huge.npz: array dense_1.W: its header declares 100000x100000 float32 (40,000,000,000 bytes) but the archive "
+     "holds 0 bytes of it"),
+    (lambda t: huge_model(t, {"dense_1.W": [3, 2]}, (3, 2)),            # the entry lies small, the layers are huge
+     "matnet.model_file.load_model('huge', max_params=10**11)",
+     "huge.npz: array dense_1.W: its header declares 3x2 float32 (24 bytes) but the archive holds 0 bytes"),
+])
+def test_a_huge_model_file_allocates_nothing(tmp_path, setup, code, message):
+    setup(tmp_path)
+    before = snapshot_sizes(tmp_path)
+    done = bounded(code, tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert message in done.stdout
+    assert snapshot_sizes(tmp_path) == before
+
+
+def test_layers_larger_than_the_parameters_entry_are_not_built(tmp_path):
+    """Its weights match the entry; only its layer list would allocate 40 GB."""
+    meta = {"format": "matnet-model", "version": 1, "name": "liar", "input_shape": [100_000], "dtype": "float32",
+            "layers": [{"type": "Dense", "name": "dense_1", "config": {"in_features": 100_000,
+                                                                        "out_features": 100_000}}],
+            "parameters": {"dense_1.W": [3, 2]}}
+    (tmp_path / "liar.json").write_text(json.dumps(meta))
+    np.savez(tmp_path / "liar.npz", **{"dense_1.W": np.zeros((3, 2), np.float32)})
+    done = bounded("matnet.model_file.load_model('liar', max_params=10**11)", tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.strip() == (f"MatnetError: {'liar.json'}: its layers would make 10,000,100,000 parameters or "
+                                   f"more, but its 'parameters' entry declares 6")
+
+
+def test_a_residual_projection_that_would_be_huge_is_not_built(tmp_path):
+    """1 x 100,000 channels, then a block that halves the image: its 1x1 projection would take 10^10 weights."""
+    layers = [{"type": "Conv2D", "name": "conv", "config": {"in_channels": 1, "out_channels": 100_000,
+                                                            "kernel_size": 1}},
+              {"type": "Residual", "name": "block", "config": {"layers": [{"type": "MaxPool2D", "config": {}}]}}]
+    meta = {"format": "matnet-model", "version": 1, "name": "p", "input_shape": [1, 2, 2], "dtype": "float32",
+            "layers": layers, "parameters": {"conv.W": [100_000, 1, 1, 1], "conv.b": [100_000]}}
+    (tmp_path / "p.json").write_text(json.dumps(meta))
+    np.savez(tmp_path / "p.npz", **{"conv.W": np.zeros((100_000, 1, 1, 1), np.float32),
+                                    "conv.b": np.zeros(100_000, np.float32)})
+    done = bounded("matnet.model_file.load_model('p', max_params=10**11)", tmp_path)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "p.json: its layers would make 10,000,300,000 parameters or more, but its 'parameters' entry declares " \
+           "200,000" in done.stdout
+
+
+def test_a_zip_bomb_member_is_refused_before_it_is_read(model, tmp_path):
+    save_model(model, tmp_path / "m")
+    arrays = dict(np.load(tmp_path / "m.npz"))
+    with zipfile.ZipFile(tmp_path / "m.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        for name, array in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array)
+                if name == "dense_1.W":
+                    for _ in range(8):
+                        member.write(bytes(2**20))                    # 8 MB of zeros after the 30 values
+    with pytest.raises(MatnetError, match=re.escape(f"{tmp_path / 'm.npz'}: array dense_1.W: its header declares 5x6 "
+                                                    f"float32 (120 bytes) but the archive holds 8,388,728 bytes")):
+        load_model(tmp_path / "m")
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: m.pop("parameters"), "no 'parameters' entry"),
+    (lambda m: m["parameters"].update({"dense_1.W": [5, "6"]}), "invalid 'parameters' entry"),
+    (lambda m: m.update(dtype="int32"), r"dtype int32 is not a floating-point type \(float16, float32, float64\)"),
+    (lambda m: m.update(dtype="complex128"), "dtype complex128 is not a floating-point type"),
+    (lambda m: m.update(dtype="no such type"), "invalid dtype 'no such type'"),
+    (lambda m: m.update(classes=["a", "b"]), r"2 class name\(s\) for 3 outputs; each output needs exactly one"),
+    (lambda m: m.update(classes=["a", "b", "c", "d"]), r"4 class name\(s\) for 3 outputs"),
+    (lambda m: m.update(classes=[1, 2, 3]), "'classes' must be a list of names"),
+    (lambda m: m["layers"][0].update(name="first"), r"the layers make parameters the 'parameters' entry does not "
+                                                    r"declare \(first differences: dense_1.W"),
+    (lambda m: m["layers"][0]["config"].update(in_features=1e300), r"its layers would make 5.0e\+300 "
+                                                                       r"parameters or more, but its 'parameters' "
+                                                                       r"entry declares 106"),
+    (lambda m: m["layers"][0]["config"].update(in_features="6"), "invalid architecture"),
+    (lambda m: m.update(preprocessing=[1]), "'preprocessing' must be an object"),
+])
+def test_a_description_that_disagrees_or_lies(model, tmp_path, edit, message):
+    save_model(model, tmp_path / "m")
+    edit_json(tmp_path / "m.json", edit)
+    with pytest.raises(MatnetError, match=f"{re.escape(str(tmp_path / 'm.json'))}: {message}"):
+        load_model(tmp_path / "m")
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda d: d["dense_1.W"].__setitem__((0, 0), np.nan), r"array dense_1.W holds 1 non-finite value\(s\)"),
+    (lambda d: d["dense_3.b"].__setitem__(slice(None), np.inf), r"array dense_3.b holds 4 non-finite value\(s\)"),
+    (lambda d: d.update({"dense_1.W": np.zeros((5, 6), np.int64)}), "array dense_1.W holds int64 values, not "
+                                                                    "floating-point weights"),
+    (lambda d: d.update({"dense_1.W": np.zeros((5, 6), np.complex64)}), "array dense_1.W holds complex64 values"),
+    (lambda d: d.update({"dense_1.W": np.array([[None] * 6] * 5)}), "array dense_1.W holds Python objects"),
+])
+def test_weights_that_are_not_finite_floats(model, tmp_path, change, message):
+    save_model(model, tmp_path / "m")
+    data = dict(np.load(tmp_path / "m.npz"))
+    change(data)
+    np.savez(tmp_path / "m.npz", **data)
+    with pytest.raises(MatnetError, match=f"{re.escape(str(tmp_path / 'm.npz'))}: {message}"):
+        load_model(tmp_path / "m")
+
+
+def test_a_member_that_is_not_an_array(model, tmp_path):
+    save_model(model, tmp_path / "m")
+    with zipfile.ZipFile(tmp_path / "m.npz", "a") as z:
+        z.writestr("readme.txt", "hello")
+    with pytest.raises(MatnetError, match="m.npz: member 'readme.txt' is not one of its arrays"):
+        load_model(tmp_path / "m")
+
+
+def test_an_oversized_or_deeply_nested_description(model, tmp_path):
+    save_model(model, tmp_path / "m")
+    (tmp_path / "m.json").write_bytes(b" " * (MAX_JSON_BYTES + 1))
+    with pytest.raises(MatnetError, match=f"m.json: more than {MAX_JSON_BYTES:,} bytes, far more than a model "
+                                          f"description takes; not reading it"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(MatnetError, match="m.json: not a readable model description"):
+        load_model(tmp_path / "m")
+
+
+def test_the_parameter_limit_can_be_raised_or_lowered(model, tmp_path, monkeypatch):
+    save_model(model, tmp_path / "m")
+    assert model.num_params < MAX_PARAMS
+    with pytest.raises(MatnetError, match=f"declares {model.num_params} parameters, more than the limit of 10 .*"
+                                          "max_params=.*MATNET_MAX_PARAMS"):
+        load_model_file(tmp_path / "m", max_params=10)
+    monkeypatch.setenv("MATNET_MAX_PARAMS", "10")
+    with pytest.raises(MatnetError, match="more than the limit of 10 "):
+        load_model_file(tmp_path / "m")
+    assert load_model_file(tmp_path / "m", max_params=model.num_params).num_params == model.num_params
+    monkeypatch.setenv("MATNET_MAX_PARAMS", "lots")
+    with pytest.raises(MatnetError, match="MATNET_MAX_PARAMS='lots': expected a whole number"):
+        load_model_file(tmp_path / "m")
+
+
+def test_the_command_line_says_it_in_one_line(model, tmp_path, capsys):
+    save_model(model, tmp_path / "m")
+    edit_json(tmp_path / "m.json", lambda m: m["parameters"].update({"dense_1.W": [50_000, 50_000]}))
+    assert main(["info", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"matnet: error: {tmp_path / 'm.json'}: declares 2,500,000,") and "limit of 50,000,000" in err
+
+
+def test_every_layer_type_with_parameters_is_sized_from_its_config():
+    """Loading sizes layers from their configs before building them: a layer type with parameters missing from
+    model_file's table would be built unchecked."""
+    from matnet.model_file import _config_params
+    from matnet.nn import registry
+
+    arguments = {"Dense": (3, 2), "Conv2D": (2, 3, 3), "BatchNorm": (4,), "Residual": ([ReLU()],)}
+    for name, cls in registry.LAYERS.items():
+        layer = cls(*arguments.get(name, ()))
+        assert _config_params(layer.spec()) == layer.num_params, name
+
+
+def test_projections_are_sized_before_they_are_made(tmp_path, rng):
+    from matnet.model_file import _config_params, _projection_params
+    from matnet.nn import registry
+    from matnet.nn.batchnorm import BatchNorm
+    from matnet.nn.conv import Conv2D
+    from matnet.nn.pool import MaxPool2D
+    from matnet.nn.reshape import Flatten
+    from matnet.nn.residual import Residual
+
+    model = Sequential([Conv2D(1, 4, 3, padding=1), Residual([Conv2D(4, 8, 3, stride=2, padding=1), BatchNorm(8)]),
+                        Residual([MaxPool2D(2)]), Flatten(), Residual([Dense(32, 16)]), Dense(16, 10)],
+                       input_shape=(1, 8, 8))
+    specs = [layer.spec() for layer in model.layers]
+    fresh = [registry.build_layer(s) for s in specs]
+    total = sum(_config_params(s) for s in specs) + _projection_params(fresh, (1, 8, 8))[0]
+    assert total == model.num_params
+    save_model(model, tmp_path / "m")
+    assert load_model(tmp_path / "m").num_params == model.num_params

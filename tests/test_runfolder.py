@@ -134,3 +134,24 @@ def test_compare_writes_only_its_outputs(tmp_path, mnist):
     assert [row["run"] for row in table] == [str(path) for path in runs]
     assert {path: sorted(p.name for p in path.iterdir()) for path in runs} == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["compare.html", "compare.png"]
+
+
+def test_a_last_metrics_line_cut_short_is_dropped_and_only_that(tmp_path):
+    folder = R.RunFolder(tmp_path)
+    (tmp_path / R.METRICS).write_text('{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "loss": 0.25}\n{"epoch": 3, "lo')
+    assert folder.read_metrics() == [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}]
+    (tmp_path / R.METRICS).write_text('{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "lo\n{"epoch": 3, "loss": 0.1}\n')
+    with pytest.raises(MatnetError, match="line 2"):
+        folder.read_metrics()
+
+
+def test_create_refuses_an_existing_run_and_force_removes_only_its_files(tmp_path):
+    folder = R.RunFolder(tmp_path / "run")
+    folder.create()
+    folder.write_summary({"test_accuracy": 0.9})
+    folder.figure("curves").write_bytes(b"png")
+    (folder.path / "mine.txt").write_text("keep")
+    with pytest.raises(MatnetError, match="already holds a run"):
+        folder.create()
+    folder.create(force=True)
+    assert sorted(p.relative_to(folder.path).as_posix() for p in folder.path.rglob("*")) == ["figures", "mine.txt"]

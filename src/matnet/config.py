@@ -55,7 +55,7 @@ class TrainConfig:
     dataset: str = "mnist"
     subset: int = 0                    # 0: all training images
     val_size: int = 10_000
-    out: str = "runs/latest"
+    out: str = "runs/mlp"             # without --out, a free name from this one: runs/mlp, runs/mlp-2, ...
 
     def check(self) -> None:
         """Errors that name the setting, before any work is done."""
@@ -82,6 +82,9 @@ class TrainConfig:
             raise MatnetError(f"layers must be two or more positive sizes, got {self.layers}")
         if not self.filters or min(self.filters) < 1:
             raise MatnetError(f"filters must be one or more positive channel counts, got {self.filters}")
+        if self.patience and not self.val_size:
+            raise MatnetError("patience (early stopping) watches the validation loss, but val-size is 0: hold out "
+                              "some training images, or set patience to 0")
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":

@@ -1,29 +1,54 @@
-"""The user's model: a :class:`matnet.nn.Network` with Keras-style ``fit`` and ``evaluate``.
+"""The user's model: a :class:`matnet.nn.Network` with Keras-style ``fit``, ``evaluate`` and ``save``.
 
     model = Sequential([Dense(784, 128), ReLU(), Dense(128, 64), ReLU(), Dense(64, 10)])
     history = model.fit(x_train, y_train, epochs=10, optimizer=Adam(1e-3), validation_data=(x_val, y_val))
     model.evaluate(x_test, y_test)      # {"loss": ..., "accuracy": ...}
     model.predict(x_test[:5])           # class indices; predict_proba gives the probabilities
+    model.save("digits")                # digits.npz + digits.json; matnet.load("digits") reads them back
 
 The math lives in ``matnet.nn``; this class only adds the training loop on top, so ``nn`` never imports it.
+What ``fit``, ``evaluate`` and ``predict`` accept (and refuse) is checked once, in :mod:`matnet.nn.inputs`.
+
+Model files are *written* here and *read* in :mod:`matnet.model_file`. Reading builds a Sequential, so model_file
+imports this module; were ``save`` to import model_file back, the two would import each other (an import circle,
+which tests/test_imports.py forbids, function-level imports included). Writing needs nothing above this module,
+so it lives with the class it writes; reading, with all its checks of files it does not trust, stays apart.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
+from matnet.backend import to_numpy
+from matnet.fileio import atomic_path, write_json
 from matnet.nn.activations import ACTIVATIONS, ReLU
 from matnet.nn.batchnorm import BatchNorm
 from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
 from matnet.nn.dropout import Dropout
+from matnet.nn.inputs import check_data, check_verbose
 from matnet.nn.pool import GlobalAvgPool, MaxPool2D
+from matnet.nn.registry import layer_spec
 from matnet.nn.reshape import Flatten
 from matnet.nn.residual import Residual
 from matnet.nn.network import Network
-from matnet.train.callbacks import EarlyStopping
+from matnet.train.callbacks import EarlyStopping, EpochLog, ProgressBar
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import History, Trainer
 
-__all__ = ["Sequential", "build_mlp", "build_cnn", "build_resnet", "ARCHITECTURES"]
+__all__ = ["Sequential", "build_mlp", "build_cnn", "build_resnet", "ARCHITECTURES", "FORMAT", "VERSION",
+           "model_paths"]
+
+FORMAT, VERSION = "matnet-model", 1   # a model file's "format" and "version" entries (matnet.model_file reads them)
+
+
+def model_paths(path: str | Path) -> tuple[Path, Path]:
+    """``x`` or ``x.npz`` or ``x.json`` -> (``x.npz``, ``x.json``). (Run folders: see ``matnet.runfolder``.)"""
+    path = Path(path)
+    stem = path.with_suffix("") if path.suffix in (".npz", ".json") else path
+    return stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
 
 
 class Sequential(Network):
@@ -37,19 +62,80 @@ class Sequential(Network):
 
     def fit(self, x, y, *, epochs: int = 10, batch_size: int = 128, optimizer=None, loss=None, schedule=None,
             validation_data=None, clip_norm: float | None = None, early_stopping: int | None = None,
-            callbacks=(), seed: int = 0) -> History:
-        """Train on (x, y); ``early_stopping=k`` stops after k epochs without a better validation loss and
-        restores the best weights. Returns the History of per-epoch metrics."""
+            callbacks=(), seed: int = 0, verbose: int = 1) -> History:
+        """Train on (x, y); returns the History of per-epoch metrics.
+
+        ``x``: a batch ``(N, *input_shape)`` or the same samples in another layout of the same size, e.g. flat
+        rows ``(N, 784)`` for a CNN (reshaped, a view) or ``(N, 28, 28)`` for an MLP; finite numbers (converted to
+        the model's dtype: float32 inputs are used as they are, float64 ones copied once). ``y``: class indices
+        ``(N,)`` in ``[0, classes)`` (floats with whole values, such as 3.0, are accepted and converted), or rows
+        of class probabilities ``(N, classes)``. ``validation_data=(x_val, y_val)`` is checked the same way.
+        Anything else is a ValueError or TypeError naming the argument (see :mod:`matnet.nn.inputs`).
+
+        ``verbose``: 1 (the default) a progress bar over each epoch's batches (on a terminal or in a notebook)
+        and one line per epoch with its loss, accuracy, validation figures, learning rate and seconds; 2 the
+        lines only; 0 nothing. ``early_stopping=k`` stops after k epochs without a better validation loss and
+        restores the best weights."""
+        verbose = check_verbose(verbose)
+        x, y = self._check_data(x, y, ("x", "y"))
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                given = type(validation_data).__name__
+                if isinstance(validation_data, (tuple, list)):
+                    given = f"a {given} of {len(validation_data)}"
+                raise TypeError(f"validation_data: expected a pair (x_val, y_val), got {given}")
+            validation_data = self._check_data(*validation_data, ("validation_data[0]", "validation_data[1]"))
         callbacks = list(callbacks)
         if early_stopping:
             callbacks.append(EarlyStopping(patience=early_stopping))
+        if verbose == 1:
+            callbacks.append(ProgressBar())
+        if verbose:
+            callbacks.append(EpochLog())
         trainer = Trainer(self, optimizer=optimizer, loss=loss, schedule=schedule, epochs=epochs,
                           batch_size=batch_size, clip_norm=clip_norm, seed=seed, callbacks=callbacks)
         return trainer.fit(x, y, validation_data=validation_data)
 
-    def evaluate(self, x, y, loss=None, batch_size: int = 1000) -> dict:
-        """``{"loss": mean loss, "accuracy": fraction correct}`` on (x, y)."""
-        return evaluate(self, x, y, loss=loss, batch_size=batch_size)
+    def evaluate(self, x, y, loss=None, batch_size: int = 1000, verbose: int = 1) -> dict:
+        """``{"loss": mean loss, "accuracy": fraction correct}`` on (x, y), checked as in ``fit``, in evaluation
+        mode (no dropout; BatchNorm's running statistics). The same figures as the validation ones of ``fit``.
+
+        ``verbose``: 1 (the default) a bar over the batches when there are more than ``BAR_MIN_BATCHES``, and
+        the result as one line; 2 the line only; 0 nothing."""
+        verbose = check_verbose(verbose)
+        x, y = self._check_data(x, y, ("x", "y"))
+        result = evaluate(self, x, y, loss=loss, batch_size=batch_size, verbose=verbose)
+        if verbose:
+            print(f"evaluate  loss {result['loss']:.4f}  accuracy {100 * result['accuracy']:.2f}%  "
+                  f"({len(x):,} samples)")
+        return result
+
+    def _check_data(self, x, y, names: tuple[str, str]):
+        classes = self.output_shapes[-1][0] if self.output_shapes[-1] else 1
+        return check_data(x, y, self.input_shape, classes, self.dtype, names=names)
+
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write ``path.npz`` (every parameter and buffer, e.g. BatchNorm's running statistics) and ``path.json``
+        (format, version, name, input shape, dtype, layers, classes, preprocessing, and every parameter's name
+        and shape, which loading checks the weights against), each atomically, the weights first so that a
+        description always has its weights. Returns the two paths; ``matnet.load(path)`` reads them back.
+        (Why this lives here and not in matnet.model_file: see the module's docstring.)"""
+        npz, meta = model_paths(path)
+        arrays = {name: to_numpy(a) for name, a in {**self.parameters.arrays(), **self.buffers()}.items()}
+        with atomic_path(npz, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+        write_json(meta, {
+            "format": FORMAT,
+            "version": VERSION,
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "dtype": str(self.dtype),
+            "layers": [layer_spec(layer) for layer in self.layers],
+            "classes": list(self.classes),
+            "preprocessing": self.preprocessing,
+            "parameters": {name: list(shape) for name, shape in zip(self.parameters.names, self.parameters.shapes)},
+        })
+        return npz, meta
 
 
 def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, init: str | None = None,

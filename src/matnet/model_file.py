@@ -1,97 +1,256 @@
 """Model files: weights in ``NAME.npz`` (one array per parameter, loaded with ``allow_pickle=False``) and the
-architecture in ``NAME.json``: format version, layer list, input shape, class names, preprocessing.
+architecture in ``NAME.json``: format version, layer list, input shape, dtype, class names, preprocessing, and
+``parameters``, every parameter's name and shape.
 
-Loading rebuilds the layers from the JSON, then checks every array against them: a missing, extra or misshapen
-array, a wrong format version or a damaged file is an error that names what is wrong.
+Loading trusts neither file. Before anything is allocated: the JSON's size is bounded (``MAX_JSON_BYTES``); the
+parameter count it declares is held to a limit (``MAX_PARAMS``, raised by ``max_params=`` or ``$MATNET_MAX_PARAMS``)
+and to the arrays that each ``.npy`` header in the ``.npz`` declares, which must match what the archive stores (a
+zip bomb otherwise); and the layers' configs are sized before the layers are built (building allocates). After
+building: the layers must make exactly the declared parameters, the class names must match the outputs, and every
+weight must be a finite floating-point number. Each problem is a MatnetError that names the file and what is wrong.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from matnet.backend import to_numpy, xp
+from matnet.backend import xp
+from matnet.data.datasets import npz_members, read_member
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path, write_json
-from matnet.model import Sequential
-from matnet.nn.registry import build_layer, layer_spec
+from matnet.model import FORMAT, VERSION, Sequential, model_paths
+from matnet.nn.registry import build_layer
+from matnet.nn.residual import Residual
 
-__all__ = ["FORMAT", "VERSION", "save_model", "load_model", "model_paths"]
+__all__ = ["FORMAT", "VERSION", "MAX_PARAMS", "MAX_JSON_BYTES", "save_model", "load_model", "model_paths"]
 
-FORMAT, VERSION = "matnet-model", 1
-
-
-def model_paths(path: str | Path) -> tuple[Path, Path]:
-    """``x`` or ``x.npz`` or ``x.json`` -> (``x.npz``, ``x.json``). (Run folders: see ``matnet.runfolder``.)"""
-    path = Path(path)
-    stem = path.with_suffix("") if path.suffix in (".npz", ".json") else path
-    return stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
+# No MNIST-shaped model needs more: the default MLP has 109,386 parameters, a wide ResNet a few million. A file
+# declaring more is refused before anything is allocated (50 million float32 weights take 200 MB, their gradients
+# and Adam's moments three times that); ``load_model(max_params=)`` or ``$MATNET_MAX_PARAMS`` raises the limit.
+MAX_PARAMS = 50_000_000
+MAX_JSON_BYTES = 10 * 2**20         # a model description is a few kB; read no more than this before parsing
+FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
 def save_model(model: Sequential, path: str | Path) -> tuple[Path, Path]:
-    """Write ``path.npz`` and ``path.json`` atomically (the weights first, so a JSON always has its weights)."""
-    npz, meta = model_paths(path)
-    arrays = {name: to_numpy(a) for name, a in {**model.parameters.arrays(), **model.buffers()}.items()}
-    with atomic_path(npz, suffix=".npz") as tmp:
-        np.savez(tmp, **arrays)
-    write_json(meta, {
-        "format": FORMAT,
-        "version": VERSION,
-        "name": model.name,
-        "input_shape": list(model.input_shape),
-        "dtype": str(model.dtype),
-        "layers": [layer_spec(layer) for layer in model.layers],
-        "classes": list(model.classes),
-        "preprocessing": model.preprocessing,
-        "parameters": {name: list(shape) for name, shape in zip(model.parameters.names, model.parameters.shapes)},
-    })
-    return npz, meta
+    """``model.save(path)``: write ``path.npz`` and ``path.json``. The writer is ``Sequential.save`` (matnet.model
+    explains why it lives there); this module reads the files back, checking everything."""
+    return model.save(path)
 
 
-def load_model(path: str | Path) -> Sequential:
-    """The model saved as ``path.npz`` + ``path.json`` (``path`` may name either file)."""
-    if Path(path).is_dir():
-        raise MatnetError(f"{path} is a folder, not a model file (matnet.load_model opens run folders too)")
-    npz, meta_path = model_paths(path)
-    for p in (meta_path, npz):
-        if not p.is_file():
-            raise MatnetError(f"{p}: no such model file")
+def _max_params(max_params: int | None) -> int:
+    if max_params is not None:
+        return int(max_params)
+    value = os.environ.get("MATNET_MAX_PARAMS", "").strip()
+    if not value:
+        return MAX_PARAMS
+    if not value.isdigit():
+        raise MatnetError(f"MATNET_MAX_PARAMS={value!r}: expected a whole number of parameters")
+    return int(value)
+
+
+def _whole(value, what: str) -> int:
+    """A size from a JSON file: an int (or a float with an integral value, as the constructors accept)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value) or value < 0:
+        raise ValueError(f"{what} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+# The parameters a layer's constructor allocates, from its config, for the layers that have any; a layer type with
+# parameters that is missing here is caught by tests/test_model_file.py.
+_CONFIG_PARAMS = {
+    "Dense": lambda c: _whole(c["out_features"], "out_features") * (_whole(c["in_features"], "in_features") + 1),
+    "Conv2D": lambda c: _whole(c["out_channels"], "out_channels") * (
+        _whole(c["in_channels"], "in_channels") * _whole(c.get("kernel_size", 3), "kernel_size") ** 2 + 1),
+    "BatchNorm": lambda c: 2 * _whole(c["num_features"], "num_features"),   # and as many running statistics
+}
+
+
+def _config_params(spec) -> int:
+    """The parameters building ``spec`` allocates (a residual block's projection aside: see _projection_params)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
+        raise ValueError(f"a layer entry must be an object with a config object, got {spec!r:.80}")
+    config = spec.get("config", {})
+    if spec.get("type") == "Residual":
+        layers = config.get("layers", [])
+        if not isinstance(layers, list):
+            raise ValueError("a residual block's layers must be a list")
+        return sum(_config_params(inner) for inner in layers)
+    size = _CONFIG_PARAMS.get(spec.get("type"))
+    return size(config) if size else 0
+
+
+def _projection_params(layers, shape) -> tuple[int, tuple[int, ...]]:
+    """(parameters of the projections residual blocks will make when the network builds them, output shape),
+    found with ``output_shape``, which makes nothing. A projection maps ``into[0]`` features or channels onto
+    ``out[0]``: a Dense layer or a 1x1 Conv2D, ``out[0] * (into[0] + 1)`` parameters either way."""
+    total = 0
+    for layer in layers:
+        if isinstance(layer, Residual):
+            inner, out = _projection_params(layer.layers, shape)
+            total += inner
+            if layer.projection is None and (layer.config().get("projection") or out != shape):
+                total += out[0] * (shape[0] + 1)
+            shape = out
+        else:
+            shape = tuple(layer.output_shape(shape))
+    return total, shape
+
+
+def _count(n: int) -> str:
+    """1,234,567; a count too long to read (a size of 1e300 in a hostile file) as 5.0e+300."""
+    return f"{n:,}" if n < 10**15 else f"{float(n):.1e}"
+
+
+def _too_many(count: int, limit: int) -> str:
+    return (f"{_count(count)} parameters, more than the limit of {limit:,} (no MNIST-shaped model needs that many; "
+            f"raise it with load_model(max_params=...) or MATNET_MAX_PARAMS if you trust the file)")
+
+
+def _read_description(meta_path: Path) -> dict:
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise MatnetError(f"{meta_path}: not a readable model description ({err})") from None
+        with open(meta_path, "rb") as f:
+            raw = f.read(MAX_JSON_BYTES + 1)
+    except OSError as err:
+        raise MatnetError(f"{meta_path}: not a readable model description ({err.strerror or err})") from None
+    if len(raw) > MAX_JSON_BYTES:
+        raise MatnetError(f"{meta_path}: more than {MAX_JSON_BYTES:,} bytes, far more than a model description "
+                          f"takes; not reading it")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise MatnetError(f"{meta_path}: not a readable model description ({type(err).__name__}: "
+                          f"{str(err)[:200]})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise MatnetError(f"{meta_path}: not a matnet model description")
     if meta.get("version") != VERSION:
         raise MatnetError(f"{meta_path}: model format version {meta.get('version')!r}; this matnet reads {VERSION}")
+    return meta
+
+
+def _declared(meta: dict, meta_path: Path) -> dict[str, tuple[int, ...]]:
+    """The ``parameters`` entry: name -> shape."""
+    entry = meta.get("parameters")
+    if not isinstance(entry, dict):
+        raise MatnetError(f"{meta_path}: no 'parameters' entry (every parameter's name and shape), which matnet "
+                          f"checks the weights against before loading them; save the model again")
     try:
-        layers = [build_layer(spec) for spec in meta["layers"]]
-        model = Sequential(layers, input_shape=tuple(meta["input_shape"]), classes=meta.get("classes"),
-                           preprocessing=meta.get("preprocessing"), dtype=np.dtype(meta.get("dtype", "float32")),
-                           name=meta.get("name", "sequential"))
+        return {str(name): tuple(_whole(n, f"the size of {name}") for n in shape) for name, shape in entry.items()}
+    except (TypeError, ValueError) as err:
+        raise MatnetError(f"{meta_path}: invalid 'parameters' entry ({err})") from None
+
+
+def _compare(expected: dict, members: dict, source, exact: bool) -> None:
+    """Every expected array among the members, with its shape; with ``exact``, no other member."""
+    missing = [n for n in expected if n not in members]
+    if missing:
+        raise MatnetError(f"{source}: missing array(s) {', '.join(missing)}")
+    extra = [n for n in members if n not in expected]
+    if exact and extra:
+        raise MatnetError(f"{source}: unexpected array(s) {', '.join(extra)}")
+    for name, shape in expected.items():
+        if members[name].shape != tuple(shape):
+            raise MatnetError(f"{source}: array {name} has shape {members[name].shape}, the architecture needs "
+                              f"{tuple(shape)}")
+
+
+def load_model(path: str | Path, *, max_params: int | None = None) -> Sequential:
+    """The model saved as ``path.npz`` + ``path.json`` (``path`` may name either file).
+
+    Files declaring more than ``max_params`` parameters (default ``$MATNET_MAX_PARAMS``, else MAX_PARAMS) are
+    refused before anything is allocated; see the module's docstring for every other check."""
+    if Path(path).is_dir():
+        raise MatnetError(f"{path} is a folder, not a model file (matnet.load_model opens run folders too)")
+    limit = _max_params(max_params)
+    npz, meta_path = model_paths(path)
+    for p in (meta_path, npz):
+        if not p.is_file():
+            raise MatnetError(f"{p}: no such model file")
+    meta = _read_description(meta_path)
+    declared = _declared(meta, meta_path)
+    count = sum(math.prod(shape) for shape in declared.values())
+    if count > limit:
+        raise MatnetError(f"{meta_path}: declares {_too_many(count, limit)}")
+    try:
+        dtype = np.dtype(meta.get("dtype", "float32"))
+    except (TypeError, ValueError) as err:
+        raise MatnetError(f"{meta_path}: invalid dtype {meta.get('dtype')!r} ({err})") from None
+    if dtype.name not in FLOAT_DTYPES:
+        raise MatnetError(f"{meta_path}: dtype {dtype.name} is not a floating-point type ({', '.join(FLOAT_DTYPES)})")
+    if npz.stat().st_size > 8 * 2 * limit + 2**24:  # float64 parameters and as many buffers, and the zip's overhead
+        raise MatnetError(f"{npz}: {npz.stat().st_size:,} bytes, more than a model within the limit of {limit:,} "
+                          f"parameters takes")
+    try:
+        archive = zipfile.ZipFile(npz)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError) as err:
+        raise MatnetError(f"{npz}: damaged weights file ({err})") from None
+    with archive:
+        members = npz_members(archive, npz)
+        _compare(declared, members, npz, exact=False)
+        for member in members.values():
+            if member.dtype.name not in FLOAT_DTYPES:
+                raise MatnetError(f"{npz}: array {member.name} holds {member.dtype.name} values, not floating-point "
+                                  f"weights")
+        model = _build(meta, meta_path, dtype, count)
+        made = dict(zip(model.parameters.names, model.parameters.shapes))
+        if made != declared:
+            differ = sorted(set(made.items()) ^ set(declared.items()))[:3]
+            raise MatnetError(f"{meta_path}: the layers make parameters the 'parameters' entry does not declare "
+                              f"(first differences: {', '.join(f'{n} {tuple(s)}' for n, s in differ)})")
+        live = {**model.parameters.arrays(), **model.buffers()}
+        _compare({name: tuple(array.shape) for name, array in live.items()}, members, npz, exact=True)
+        for name, array in live.items():
+            try:
+                weights = read_member(archive, members[name])
+            except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+                raise MatnetError(f"{npz}: damaged weights file (array {name}: {err})") from None
+            bad = int(weights.size - np.count_nonzero(np.isfinite(weights)))
+            if bad:
+                raise MatnetError(f"{npz}: array {name} holds {bad:,} non-finite value(s) (NaN or infinity); "
+                                  f"a model trained into NaN cannot predict")
+            array[...] = xp.asarray(weights)
+    return model
+
+
+def _build(meta: dict, meta_path: Path, dtype: np.dtype, declared: int) -> Sequential:
+    """The layers the description lists, sized from their configs before they are built (building allocates):
+    they may make no more than the ``declared`` parameters, which the limit and the weights' headers bound."""
+
+    def check(count):
+        if count > declared:
+            raise MatnetError(f"{meta_path}: its layers would make {_count(count)} parameters or more, but its "
+                              f"'parameters' entry declares {declared:,}")
+
+    try:
+        specs = meta["layers"]
+        if not isinstance(specs, list):
+            raise TypeError("'layers' must be a list")
+        count = sum(_config_params(spec) for spec in specs)
+        check(count)
+        layers = [build_layer(spec) for spec in specs]
+        input_shape = tuple(_whole(n, "input_shape") for n in meta["input_shape"])
+        check(count + _projection_params(layers, input_shape)[0])
+        classes, preprocessing = meta.get("classes"), meta.get("preprocessing")
+        if preprocessing is not None and not isinstance(preprocessing, dict):
+            raise MatnetError(f"{meta_path}: 'preprocessing' must be an object (name -> setting)")
+        model = Sequential(layers, input_shape=input_shape, preprocessing=preprocessing, dtype=dtype,
+                           name=str(meta.get("name", "sequential")))
     except KeyError as err:
         raise MatnetError(f"{meta_path}: unknown or incomplete layer entry ({err})") from None
-    except (TypeError, ValueError) as err:
-        raise MatnetError(f"{meta_path}: invalid architecture ({err})") from None
-    try:
-        with np.load(npz, allow_pickle=False) as stored:
-            weights = {name: stored[name] for name in stored.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise MatnetError(f"{npz}: damaged weights file ({err})") from None
-    live = {**model.parameters.arrays(), **model.buffers()}
-    expected = {name: tuple(array.shape) for name, array in live.items()}
-    missing = [n for n in expected if n not in weights]
-    extra = [n for n in weights if n not in expected]
-    if missing:
-        raise MatnetError(f"{npz}: missing array(s) {', '.join(missing)}")
-    if extra:
-        raise MatnetError(f"{npz}: unexpected array(s) {', '.join(extra)}")
-    for name, shape in expected.items():
-        if tuple(weights[name].shape) != shape:
-            raise MatnetError(f"{npz}: array {name} has shape {tuple(weights[name].shape)}, the architecture "
-                              f"needs {shape}")
-        live[name][...] = xp.asarray(weights[name])
+    except (TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:
+        raise MatnetError(f"{meta_path}: invalid architecture ({type(err).__name__}: {str(err)[:300]})") from None
+    if classes is not None:
+        outputs = len(model.classes)
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise MatnetError(f"{meta_path}: 'classes' must be a list of names (strings)")
+        if len(classes) != outputs:
+            raise MatnetError(f"{meta_path}: {len(classes)} class name(s) for {outputs} outputs; each output needs "
+                              f"exactly one")
+        model.classes = tuple(classes)
     return model

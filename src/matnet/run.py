@@ -23,8 +23,9 @@ from matnet.optim.schedules import make_schedule
 from matnet.runfolder import RunFolder
 from matnet.train.callbacks import BestModel, EarlyStopping, EpochLog, LayerStats, MetricsLog, ProgressBar, StepLog
 from matnet.train.checkpoint import load_checkpoint
+from matnet.train.diagnose import Diagnose
 from matnet.train.metrics import evaluate
-from matnet.train.trainer import Trainer
+from matnet.train.trainer import Trainer, TrainingDiverged
 
 __all__ = ["train_run", "build_model", "make_augment"]
 
@@ -60,14 +61,23 @@ def make_augment(config: TrainConfig, image_shape):
                    flip=config.flip, rng=np.random.default_rng([config.seed, 1]))
 
 
-def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: bool = False) -> dict:
+def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: bool = False, force: bool = False,
+              announce=None) -> dict:
     """Fetch the data if needed, train (or resume), evaluate on the test set, write the run folder; return the
-    summary. Ctrl-C stops at a step boundary, saves the checkpoint and raises TrainingInterrupted."""
+    summary. Ctrl-C stops at a step boundary, saves the checkpoint and raises TrainingInterrupted.
+
+    Every setting is checked, the data loaded and the model built before anything is written; then
+    ``announce()`` (if given) is called, e.g. to print what is about to be trained. A run folder that already
+    holds a run is refused unless ``force`` (or ``resume``, which continues it)."""
     config.check()
     folder = RunFolder(config.out)
-    saved = load_checkpoint(folder.checkpoint) if resume else None
-    if saved and saved[1]["epochs_done"] >= config.epochs:
-        raise MatnetError(f"{folder.path} has finished all {config.epochs} epochs; there is nothing to resume")
+    if resume:
+        saved = load_checkpoint(folder.checkpoint)
+        if saved[1]["epochs_done"] >= config.epochs:
+            raise MatnetError(f"{folder.path} has finished all {config.epochs} epochs; there is nothing to resume")
+    else:
+        saved = None
+        folder.check_new(force=force)
     dataset = load_dataset(config.dataset, progress=progress)
     splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
     model = build_model(config, dataset)
@@ -75,9 +85,14 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
         for split in ("x_train", "x_val", "x_test"):
             rows = getattr(splits, split)
             setattr(splits, split, rows.reshape(len(rows), *model.input_shape))
+    if announce is not None:
+        announce()
     probe = splits.x_val[:1000] if len(splits.x_val) else splits.x_train[:1000]
+    probe_labels = splits.y_val[:1000] if len(splits.x_val) else splits.y_train[:1000]
+    layer_stats = LayerStats(probe, folder.write_layer_stats)
+    diagnosis = Diagnose(probe, probe_labels, layer_stats, save=folder.write_diagnosis, file=log)
     callbacks = [MetricsLog(folder.write_metrics), BestModel(folder.save_best), StepLog(folder.write_steps),
-                 LayerStats(probe, folder.write_layer_stats)]
+                 layer_stats, diagnosis]
     if config.patience:
         callbacks.append(EarlyStopping(patience=config.patience))
     if progress:
@@ -91,11 +106,15 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     if saved:
         trainer.load_state_dict(*saved)
     else:
-        folder.create()
+        folder.create(force=force)
         folder.write_config(config_toml(config))
 
-    history = trainer.fit(splits.x_train, splits.y_train,
-                          validation_data=(splits.x_val, splits.y_val) if len(splits.x_val) else None)
+    try:
+        history = trainer.fit(splits.x_train, splits.y_train,
+                              validation_data=(splits.x_val, splits.y_val) if len(splits.x_val) else None)
+    except TrainingDiverged:
+        diagnosis.diverged(trainer)   # printed and written to the run folder; the error still ends the run
+        raise
     test = evaluate(model, splits.x_test, splits.y_test)
     folder.save_model(model)
     folder.write_predictions(model.predict_proba(splits.x_test), to_numpy(splits.y_test))

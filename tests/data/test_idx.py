@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import IN_CI
+from support import IN_CI
 from matnet.data.datasets import KNOWN
 from matnet.data.idx import IdxError, idx_bytes, parse_idx, read_idx, read_idx_bytes, write_idx
 
@@ -93,3 +93,27 @@ def test_truncated_real_file_is_caught(real_fashion_files, tmp_path):
     cut.write_bytes(gzip.decompress((real_fashion_files / "t10k-images-idx3-ubyte.gz").read_bytes())[:100_000])
     with pytest.raises(IdxError, match="truncated: the header says 10000x28x28 values"):
         read_idx(cut)
+
+
+def test_a_file_is_read_no_further_than_its_header_promises(tmp_path):
+    for name, data in (("extra.gz", gzip.compress(GOOD + bytes(5000))), ("extra", GOOD + b"\x00")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(IdxError, match=f"{name}: wrong size: more bytes follow the 3x4 values the header "
+                                           r"declares \(12 bytes\)"):
+            read_idx(tmp_path / name)
+
+
+def test_a_declared_size_over_the_limit_is_refused_before_the_data(tmp_path):
+    (tmp_path / "a.gz").write_bytes(gzip.compress(GOOD))
+    with pytest.raises(IdxError, match=r"a.gz: the header declares 3x4 values of 1 byte\(s\) \(12 bytes\), more than "
+                                       "the 11-byte limit on one IDX file"):
+        read_idx(tmp_path / "a.gz", limit=11)
+    np.testing.assert_array_equal(read_idx(tmp_path / "a.gz", limit=12), np.arange(12).reshape(3, 4))
+
+
+def test_a_folder_or_an_empty_file_is_a_clear_error(tmp_path):
+    with pytest.raises(IdxError, match="cannot read"):
+        read_idx(tmp_path)
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(IdxError, match=r"too short to be an IDX file \(0 bytes\)"):
+        read_idx(tmp_path / "empty")

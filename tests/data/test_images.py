@@ -1,8 +1,16 @@
+"""The preprocessing of the user's images, step by step (matnet/data/images.py), on pages made on the spot."""
+
+import struct
+import zlib
+from collections import deque
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from matnet.data.images import load_digit, read_gray, to_mnist
+from matnet.data import images
+from matnet.data.images import (flatten, label_components, load_digit, normalise_stroke, otsu_threshold, read_gray,
+                                split_digits, stroke_width, to_mnist)
 from matnet.errors import MatnetError
 
 
@@ -11,18 +19,28 @@ def centre_of_mass(a):
     return (ys * a).sum() / a.sum(), (xs * a).sum() / a.sum()
 
 
-def bar(h=60, w=80, top=10, left=50, height=40, width=10, ink=1.0, paper=0.0):
+def bar(h=60, w=80, top=10, left=50, height=40, width=6, ink=1.0, paper=0.0):
     img = np.full((h, w), paper, np.float32)
     img[top:top + height, left:left + width] = ink
     return img
 
+
+def ring(size=200, radius=60, width=3.0, centre=None):
+    """A light ring (a "0") of the given stroke width on black."""
+    ys, xs = np.indices((size, size))
+    cy, cx = centre or (size / 2, size / 2)
+    distance = np.hypot(ys - cy, (xs - cx) * 1.4)
+    return np.clip(width / 2 + 0.5 - np.abs(distance - radius), 0, 1).astype(np.float32)
+
+
+# The whole chain --------------------------------------------------------------------------------------------------
 
 def test_a_bar_is_fitted_to_20_pixels_keeping_its_aspect_ratio_and_centred():
     out = to_mnist(bar())
     assert out.shape == (28, 28) and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
     rows, cols = np.flatnonzero(out.max(axis=1) > 0.5), np.flatnonzero(out.max(axis=0) > 0.5)
     assert rows[-1] - rows[0] + 1 == 20             # the longer side: 40 -> 20
-    assert cols[-1] - cols[0] + 1 == 5              # 10 -> 5, the same ratio
+    assert cols[-1] - cols[0] + 1 == 3              # 6 -> 3, the same ratio
     cy, cx = centre_of_mass(out)
     assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
 
@@ -40,10 +58,193 @@ def test_grey_paper_and_faint_noise_are_removed(rng):
     assert np.abs(out - clean).max() < 0.2 and (out[:3] == 0).all()
 
 
-def test_blank_images_are_refused():
+def test_a_small_digit_on_a_large_noisy_page_is_found(rng):
+    """The user's report: noise of a few grey levels on grey paper made the fixed noise floor take the whole
+    page for the digit, which shrank to a few pixels."""
+    page = np.full((300, 400), 0.75, np.float32)
+    page[200:250, 300:308] = 0.15                                       # a 50-pixel "1", off-centre
+    page += rng.normal(0, 4 / 255, page.shape).astype(np.float32)       # sensor noise, 4 grey levels
+    out = to_mnist(page)
+    rows = np.flatnonzero(out.max(axis=1) > 0.5)
+    assert rows[-1] - rows[0] + 1 >= 19 and np.abs(out - to_mnist(bar(height=50, width=8))).mean() < 0.02
+
+
+def test_blank_and_flat_images_are_refused(rng):
     with pytest.raises(MatnetError, match="no digit found"):
         to_mnist(np.full((30, 30), 0.8, np.float32))
+    with pytest.raises(MatnetError, match="no digit found"):
+        to_mnist(np.clip(0.5 + rng.normal(0, 0.01, (60, 60)), 0, 1))     # noise alone is no digit
+    with pytest.raises(MatnetError, match="NaN or infinite"):
+        to_mnist(np.where(bar() > 0, np.nan, 0.0))
 
+
+# 2. Background and polarity ---------------------------------------------------------------------------------------
+
+def shadowed(dark_ink=True):
+    """A bar on paper lit from 200 to 80 grey levels left to right: paper and ink dimmed alike."""
+    light = np.linspace(200, 80, 160, dtype=np.float32)[None, :] / 255
+    page = np.full((120, 160), 0.95 if dark_ink else 0.15, np.float32)
+    page[30:90, 20:28] = page[30:90, 130:138] = 0.1 if dark_ink else 0.9
+    return page * light
+
+
+@pytest.mark.parametrize("dark_ink", [True, False])
+def test_flatten_makes_paper_zero_and_ink_one_under_a_shadow(dark_ink):
+    page = flatten(shadowed(dark_ink))
+    assert page.dark_on_light == dark_ink
+    ink = page.ink
+    paper = np.ones(ink.shape, bool)
+    paper[28:92, 18:30] = paper[28:92, 128:140] = False
+    assert ink[paper].max() < 0.1                              # the shadow is gone: no grey wedge
+    left, right = ink[35:85, 21:27].mean(), ink[35:85, 131:137].mean()
+    if dark_ink:                                               # absorbed light: the same on both sides
+        assert left > 0.9 and right > 0.9
+    else:
+        assert left > 0.9 and right > 0.3
+
+
+def test_a_shadowed_digit_looks_like_the_clean_one():
+    page = shadowed()
+    page[:, 100:] = page[:, 100:].mean()                       # keep only the left bar
+    page[30:90, 20:28] = 0.1 * np.linspace(200, 80, 160)[20:28] / 255
+    assert np.abs(to_mnist(page) - to_mnist(bar(height=60, width=8))).max() < 0.15
+
+
+# 3. Threshold -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ink_share", [0.5, 0.2, 0.03])
+def test_otsu_threshold_falls_between_the_two_peaks(rng, ink_share):
+    n = 20_000
+    ink = rng.random(n) < ink_share
+    values = np.clip(np.where(ink, rng.normal(0.85, 0.05, n), rng.normal(0.1, 0.04, n)), 0, 1)
+    t = otsu_threshold(values)
+    assert 0.25 < t < 0.7
+    assert ((values > t) == ink).mean() > 0.995
+
+
+# 4. Components, specks, margins -----------------------------------------------------------------------------------
+
+def flood_labels(mask):
+    """A slow, obvious 8-connected labelling to check the fast one against."""
+    labels = np.zeros(mask.shape, int)
+    count = 0
+    for start in zip(*np.nonzero(mask)):
+        if labels[start]:
+            continue
+        count += 1
+        labels[start] = count
+        todo = deque([start])
+        while todo:
+            y, x = todo.popleft()
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    q = (y + dy, x + dx)
+                    if 0 <= q[0] < mask.shape[0] and 0 <= q[1] < mask.shape[1] and mask[q] and not labels[q]:
+                        labels[q] = count
+                        todo.append(q)
+    return labels, count
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_label_components_matches_a_flood_fill(seed):
+    mask = np.random.default_rng(seed).random((37, 53)) < 0.4
+    labels, count = label_components(mask)
+    expected, expected_count = flood_labels(mask)
+    assert count == expected_count and ((labels > 0) == mask).all()
+    pairs = set(zip(labels[mask].tolist(), expected[mask].tolist()))
+    assert len(pairs) == count                                 # the same partition, whatever the numbering
+
+
+def test_diagonal_pixels_are_connected():
+    labels, count = label_components(np.eye(5, dtype=bool) | np.eye(5, dtype=bool)[::-1])
+    assert count == 1 and labels.max() == 1
+
+
+def test_specks_and_paper_texture_are_removed(rng):
+    page = np.full((200, 240), 0.8, np.float32)
+    page[60:140, 100:112] = 0.1
+    specks = rng.integers(0, [200, 240], size=(40, 2))
+    for y, x in specks:
+        if not (55 <= y < 145 and 95 <= x < 117):
+            page[y:y + 2, x:x + 2] = 0.2                       # dust: 2x2 dark specks all over
+    clean = np.full((200, 240), 0.8, np.float32)
+    clean[60:140, 100:112] = 0.1
+    assert np.abs(to_mnist(page) - to_mnist(clean)).max() < 0.05
+
+
+def test_a_ruled_line_and_marks_in_the_margin_are_ignored():
+    page = np.full((200, 240), 0.9, np.float32)
+    page[70:150, 100:112] = 0.1
+    page[5:7, :] = 0.3                                         # a ruled line along the top edge
+    for x in range(10, 220, 14):
+        page[185:195, x:x + 8] = 0.2                           # text-like marks along the bottom
+    clean = np.full((200, 240), 0.9, np.float32)
+    clean[70:150, 100:112] = 0.1
+    assert np.abs(to_mnist(page) - to_mnist(clean)).max() < 0.05
+
+
+def test_a_digit_in_two_pieces_is_kept_whole():
+    page = np.zeros((100, 100), np.float32)
+    page[20:25, 30:70] = 1.0                                   # the bar of a "5", detached
+    page[28:80, 30:36] = 1.0
+    out = to_mnist(page)
+    assert out[:8].max() > 0.5 and out[20:].max() > 0.5       # both pieces made it
+
+
+# 5. Stroke width --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("width", [2, 6, 12, 24])
+def test_stroke_width_of_rings_and_bars(width):
+    assert stroke_width(ring(width=width)) == pytest.approx(width, rel=0.25)
+    # strokes are assumed to run at all angles; an upright bar crosses 4/pi fewer pixel edges than that
+    upright = stroke_width(bar(h=200, w=200, top=20, left=50, height=150, width=width))
+    assert upright == pytest.approx(4 / np.pi * width * 150 / (150 + width), rel=0.02)   # area / half-perimeter
+
+
+def test_thin_and_thick_strokes_are_brought_to_mnists_width():
+    target = images.MNIST_STROKE
+    for width in (1.5, 30.0):
+        digit = ring(size=80, radius=30, width=width)
+        rows, cols = np.flatnonzero(digit.max(axis=1) > 0.05), np.flatnonzero(digit.max(axis=0) > 0.05)
+        digit = digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        out = normalise_stroke(digit)
+        measured = stroke_width(images._at_side(out, images.STROKE_SIDE))
+        assert 0.6 * target < measured < 1.5 * target, (width, measured)
+
+
+def test_mnist_like_strokes_are_left_alone():
+    digit = ring(size=80, radius=30, width=9.0)
+    rows, cols = np.flatnonzero(digit.max(axis=1) > 0.05), np.flatnonzero(digit.max(axis=0) > 0.05)
+    digit = digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    assert normalise_stroke(digit) is digit
+
+
+# Several digits ---------------------------------------------------------------------------------------------------
+
+def test_split_digits_left_to_right_with_boxes():
+    page = np.full((120, 400), 0.9, np.float32)
+    page[20:100, 40:50] = 0.1                                  # "1"
+    page[20:100, 150:160] = page[20:30, 150:200] = 0.1         # an "L"-like mark, wider
+    page[20:100, 300:308] = 0.1
+    digits = split_digits(page)
+    assert [box["x"] for box, _ in digits] == sorted(box["x"] for box, _ in digits)
+    assert len(digits) == 3 and all(field.shape == (28, 28) for _, field in digits)
+    first = digits[0][0]
+    assert abs(first["x"] - 40) <= 2 and abs(first["y"] - 20) <= 2 and abs(first["height"] - 80) <= 4
+
+
+def test_touching_digits_are_cut_where_the_ink_is_thinnest():
+    page = np.zeros((100, 200), np.float32)
+    for left in (20, 80):                                      # two "0"-like boxes joined by a thin bridge
+        page[10:90, left:left + 50] = 1.0
+        page[20:80, left + 10:left + 40] = 0.0
+    page[48:52, 70:80] = 1.0
+    digits = split_digits(page)
+    assert len(digits) == 2
+    assert digits[0][0]["x"] + digits[0][0]["width"] <= 82 and digits[1][0]["x"] >= 68
+
+
+# Reading files ----------------------------------------------------------------------------------------------------
 
 def test_files_of_any_mode(tmp_path):
     img = (bar() * 255).astype(np.uint8)
@@ -52,8 +253,9 @@ def test_files_of_any_mode(tmp_path):
     rgba = np.zeros((60, 80, 4), np.uint8)
     rgba[..., 3] = img                                   # black ink on a transparent sheet
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "c.png")
+    Image.fromarray(img.astype(np.uint16) * 257).save(tmp_path / "d.png")      # 16-bit grayscale
     reference = to_mnist(bar())
-    for name in ("a.pgm", "b.jpg", "c.png"):
+    for name in ("a.pgm", "b.jpg", "c.png", "d.png"):
         assert np.abs(load_digit(tmp_path / name) - reference).max() < 0.1, name
 
 
@@ -68,3 +270,26 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(MatnetError, match="cut.png"):
         read_gray(tmp_path / "cut.png")
+    Image.fromarray(np.zeros((1, 50), np.uint8)).save(tmp_path / "line.png")
+    with pytest.raises(MatnetError, match="too small"):
+        read_gray(tmp_path / "line.png")
+
+
+def png_header_only(path, width, height):
+    """A PNG whose header claims width x height pixels (grayscale), with a tiny, truncated body: a bomb's
+    calling card, refused from the header alone."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [8_000, 20_000])     # over our 40 MP cap; over Pillow's own bomb limit too
+def test_images_over_the_pixel_cap_are_refused_before_decoding(tmp_path, side):
+    png_header_only(tmp_path / "bomb.png", side, side)
+    with pytest.raises(MatnetError) as caught:
+        read_gray(tmp_path / "bomb.png")
+    message = str(caught.value)
+    assert "bomb.png" in message and "the limit is 40 megapixels" in message and "\n" not in message
+    assert f"{side * side / 1e6:.0f} megapixels" in message

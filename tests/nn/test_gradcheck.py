@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 
 from matnet.nn import Dense, ReLU
@@ -81,3 +83,109 @@ def test_relative_error_judges_tiny_entries_at_the_array_scale():
     n = np.array([1.0, 2e-9])           # 100% off, but a billionth of the array's scale
     assert relative_error(a, n) < 1e-6
     assert relative_error(np.array([1.0, 0.5]), np.array([1.0, 0.51])) > 1e-3
+
+
+# --- a check that could not judge must fail, and say why ------------------------------------------------------
+import math  # noqa: E402
+
+import pytest  # noqa: E402
+
+from matnet.nn.gradcheck import NON_FINITE, NOTHING_COMPARED, CheckResult, check_network  # noqa: E402
+from matnet.nn.layer import Layer  # noqa: E402
+
+
+def test_relative_error_of_nothing_or_of_non_finite_values_never_passes():
+    assert math.isnan(relative_error(np.zeros(0), np.zeros(0)))
+    assert relative_error(np.array([1.0, np.nan]), np.array([1.0, 1.0])) == math.inf
+    assert relative_error(np.array([1.0]), np.array([np.inf])) == math.inf
+
+
+@pytest.mark.parametrize("errors,problem", [
+    ({"W": math.nan, "b": 1e-9}, f"W: {NOTHING_COMPARED}"),
+    ({"W": 1e-9, "dx": math.inf}, f"dx: {NON_FINITE}"),
+    ({}, "no arrays checked"),
+])
+def test_a_result_that_could_not_judge_fails_and_says_which(errors, problem):
+    result = CheckResult("layer", errors)
+    assert not result.passed and result.problems == [problem]
+    assert not result.worst < TOLERANCE
+
+
+def test_a_result_with_every_error_small_passes():
+    result = CheckResult("layer", {"W": 1e-9, "dx": 0.0})
+    assert result.passed and result.problems == [] and result.worst == 1e-9
+
+
+class Kinked(Layer):
+    """``x`` where x > 0, ``x**2`` elsewhere: a kink at 0 whose one-sided slopes differ (1 and 0)."""
+
+    def forward(self, x, training=False):
+        self._cache = x
+        return np.where(x > 0, x, x * x)
+
+    def backward(self, dout):
+        x = self._saved()
+        return dout * np.where(x > 0, 1.0, 2 * x)
+
+
+def kinked_network():
+    """Dense(4, 3) with zero weights into Kinked: every entry of the first layer sits at the kink, whatever x."""
+    from matnet.nn import Network
+
+    net = Network([Dense(4, 3), Kinked(), Dense(3, 2)], seed=0)
+    net.layers[0].params["W"][...] = 0
+    net.layers[0].params["b"][...] = 0
+    return net
+
+
+def test_every_sampled_entry_at_a_kink_fails_as_nothing_compared(rng):
+    from matnet.nn import SoftmaxCrossEntropy
+    from matnet.nn.gradcheck import KINKS
+
+    errors = check_network(kinked_network(), rng.standard_normal((5, 4)), rng.integers(0, 2, 5),
+                           SoftmaxCrossEntropy(), samples=6, trained=True)
+    assert errors.pop(KINKS) == 6 + 3
+    assert math.isnan(errors["dense_1.W"]) and math.isnan(errors["dense_1.b"])
+    assert errors["dense_2.W"] < TOLERANCE                     # the rest is compared, and right
+    results = [CheckResult(name, {name: e}) for name, e in errors.items()]
+    assert [r.name for r in results if not r.passed] == ["dense_1.W", "dense_1.b"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # inf - inf in the loss: the point of the test
+def test_a_loss_that_is_not_finite_fails_as_non_finite(rng):
+    from matnet.nn import Network, SoftmaxCrossEntropy
+
+    x = rng.standard_normal((3, 4))
+    x[0, 0] = np.inf
+    for trained in (False, True):
+        errors = check_network(Network([Dense(4, 2)]), x, rng.integers(0, 2, 3), SoftmaxCrossEntropy(),
+                               trained=trained)
+        errors.pop("entries at a kink", None)
+        assert errors["dense_1.W"] == math.inf, trained                # not set aside as a kink
+
+
+def test_the_command_fails_and_names_what_it_could_not_compare(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    import matnet.cli.gradcheck as command
+    from matnet.cli.main import main
+    from matnet.model import Sequential
+
+    rng = np.random.default_rng(0)
+    net = Sequential([Dense(784, 3), Kinked(), Dense(3, 2)], classes=("a", "b"))
+    net.layers[0].params["W"][...] = 0
+    net.layers[0].params["b"][...] = 0
+    data = SimpleNamespace(test_images=rng.integers(0, 255, (8, 28, 28)).astype(np.uint8),
+                           test_labels=rng.integers(0, 2, 8).astype(np.uint8))
+    monkeypatch.setattr(command, "open_model", lambda path: net)
+    monkeypatch.setattr(command, "load_dataset", lambda name, progress: data)
+    assert main(["gradcheck", "some-model", "--samples", "5"]) == 1
+    out, err = capsys.readouterr()
+    assert "dense_1.W  -                FAIL: dense_1.W: nothing compared" in out
+    assert err.splitlines()[-1] == (f"matnet: error: gradient check failed for dense_1.W ({NOTHING_COMPARED}), "
+                                    f"dense_1.b ({NOTHING_COMPARED})")
+    assert main(["gradcheck", "some-model", "--samples", "5", "--json"]) == 1
+    table, _ = json.JSONDecoder().raw_decode(capsys.readouterr().out)     # then the command's {"error": ...}
+    rows = {r["name"]: r for r in table}
+    assert rows["dense_1.W"]["worst"] is None and rows["dense_1.W"]["passed"] is False
+    assert rows["dense_1.W"]["problems"] == [f"dense_1.W: {NOTHING_COMPARED}"] and rows["dense_2.W"]["passed"]

@@ -45,7 +45,7 @@ def test_mismatched_layers_are_named():
 
 
 def test_wrong_input_shape_for_predict():
-    with pytest.raises(ValueError, match=r"takes inputs of shape \(N, 4\)"):
+    with pytest.raises(ValueError, match=r"^x: the network takes a batch of shape \(N, 4\) .* got shape \(3, 5\)$"):
         Sequential([Dense(4, 2)]).predict(np.ones((3, 5)))
 
 

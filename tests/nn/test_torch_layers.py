@@ -7,7 +7,7 @@ checks that PyTorch's dropout and ours obey the same definition (drop rate, scal
 import numpy as np
 import pytest
 
-from conftest import torch_twin
+from support import torch_twin
 
 from matnet.nn import (Dense, LeakyReLU, MeanSquaredError, Network, ReLU, Sigmoid, Softmax,
                        SoftmaxCrossEntropy, Tanh)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import torch_twin
+from support import torch_twin
 
 from matnet import build_mlp
 from matnet.nn import Dense, SoftmaxCrossEntropy

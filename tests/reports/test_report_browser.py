@@ -1,44 +1,21 @@
 """The report page as a person sees it: opened in headless Chromium (Debian's package), driven by Playwright."""
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI
 from matnet.config import TrainConfig
 from matnet.reports import write_report
 from matnet.run import train_run
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                  "--disable-background-networking", "--disable-component-update"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = os.environ.get("MATNET_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if executable is None or sync_playwright is None:
-        what = "Debian's chromium (apt-get install chromium)" if executable is None else "playwright (make test)"
-        if IN_CI:
-            pytest.fail(f"the browser tests need {what}")
-        pytest.skip(f"browser tests skipped: install {what}")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, mnist):
     out = tmp_path_factory.mktemp("runs") / "browser"
     summary = train_run(TrainConfig(subset=2000, val_size=1000, epochs=2, out=str(out)), progress=False)
-    return write_report(out, progress=False), summary
+    return write_report(out, progress=False).path, summary
 
 
 @pytest.mark.parametrize("viewport", [(1280, 900), (390, 844)], ids=["desktop", "phone"])

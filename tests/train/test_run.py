@@ -19,7 +19,8 @@ from matnet.run import make_augment, train_run
 from matnet.train import Callback
 from matnet.train.trainer import TrainingInterrupted
 
-RUN_FILES = ["best.json", "best.npz", "checkpoint.npz", "config.toml", "layer_stats.json", "metrics.jsonl",
+RUN_FILES = ["best.json", "best.npz", "checkpoint.npz", "config.toml", "diagnosis.json", "layer_stats.json",
+             "metrics.jsonl",
              "model.json", "model.npz", "predictions.npz", "steps.json", "summary.json"]
 
 
@@ -118,6 +119,7 @@ def test_resume_after_an_interrupt_is_bit_identical(where, uninterrupted, tmp_pa
     assert_same_run(uninterrupted, out)
 
 
+@pytest.mark.slow
 def test_sigint_to_a_real_process_then_resume(uninterrupted, tmp_path):
     out = tmp_path / "signalled"
     args = [sys.executable, "-m", "matnet.cli.main", "train", "--out", str(out)]

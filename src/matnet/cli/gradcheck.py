@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 import numpy as np
 
@@ -42,20 +44,27 @@ def check_trained(path: str, batch: int, samples: int, seed: int) -> list[CheckR
               help="With a model: entries checked per parameter array.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def gradcheck(model, seed, batch, samples, as_json):
-    """Check every backward pass against central differences in float64; exit 1 if any error reaches 1e-6.
+    """Check every backward pass against central differences in float64; exit 1 if any error reaches 1e-6, or
+    if a check compared nothing (every sampled entry at a kink) or met NaN or infinity.
 
     Without MODEL_OR_RUN: every layer and loss, and a small network, on random inputs. With it: your trained
     network on a batch of real test images (a sample of each parameter array's entries).
     """
     results = check_trained(model, batch, samples, seed) if model else standard_checks(seed)
     if as_json:
-        echo_json([{"name": r.name, "worst": r.worst, "passed": r.passed, "errors": r.errors} for r in results])
+        echo_json([{"name": r.name, "worst": r.worst if math.isfinite(r.worst) else None, "passed": r.passed,
+                    "errors": {k: v if math.isfinite(v) else None for k, v in r.errors.items()},
+                    "problems": r.problems} for r in results])
     else:
         width = max(len(r.name) for r in results)
         click.echo(f"{'array' if model else 'layer / loss':<{width}}  worst rel. error  "
                    f"(pass < {TOLERANCE:.0e}, float64)")
         for r in results:
-            click.echo(f"{r.name:<{width}}  {r.worst:.2e}         {'ok' if r.passed else 'FAIL'}")
-    failed = [r.name for r in results if not r.passed]
+            verdict = "ok" if r.passed else "FAIL" + (f": {'; '.join(r.problems)}" if r.problems else "")
+            worst = f"{r.worst:.2e}" if math.isfinite(r.worst) else "-"
+            click.echo(f"{r.name:<{width}}  {worst:<16} {verdict}")
+    failed = [r for r in results if not r.passed]
     if failed:
-        raise click.ClickException(f"gradient check failed for {', '.join(failed)}")
+        why = [f"{r.name} ({'; '.join(p.removeprefix(f'{r.name}: ') for p in r.problems)})" if r.problems else r.name
+               for r in failed]
+        raise click.ClickException(f"gradient check failed for {', '.join(why)}")

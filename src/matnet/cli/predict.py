@@ -1,53 +1,139 @@
-"""``matnet predict``: classify image files of any size and either polarity, preprocessed as MNIST was."""
+"""``matnet predict``: classify image files of any size and either polarity, preprocessed as MNIST was.
+
+One bad file among many fails alone: the others are still predicted, the failure is one ``matnet: error:`` line
+on stderr (and a ``{"file", "error"}`` entry with ``--json``), and the exit code is 1.
+"""
 
 from __future__ import annotations
 
+from itertools import count
 from pathlib import Path
 
 import click
 import numpy as np
 
 from matnet.cli.common import MODEL_ARG, echo_json, open_model
-from matnet.data.images import FIELD, load_digit, save_gray
+from matnet.data.images import FIELD, read_gray, save_gray, split_digits, to_mnist
 from matnet.errors import MatnetError
+
+__all__ = ["predict", "classify", "read_number", "save_unique"]
+
+
+def classify(net, fields: list[np.ndarray], source: str) -> list[dict]:
+    """The model's verdict on 28x28 fields: per field {label, class_index, probabilities}. Non-finite
+    probabilities (a model whose weights hold NaN or inf) are an error, never a NaN in the output."""
+    probabilities = net.predict_proba(np.stack(fields).reshape(len(fields), *net.input_shape))
+    if not np.isfinite(probabilities).all():
+        raise MatnetError(f"{source}: the model gave non-finite probabilities (NaN or inf in its weights?)")
+    verdicts = []
+    for row in probabilities:
+        best = int(row.argmax())
+        verdicts.append({"label": str(net.classes[best]), "class_index": best,
+                         "probabilities": [float(p) for p in row]})
+    return verdicts
+
+
+def read_number(net, gray: np.ndarray, source: str = "image") -> list[dict]:
+    """A written number, digit by digit, left to right: per digit {box, label, class_index, probabilities,
+    field} (``field`` the 28x28 input the model saw; ``box`` {x, y, width, height} in the image's pixels)."""
+    def probabilities(fields):
+        return net.predict_proba(np.stack(fields).reshape(len(fields), *net.input_shape))
+
+    pieces = split_digits(gray, source, classify=probabilities)
+    verdicts = classify(net, [field for _, field in pieces], source)
+    return [{"box": box, **verdict, "field": field} for (box, field), verdict in zip(pieces, verdicts)]
+
+
+def save_unique(field: np.ndarray, folder: Path, stem: str) -> Path:
+    """Save ``field`` as ``folder/stem.png``, or ``stem-2.png``, ``stem-3.png``, ... : the first name not taken.
+    The file is created exclusively, so no existing file (an input image, an earlier output) is ever replaced."""
+    for k in count(1):
+        path = folder / (f"{stem}.png" if k == 1 else f"{stem}-{k}.png")
+        try:
+            with open(path, "xb") as file:
+                save_gray(field, file)
+        except FileExistsError:
+            continue
+        return path
+    raise AssertionError("unreachable")
+
+
+def _shown(ranked: list[tuple[str, float]]) -> str:
+    return "   ".join(f"{label} ({100 * p:.1f}%)" for label, p in ranked)
+
+
+def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -> tuple[dict, str]:
+    """One file's JSON entry and text line (raises MatnetError for a file that cannot be read or has no digit)."""
+    gray = read_gray(path)
+    stem = Path(path).stem
+    if multi:
+        digits = read_number(net, gray, path)
+        for k, digit in enumerate(digits, start=1):
+            field = digit.pop("field")
+            if show_input:
+                digit["input_image"] = str(save_unique(field, show_input, f"{stem}.digit{k}"))
+        number = "".join(d["label"] for d in digits)
+        line = f"{path}: {number}   " + "  ".join(
+            f"{d['label']} ({100 * max(d['probabilities']):.1f}%)" for d in digits)
+        return {"file": path, "number": number, "digits": digits}, line
+    field = to_mnist(gray, path)
+    entry = {"file": path, **classify(net, [field], path)[0]}
+    if show_input:
+        entry["input_image"] = str(save_unique(field, show_input, stem))
+    probabilities = entry["probabilities"]
+    ranked = [(str(net.classes[i]), probabilities[i]) for i in np.argsort(probabilities)[::-1][:top]]
+    return entry, f"{path}: {_shown(ranked)}"
 
 
 @click.command()
 @MODEL_ARG
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="Classes to show per image.")
+@click.option("--multi", is_flag=True, help="Each image is a number: read its digits left to right.")
 @click.option("--show-input", type=click.Path(file_okay=False), metavar="DIR",
-              help="Save the 28x28 image the model saw for each file into DIR.")
-@click.option("--json", "as_json", is_flag=True, help="A JSON list of {file, label, probabilities}.")
-def predict(model, images, top, show_input, as_json):
+              help="Save the 28x28 image the model saw for each file into DIR as NAME.png (NAME-2.png, ... when "
+                   "taken: no existing file is replaced).")
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON list: {file, label, class_index, probabilities} per image ({file, number, digits} with "
+                   "--multi, each digit with its box); {file, error} for a file that failed.")
+def predict(model, images, top, multi, show_input, as_json):
     """Classify IMAGES (PNG, JPEG, PGM, ...) with MODEL_OR_RUN.
 
-    Each image is made MNIST-like: grayscale, polarity detected (dark on light is inverted), the digit's bounding
-    box fitted into 20x20 keeping its aspect ratio, and centred by its centre of mass in 28x28.
+    Each image is made MNIST-like: grayscale; the paper's brightness (shadows included) flattened and the
+    polarity detected; the ink found by a threshold chosen from the image, specks and marks away from the digit
+    dropped; strokes far thinner or thicker than MNIST's brought to its width; the digit's bounding box fitted
+    into 20x20 keeping its aspect ratio, and centred by its centre of mass in 28x28. With --multi the ink is cut
+    into digits (touching ones where the ink is thinnest) and each is read.
     """
     net = open_model(model)
     if int(np.prod(net.input_shape)) != FIELD * FIELD:
         raise MatnetError(f"{model} takes inputs of shape {net.input_shape}; predict makes {FIELD}x{FIELD} images")
-    results, failures = [], []
+    folder = None
+    if show_input:
+        folder = Path(show_input)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise MatnetError(f"--show-input {show_input}: cannot create the folder ({err.strerror})") from None
+    results, failed = [], 0
     for path in images:
         try:
-            digit = load_digit(path)
+            entry, line = _one_image(net, path, top, multi, folder)
         except MatnetError as err:
-            failures.append(str(err))
+            failed += 1
+            results.append({"file": str(path), "error": str(err)})
             click.echo(f"matnet: error: {err}", err=True)
             continue
-        if show_input:
-            Path(show_input).mkdir(parents=True, exist_ok=True)
-            save_gray(digit, Path(show_input) / f"{Path(path).stem}.png")
-        probabilities = net.predict_proba(digit.reshape(1, *net.input_shape))[0]
-        best = int(probabilities.argmax())
-        results.append({"file": str(path), "label": net.classes[best], "class_index": best,
-                        "probabilities": [float(p) for p in probabilities]})
+        except OSError as err:       # writing the --show-input image failed (disk full, permissions)
+            failed += 1
+            message = f"{path}: cannot save the input image ({err.strerror or err})"
+            results.append({"file": str(path), "error": message})
+            click.echo(f"matnet: error: {message}", err=True)
+            continue
+        results.append(entry)
         if not as_json:
-            ranked = np.argsort(probabilities)[::-1][:top]
-            shown = "   ".join(f"{net.classes[i]} ({100 * probabilities[i]:.1f}%)" for i in ranked)
-            click.echo(f"{path}: {shown}")
+            click.echo(line)
     if as_json:
         echo_json(results)
-    if failures:
+    if failed:
         raise click.exceptions.Exit(1)

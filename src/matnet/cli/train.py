@@ -18,7 +18,7 @@ from matnet.optim.optimizers import OPTIMIZERS
 from matnet.optim.schedules import SCHEDULES
 from matnet.reports.report import write_report
 from matnet.run import train_run
-from matnet.runfolder import RunFolder
+from matnet.runfolder import RunFolder, fresh_path
 from matnet.train.trainer import TrainingInterrupted
 
 DEFAULTS = TrainConfig()
@@ -88,30 +88,35 @@ def _architecture(config: TrainConfig) -> str:
 @_option("--dataset", "dataset", str, "mnist, fashion-mnist, or a dataset you fetched with --idx-dir.")
 @_option("--subset", "subset", click.IntRange(min=0), "Use only the first N training images (0: all).")
 @_option("--val-size", "val_size", click.IntRange(min=0), "Training images held out for validation.")
-@_option("--out", "out", click.Path(file_okay=False), "Run folder to write.")
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="Run folder to write (an existing run is refused without --force). Default: a new folder, "
+                   "runs/mlp, runs/mlp-2, ... (runs/cnn-2 for the cnn preset, and so on).")
+@click.option("--force", is_flag=True, help="Replace the run already in --out (its files only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary as JSON (progress goes to stderr).")
 @click.pass_context
-def train(ctx, config_file, preset, resume, as_json, **options):
+def train(ctx, config_file, preset, resume, force, as_json, **options):
     """Train a network on a dataset, evaluate it on the test set and write the run folder.
 
     Ctrl-C stops after the current step and saves a checkpoint; `--resume RUN` continues from it.
     """
     given = {key: value for key, value in options.items()
-             if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE}
+             if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE and value is not None}
     if resume:
-        if given or config_file or preset:
+        if given or config_file or preset or force:
             raise click.UsageError("--resume continues a run exactly as it was configured: give no other settings")
         config = _saved_config(Path(resume))
     else:
-        values = load_config(config_file) if config_file else {}
-        config = TrainConfig.from_dict({**PRESETS.get(preset or "mlp", {}), **values, **given},
-                                       config_file or "settings")
-    verb = "resuming" if resume else "training"
-    click.echo(f"{verb} {_architecture(config)} on {config.dataset} "
-               f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} epochs",
-               err=as_json)
+        config = _new_config(config_file, preset, given)
+
+    def announce():
+        verb = "resuming" if resume else "training"
+        click.echo(f"{verb} {_architecture(config)} on {config.dataset} "
+                   f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} epochs "
+                   f"-> {config.out}", err=as_json)
+
     try:
-        summary = train_run(config, resume=bool(resume), log=sys.stderr if as_json else None)
+        summary = train_run(config, resume=bool(resume), force=force, announce=announce,
+                            log=sys.stderr if as_json else None)
     except TrainingInterrupted as stop:
         click.echo(f"interrupted in epoch {stop.epoch} after step {stop.step}; checkpoint saved: "
                    f"{RunFolder(config.out).checkpoint}", err=True)
@@ -124,6 +129,19 @@ def train(ctx, config_file, preset, resume, as_json, **options):
     click.echo(f"report: {report_path}")
     click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
                f"({summary['train_seconds']:.1f}s training) -> {config.out}")
+
+
+def _new_config(config_file, preset, given) -> TrainConfig:
+    """Preset, then config file, then flags. The run folder is ``--out``, or the file's ``out``, or else a free
+    name; a config file saved in a run folder names that run, and repeating it must not write into it."""
+    values = load_config(config_file) if config_file else {}
+    in_a_run = config_file is not None and RunFolder(Path(config_file).parent).config_file == Path(config_file) \
+        and RunFolder(Path(config_file).parent).is_run()
+    settings = {**PRESETS.get(preset or "mlp", {}), **values, **given}
+    config = TrainConfig.from_dict(settings, config_file or "settings")
+    if "out" not in given and ("out" not in values or in_a_run):
+        config.out = str(fresh_path(config.out))
+    return config
 
 
 def _saved_config(run: Path) -> TrainConfig:

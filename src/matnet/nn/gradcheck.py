@@ -11,6 +11,8 @@ small, and the rounding error of ``f`` divided by a tiny h would swamp them. In 
 feeds every position of every image, so some ReLU input or max-pooling tie almost surely lies within any step:
 a kink, where no derivative exists. Each entry is therefore estimated twice, at h and h/2; away from kinks the two
 agree to rounding, and entries where they disagree are set aside (counted in ``KINKS``) rather than compared.
+A check that could compare nothing (every entry set aside, or an array without entries) or met a non-finite value
+fails, and ``CheckResult.problems`` says which: an error of NaN or infinity never passes.
 
 The relative error ``|a - n| / max(|a| + |n|, s)``, worst over all elements, should be < 1e-6 in float64. The floor
 ``s`` is 1e-3 of the largest ``|a| + |n|`` in the whole check (every array of the layer or network): an entry a
@@ -22,6 +24,7 @@ Inputs are kept away from kinks (ReLU at 0), where no derivative exists to compa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +42,7 @@ from matnet.nn.losses import MeanSquaredError, SoftmaxCrossEntropy
 from matnet.nn.network import Network
 
 __all__ = ["TOLERANCE", "numerical_gradient", "relative_error", "check_layer", "check_loss", "check_network",
-           "CheckResult", "standard_checks"]
+           "CheckResult", "standard_checks", "NOTHING_COMPARED", "NON_FINITE"]
 
 TOLERANCE = 1e-6
 STEP = 1e-5
@@ -68,18 +71,27 @@ def numerical_gradient(f, x, h: float = STEP, indices=None, order: int = 2):
 
 def relative_error(analytic, numeric, scale: float | None = None) -> float:
     """Worst elementwise ``|a - n| / max(|a| + |n|, 1e-3 * scale, 1e-12)`` (0 where both are 0); ``scale`` is the
-    largest ``|a| + |n|`` of the whole check, by default of these arrays."""
+    largest ``|a| + |n|`` of the whole check, by default of these arrays. Never a pass by default: NaN when there
+    is nothing to compare (no entries), infinity when a value is NaN or infinite; both fail ``< TOLERANCE``."""
     a, n = to_numpy(analytic).astype(np.float64), to_numpy(numeric).astype(np.float64)
     if a.shape != n.shape:
         raise ValueError(f"gradient shape {a.shape} differs from the numerical one {n.shape}")
+    if a.size == 0:
+        return math.nan
+    if not (np.isfinite(a).all() and np.isfinite(n).all()):
+        return math.inf
     size = np.abs(a) + np.abs(n)
     floor = max(1e-3 * (float(size.max(initial=0.0)) if scale is None else scale), 1e-12)
     return float((np.abs(a - n) / np.maximum(size, floor)).max(initial=0.0))
 
 
 def _errors(pairs: dict) -> dict[str, float]:
-    """``{name: (analytic, numeric)}`` -> ``{name: worst relative error}``, on the scale of all of them."""
-    scale = max(float(np.max(np.abs(to_numpy(a)) + np.abs(to_numpy(n)), initial=0.0)) for a, n in pairs.values())
+    """``{name: (analytic, numeric)}`` -> ``{name: worst relative error}``, on the scale of all of them (their
+    finite values: one array's NaN must not blur the others')."""
+    def largest(a, n):
+        size = np.abs(to_numpy(a)) + np.abs(to_numpy(n))
+        return float(np.max(size, where=np.isfinite(size), initial=0.0))
+    scale = max((largest(a, n) for a, n in pairs.values()), default=0.0)
     return {name: relative_error(a, n, scale) for name, (a, n) in pairs.items()}
 
 
@@ -143,12 +155,18 @@ KINKS = "entries at a kink"
 
 
 def _kink_free(f, x, idx, stencil):
-    """Numerical gradient at ``idx`` with h and h/2; NaN where the two disagree (a kink within the step)."""
+    """Numerical gradient at ``idx`` with h and h/2; NaN where the two disagree (a kink within the step), and
+    infinity where either is not finite (a loss that overflowed is no kink to set aside: the check must fail)."""
     h = stencil["h"]
     a = to_numpy(numerical_gradient(f, x, indices=idx, **stencil))
     b = to_numpy(numerical_gradient(f, x, indices=idx, **{**stencil, "h": h / 2}))
-    agree = np.abs(a - b) <= 1e-6 * np.maximum(np.abs(a) + np.abs(b), 1e-8)
-    return np.where(agree, b, np.nan)
+    finite = np.isfinite(a) & np.isfinite(b)
+    # Rounding alone makes an estimate of a zero gradient (a dead unit's weight) about eps |f| / h, twice that at
+    # h/2: no kink, and below anything a comparison at the gradients' scale could see.
+    noise = 100 * np.finfo(np.float64).eps * abs(float(f())) / (h / 2)
+    with np.errstate(invalid="ignore"):
+        agree = np.abs(a - b) <= 1e-6 * np.maximum(np.abs(a) + np.abs(b), 1e-8) + noise
+    return np.where(finite, np.where(agree, b, np.nan), np.inf)
 
 
 def check_network(net: Network, x, y, loss, samples: int | None = None, seed: int = 0,
@@ -191,8 +209,9 @@ def check_network(net: Network, x, y, loss, samples: int | None = None, seed: in
             pairs[name] = (to_numpy(analytic[idx]), to_numpy(numeric(net.parameters.values, idx)))
         idx = pick(x.size)
         pairs["dx"] = (to_numpy(dx.reshape(-1)[idx]), to_numpy(numeric(x, idx)))
-        kinks = sum(int(np.isnan(n).sum()) for _, n in pairs.values())
-        pairs = {name: (a[~np.isnan(n)], n[~np.isnan(n)]) for name, (a, n) in pairs.items()}
+        if trained:  # NaN marks a kink (_kink_free); elsewhere it is a non-finite value, which must fail
+            kinks = sum(int(np.isnan(n).sum()) for _, n in pairs.values())
+            pairs = {name: (a[~np.isnan(n)], n[~np.isnan(n)]) for name, (a, n) in pairs.items()}
         errors = _errors(pairs)
         if trained:
             errors[KINKS] = kinks
@@ -201,18 +220,38 @@ def check_network(net: Network, x, y, loss, samples: int | None = None, seed: in
     return errors
 
 
+NOTHING_COMPARED = "nothing compared (the array has no entries, or every sampled entry was set aside at a kink)"
+NON_FINITE = "non-finite values (NaN or infinity) in the analytic or the numerical gradient"
+
+
 @dataclass
 class CheckResult:
+    """One check: the worst relative error of each array. It passes only when every array was compared and every
+    error is finite and below TOLERANCE; ``problems`` says why it does not, array by array."""
+
     name: str
     errors: dict[str, float]
 
     @property
     def worst(self) -> float:
-        return max(self.errors.values())
+        values = list(self.errors.values())
+        if any(math.isinf(v) for v in values):
+            return math.inf
+        if not values or any(math.isnan(v) for v in values):
+            return math.nan
+        return max(values)
+
+    @property
+    def problems(self) -> list[str]:
+        """``"array: what"`` for each array that could not be judged: nothing compared, or non-finite values."""
+        if not self.errors:
+            return ["no arrays checked"]
+        return [f"{name}: {NOTHING_COMPARED if math.isnan(e) else NON_FINITE}"
+                for name, e in self.errors.items() if not math.isfinite(e)]
 
     @property
     def passed(self) -> bool:
-        return self.worst < TOLERANCE
+        return not self.problems and self.worst < TOLERANCE
 
 
 def _away_from_zero(rng, shape, margin=0.1):

@@ -6,13 +6,17 @@ import sys
 from collections import Counter
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from matnet.backend import to_numpy, xp
+from matnet.backend import to_numpy
 from matnet.nn.activations import Softmax, softmax
+from matnet.nn.inputs import as_batch, check_verbose
 from matnet.nn.layer import Layer
 from matnet.nn.parameters import Parameters
 
-__all__ = ["Network"]
+__all__ = ["Network", "BAR_MIN_BATCHES"]
+
+BAR_MIN_BATCHES = 10   # predict and evaluate show a bar (verbose=1) only over more batches than this
 
 
 class Network:
@@ -139,28 +143,36 @@ class Network:
         return dout
 
     # --- inference -----------------------------------------------------------------------------------
-    def predict_proba(self, x, batch_size: int = 1000) -> np.ndarray:
-        """Class probabilities (N, C) as a NumPy array: softmax of the logits, computed in batches."""
-        x = self._as_input(x)
+    def predict_proba(self, x, batch_size: int = 1000, verbose: int = 0) -> np.ndarray:
+        """Class probabilities (N, C) as a NumPy array: softmax of the logits, in batches, in evaluation mode.
+
+        ``x`` is a batch ``(N, *input_shape)``, the same samples in another layout of the same size (flat rows
+        ``(N, 784)`` for a CNN, ``(N, 28, 28)`` for an MLP), or a single sample (``(784,)``, ``(28, 28)`` or
+        ``(1, 28, 28)``), which is a batch of one: the result is then ``(1, C)``. NaN or infinite inputs are
+        refused (see :mod:`matnet.nn.inputs`). ``verbose=1`` shows a bar over the batches when there are more than
+        ``BAR_MIN_BATCHES`` (on a terminal or in a notebook); the default, 0, shows nothing, because predictions
+        are made in loops and servers where a bar is noise."""
+        x = as_batch(x, self.input_shape, self.dtype)
         ends_in_softmax = isinstance(self.layers[-1], Softmax)
-        chunks = []
-        for start in range(0, len(x), batch_size):
-            out = self.forward(x[start:start + batch_size])
-            chunks.append(to_numpy(out if ends_in_softmax else softmax(out, axis=1)))
+        chunks = [to_numpy(out if ends_in_softmax else softmax(out, axis=1))
+                  for out in self.forward_batches(x, batch_size, verbose, "predict")]
         return np.concatenate(chunks) if chunks else np.zeros((0,) + self.output_shapes[-1], self.dtype)
 
-    def predict(self, x, batch_size: int = 1000) -> np.ndarray:
-        """Predicted class indices (N,)."""
-        return self.predict_proba(x, batch_size).argmax(axis=1)
+    def predict(self, x, batch_size: int = 1000, verbose: int = 0) -> np.ndarray:
+        """Predicted class indices (N,), a single sample included (then (1,)); ``x`` as for ``predict_proba``."""
+        return self.predict_proba(x, batch_size, verbose).argmax(axis=1)
 
-    def _as_input(self, x):
-        x = xp.asarray(x, dtype=self.dtype)
-        if x.ndim == len(self.input_shape):  # one sample: add the batch axis
-            x = x[None]
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{self.name} takes inputs of shape (N, {', '.join(map(str, self.input_shape))}), "
-                             f"got {tuple(x.shape)}")
-        return x
+    def forward_batches(self, x, batch_size: int = 1000, verbose: int = 0, desc: str = "forward"):
+        """``forward(x)`` (x a checked batch) ``batch_size`` samples at a time, in evaluation mode: yields each
+        batch's output; ``verbose=1`` shows a bar over them when there are more than ``BAR_MIN_BATCHES``."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size: expected a whole number >= 1, got {batch_size!r}")
+        starts = range(0, len(x), batch_size)
+        if check_verbose(verbose) == 1 and len(starts) > BAR_MIN_BATCHES:
+            starts = tqdm(starts, desc=desc, unit="batch", leave=False, file=sys.stderr, disable=None,
+                          dynamic_ncols=True)   # disable=None: no bar where stderr is not a terminal or notebook
+        for start in starts:
+            yield self.forward(x[start:start + batch_size])
 
     # --- description ---------------------------------------------------------------------------------
     @property

@@ -15,6 +15,7 @@ from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
 from matnet.reports import figures as F
 from matnet.runfolder import RunData, read_run
+from matnet.train.diagnose import diagnose_run
 from matnet.train.metrics import confusion_matrix, per_class
 
 __all__ = ["Report", "draw_figures", "write_report", "render"]
@@ -115,7 +116,8 @@ def render(run: RunData, drawn: list[F.Figure], skipped: list[str], matrix: np.n
                   "f1": scores["f1"][i], "support": int(scores["support"][i])} for i, name in enumerate(run.classes)]
     return _env.get_template("report.html.j2").render(
         run=run, summary=run.summary or {}, config=run.config or {}, figures=drawn, table=table,
-        missing=run.missing + skipped, uri=_data_uri, version=__version__,
+        missing=run.missing + skipped, uri=_data_uri, version=__version__, health=diagnose_run(run),
+        diagnosed=run.diagnosis is not None,
         parameters=run.model.num_params if run.model is not None else None)
 
 

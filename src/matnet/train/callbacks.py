@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import sys
 
-from tqdm import tqdm
+from tqdm.auto import tqdm   # a terminal bar, or a widget in a notebook
 
 from matnet.backend import xp
 from matnet.nn.activations import LeakyReLU, ReLU
@@ -209,7 +209,8 @@ def format_metrics(metrics: dict) -> str:
 
 
 class ProgressBar(Callback):
-    """A bar over each epoch's batches with the running loss (only on a terminal, so logs stay clean)."""
+    """A bar over each epoch's batches with the running loss, on a terminal or in a notebook (``tqdm.auto``
+    chooses); none where stderr is a file or a pipe (``disable=None``), so logs stay clean."""
 
     def __init__(self, file=None, every: int = 20):
         self.file, self.every, self.bar = file or sys.stderr, every, None

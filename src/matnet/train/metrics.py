@@ -21,17 +21,19 @@ def correct_count(logits, y) -> int:
     return int((logits.argmax(axis=1) == truth).sum())
 
 
-def evaluate(model, x, y, loss=None, batch_size: int = 1000) -> dict:
-    """Mean loss and accuracy of ``model`` on (x, y), in batches, without dropout: ``{"loss", "accuracy"}``."""
+def evaluate(model, x, y, loss=None, batch_size: int = 1000, verbose: int = 0) -> dict:
+    """Mean loss and accuracy of ``model`` on (x, y), in batches, without dropout: ``{"loss", "accuracy"}``
+    (``verbose=1``: a bar over many batches, see ``Network.forward_batches``)."""
     loss = loss or SoftmaxCrossEntropy()
     total_loss, correct, n = 0.0, 0, len(x)
     if n == 0:
         raise ValueError("cannot evaluate on an empty set")
-    for start in range(0, n, batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        logits = model.forward(xb)
-        total_loss += loss.forward(logits, yb) * len(xb)
+    start = 0
+    for logits in model.forward_batches(x, batch_size, verbose, "evaluate"):
+        yb = y[start:start + len(logits)]
+        total_loss += loss.forward(logits, yb) * len(yb)
         correct += correct_count(logits, yb)
+        start += len(logits)
     return {"loss": total_loss / n, "accuracy": correct / n}
 
 

@@ -1,0 +1,96 @@
+"""``matnet lr-find``: the learning-rate range test on the network ``matnet train`` would build, and its suggestion.
+
+Takes the train command's settings (the same flags, ``--config`` and ``--preset``; they are ``train``'s own option
+objects, so the two cannot drift apart). Nothing of a run folder is read or written; the model and the optimizer
+state of the test are thrown away. ``--apply FILE.toml``: a new file gets the whole resolved configuration with
+the suggested ``lr`` (``out`` left out, so each run gets a fresh folder); an existing file is refused unless
+``--force``, and then only its ``lr`` key changes (its other keys are kept; TOML comments are not).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import click
+import tomli_w
+from click.core import ParameterSource
+
+from matnet.cli.common import echo_json
+from matnet.cli.train import _new_config, train
+from matnet.config import config_toml, load_config
+from matnet.data.datasets import load_dataset
+from matnet.data.prepare import prepare
+from matnet.errors import MatnetError
+from matnet.optim.optimizers import make_optimizer
+from matnet.run import build_model
+from matnet.train.lr_find import lr_find as range_test
+from matnet.train.lr_find import plot_lr_find
+
+_NOT_SHARED = {"resume", "out", "force", "as_json", "epochs", "patience", "schedule", "warmup"}
+
+
+def _apply(path: Path, config, lr: float, force: bool) -> str:
+    if path.exists():
+        if not force:
+            raise MatnetError(f"{path} exists: add --force to set its lr key (its other keys are kept)")
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+        values["lr"] = lr
+        text = tomli_w.dumps(values)
+        verb = "updated lr in"
+    else:
+        config.lr = lr
+        values = tomllib.loads(config_toml(config))
+        values.pop("out", None)
+        text = tomli_w.dumps(values)
+        verb = "wrote"
+    path.write_text(text, encoding="utf-8")
+    load_config(path)   # what was written is a valid config
+    return verb
+
+
+@click.command("lr-find", params=[p for p in train.params if p.name not in _NOT_SHARED])
+@click.option("--steps", type=click.IntRange(min=10), default=300, show_default=True,
+              help="Steps of the test (the rate grows from 1e-6 to 10 over them, or until the loss diverges).")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False), default="lr-find.png", show_default=True,
+              help="Where to draw the smoothed loss against the rate (refused if it exists, unless --force).")
+@click.option("--apply", "apply", type=click.Path(dir_okay=False), metavar="FILE.toml",
+              help="Write the suggestion into a config file: a new one gets the whole config; an existing one "
+                   "only its lr key (with --force).")
+@click.option("--force", is_flag=True, help="Replace an existing --plot file, or update an existing --apply file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def lr_find(ctx, config_file, preset, steps, plot, apply, force, as_json, **options):
+    """Find a learning rate: the range test (Smith 2017) on the network `matnet train` would build.
+
+    The rate grows exponentially from 1e-6 over --steps mini-batches until the smoothed loss exceeds 4x its best;
+    the suggestion is a tenth of the rate at the minimum (SGD, momentum) or the rate of steepest descent (Adam).
+    """
+    given = {key: value for key, value in options.items()
+             if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE and value is not None}
+    plot_path = Path(plot)
+    if plot_path.exists() and not force:
+        raise MatnetError(f"{plot_path} exists: choose another --plot or add --force")
+    if apply and Path(apply).exists() and not force:
+        raise MatnetError(f"{apply} exists: add --force to set its lr key (its other keys are kept)")
+    config = _new_config(config_file, preset, given)
+    dataset = load_dataset(config.dataset, progress=not as_json)
+    splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
+    model = build_model(config, dataset)
+    x = splits.x_train.reshape(len(splits.x_train), *model.input_shape)
+    optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum)
+    result = range_test(model, optimizer, x, splits.y_train, steps=steps, batch_size=config.batch_size,
+                        seed=config.seed)
+    plot_lr_find(result, plot_path)
+    verb = _apply(Path(apply), config, result.suggestion, force) if apply else None
+    if as_json:
+        echo_json({"suggestion": result.suggestion, "minimum": result.minimum, "steepest": result.steepest,
+                   "optimizer": config.optimizer, "steps": len(result.lrs), "stopped": result.stopped,
+                   "plot": str(plot_path), "applied": apply})
+        return
+    click.echo(f"suggested learning rate: {result.suggestion:.3g}  ({config.optimizer}; smoothed loss lowest at "
+               f"{result.minimum:.3g}, steepest at {result.steepest:.3g}; {len(result.lrs)} steps, "
+               f"{result.stopped})")
+    click.echo(f"plot: {plot_path}")
+    if apply:
+        click.echo(f"{verb} {apply}: lr = {result.suggestion:.3g}")

@@ -1,0 +1,61 @@
+"""What both exports share: checking where they may write, and the numbers of a layer as inference sees them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from matnet.backend import to_numpy
+from matnet.errors import MatnetError
+
+__all__ = ["check_file_target", "check_folder_target", "batchnorm_affine", "float32"]
+
+
+def _check_parent(path: Path) -> None:
+    parent = path.parent
+    if not parent.exists():
+        raise MatnetError(f"{path}: the folder {parent} does not exist (make it first)")
+    if not parent.is_dir():
+        raise MatnetError(f"{path}: {parent} is a file, not a folder")
+
+
+def check_file_target(path: str | Path, force: bool) -> Path:
+    """``path``, a file about to be written: its folder must exist, and an existing file is replaced only with
+    ``force`` (a folder never)."""
+    path = Path(path)
+    if path.is_dir():
+        raise MatnetError(f"{path} is a folder; give the file to write, e.g. {path / 'model.onnx'}")
+    if (path.exists() or path.is_symlink()) and not force:
+        raise MatnetError(f"{path} already exists: add --force to replace it")
+    _check_parent(path)
+    return path
+
+
+def check_folder_target(path: str | Path, force: bool, names: list[str]) -> Path:
+    """``path``, a folder the files ``names`` are about to be written into: its parent must exist; the folder may
+    exist only empty, or with ``force`` (which replaces those files and touches nothing else in it)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise MatnetError(f"{path} is a file; give a folder to write {', '.join(names)} into")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        taken = [name for name in names if (path / name).exists()]
+        what = f"holds {', '.join(taken)}" if taken else "is not empty"
+        raise MatnetError(f"{path} already exists and {what}: add --force to write into it anyway")
+    if not path.is_dir():
+        _check_parent(path)
+    return path
+
+
+def float32(array) -> np.ndarray:
+    """A parameter as a float32 NumPy array (the exports always store float32, whatever the model's dtype)."""
+    return np.ascontiguousarray(to_numpy(array), dtype=np.float32)
+
+
+def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray]:
+    """BatchNorm in inference form as ``out = x * scale + shift`` per feature or channel, in float64:
+    ``scale = gamma / sqrt(running_var + eps)``, ``shift = beta - running_mean * scale`` (matnet's own forward)."""
+    gamma, beta = (to_numpy(bn.params[key]).astype(np.float64) for key in ("gamma", "beta"))
+    mean, var = (to_numpy(bn.buffers[key]).astype(np.float64) for key in ("running_mean", "running_var"))
+    scale = gamma / np.sqrt(var + bn.eps)
+    return scale, beta - mean * scale

@@ -1,0 +1,14 @@
+"""``matnet serve``: a local page to draw a digit and watch the network's matrices work, and a JSON API.
+
+:mod:`matnet.serve.inputs` checks what a request sends, :mod:`matnet.serve.layers` turns a network and its
+outputs into what the page draws, :mod:`matnet.serve.models` holds the served models (each used under a lock),
+and :mod:`matnet.serve.app` is the FastAPI application; the page itself is plain HTML, CSS and JavaScript in
+``static/`` (no build step, nothing loaded from elsewhere).
+"""
+
+from matnet.serve.app import create_app
+from matnet.serve.inputs import MAX_BODY_BYTES, MAX_IMAGE_PIXELS, BadRequest
+from matnet.serve.models import ServedModel, TestImages, load_models
+
+__all__ = ["create_app", "load_models", "ServedModel", "TestImages", "BadRequest", "MAX_BODY_BYTES",
+           "MAX_IMAGE_PIXELS"]

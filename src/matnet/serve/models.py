@@ -1,0 +1,180 @@
+"""The models a server holds: each loaded once (read-only) with its run's figures, used under a lock.
+
+The layers of a network cache arrays during ``forward(x, training=True)`` (what ``backward`` needs) and set that
+cache in evaluation mode too, so two threads in one network at once could mix their images. Every use of a model
+here holds its ``lock``: the numerical work for one image takes a fraction of a millisecond for an MLP, far less
+than the HTTP around it, so requests queue briefly and are never mixed.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from matnet.data.datasets import load_dataset
+from matnet.errors import MatnetError
+from matnet.runfolder import find_run, load_model
+from matnet.serve.layers import (attribution, encode, explainable, layer_table, probabilities_from,
+                                 traced_outputs)
+
+__all__ = ["ServedModel", "load_models", "TestImages", "FIELD_SIZE"]
+
+FIELD_SIZE = 28 * 28     # the page and the API make 28x28 images; a model must take 784 values per sample
+
+
+class ServedModel:
+    """One network, its name in the API, where it came from, and its run's summary (test accuracy) if any."""
+
+    def __init__(self, name: str, model, *, path: str | Path | None = None, summary: dict | None = None):
+        if int(np.prod(model.input_shape)) != FIELD_SIZE:
+            raise MatnetError(f"{path or name} takes inputs of shape {tuple(model.input_shape)}; matnet serve makes "
+                              f"28x28 images")
+        self.name = name
+        self.model = model
+        self.path = None if path is None else str(path)
+        self.summary = summary or {}
+        self.lock = threading.Lock()
+        self.layers = layer_table(model)
+        self.explainable = explainable(model)
+
+    @classmethod
+    def open(cls, path: str | Path, name: str | None = None) -> "ServedModel":
+        """A run folder (its final model and ``summary.json``) or a model file; MatnetError when it is neither.
+        The files are only read."""
+        path = Path(path)
+        model = load_model(path)
+        run = find_run(path)
+        summary = None
+        if run is not None:
+            try:
+                summary = run.read_summary()
+            except (FileNotFoundError, MatnetError):
+                summary = None
+        default = (run.name if run is not None and path.is_dir() else path.with_suffix("").name) or "model"
+        return cls(name or default, model, path=path, summary=summary)
+
+    @property
+    def kind(self) -> str:
+        """``mlp``, ``cnn`` or ``resnet``, from the layers."""
+        types = {row["type"] for row in self.layers}
+        return "resnet" if "Residual" in types else "cnn" if "Conv2D" in types else "mlp"
+
+    def describe(self, detail: bool = False) -> dict:
+        """What ``GET /api/models`` lists (``detail``: and ``GET /api/models/{name}`` adds: the layers and the
+        Keras-style summary)."""
+        model = self.model
+        info = {"name": self.name, "kind": self.kind, "path": self.path, "input_shape": list(model.input_shape),
+                "classes": list(model.classes), "parameters": model.num_params,
+                "test_accuracy": self.summary.get("test_accuracy"), "test_loss": self.summary.get("test_loss"),
+                "dataset": model.preprocessing.get("dataset"), "explainable": self.explainable}
+        if detail:
+            info["layers"] = self.layers
+            info["summary"] = model.summary_text()
+        return info
+
+    def layer(self, name: str, encoding: str = "list") -> dict | None:
+        """A layer's row of the table and its parameters (``W``, ``b``, ...) as encoded arrays; None if no layer
+        has that name."""
+        for row in self.layers:
+            if row["name"] == name:
+                break
+        else:
+            return None
+        layer = next(layer for layer in self.model.all_layers() if layer.name == name)
+        with self.lock:
+            arrays = {key: encode(value, encoding) for key, value in layer.params.items()}
+            buffers = {key: encode(value, encoding) for key, value in layer.buffers.items()}
+        return {**row, "arrays": arrays, "buffers": buffers}
+
+    @property
+    def cheap(self) -> bool:
+        """Whether one image takes well under a millisecond (an MLP): the server then answers a JSON request on
+        its event loop, without the round trip through a worker thread (see ``matnet.serve.app``)."""
+        return self.kind == "mlp" and self.model.num_params <= 2_000_000
+
+    def predict(self, field: np.ndarray, *, layers: bool = False, explain: bool = False,
+                encoding: str = "list", wait: bool = True) -> dict | None:
+        """field: the (28, 28) image in [0, 1] -> ``{label, class_index, probabilities, classes}``, with
+        ``layers`` (every layer's output, see ``layer_table``) and ``attribution`` (gradient x input of the
+        predicted class, (28, 28)) when asked. ValueError for ``explain`` on a network with BatchNorm.
+        ``wait=False``: None at once, instead of waiting, when another thread holds the model."""
+        model = self.model
+        if explain and not self.explainable:
+            raise ValueError(f"{self.name} has BatchNorm layers: gradient x input is offered for networks "
+                             f"without them (an MLP)")
+        x = np.ascontiguousarray(field, dtype=model.dtype).reshape(1, *model.input_shape)
+        result = {}
+        if not self.lock.acquire(blocking=wait):
+            return None
+        try:
+            if layers:
+                result["layers"], output = traced_outputs(model, x, encoding)
+                probabilities = probabilities_from(model, output)[0]
+            else:   # x is a checked float32 image already: the forward pass alone, not predict_proba's checks
+                probabilities = probabilities_from(model, model.forward(x))[0]
+            best = int(np.argmax(probabilities))
+            if explain:
+                result["attribution"] = encode(attribution(model, x, best).reshape(field.shape), encoding)
+        finally:
+            self.lock.release()
+        if not np.isfinite(probabilities).all():
+            raise MatnetError(f"{self.name} gave non-finite probabilities (NaN or inf in its weights?)")
+        return {"model": self.name, "label": str(model.classes[best]), "class_index": best,
+                "probabilities": [float(p) for p in probabilities], "classes": list(model.classes), **result}
+
+
+def load_models(paths: list[str | Path]) -> list[ServedModel]:
+    """Each path opened once; names made unique (``demo``, ``demo-2``, ...) in the order given."""
+    served, taken = [], set()
+    for path in paths:
+        one = ServedModel.open(path)
+        name, k = one.name, 1
+        while name in taken:
+            k += 1
+            name = f"{one.name}-{k}"
+        one.name = name
+        taken.add(name)
+        served.append(one)
+    if not served:
+        raise MatnetError("give at least one run folder or model file")
+    return served
+
+
+class TestImages:
+    """The test set of a dataset from the local cache, read on first use (never downloaded by a request)."""
+
+    __test__ = False   # not a pytest test class, despite the name
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._sets: dict[str, tuple[np.ndarray, np.ndarray, tuple[str, ...]]] = {}
+
+    def get(self, dataset: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        """(images (N, 28, 28) uint8, labels (N,), class names); MatnetError when the dataset is not cached."""
+        with self._lock:
+            if dataset not in self._sets:
+                data = load_dataset(dataset, download=False, progress=False)
+                self._sets[dataset] = (data.test_images, data.test_labels, tuple(data.classes))
+            return self._sets[dataset]
+
+    def pick(self, dataset: str, *, index: int | None = None, label: int | None = None,
+             rng: np.random.Generator | None = None) -> dict:
+        """``{"index", "label", "class_index", "image"}``: test image ``index``, or a random one (of the class
+        ``label`` when given); ``image`` as 28 rows of values in [0, 1]. IndexError / LookupError when there is
+        no such image."""
+        images, labels, classes = self.get(dataset)
+        if index is None:
+            rng = rng or np.random.default_rng()
+            pool = np.flatnonzero(labels == label) if label is not None else np.arange(len(labels))
+            if not len(pool):
+                raise LookupError(f"the {dataset} test set has no image of class {label}")
+            index = int(rng.choice(pool))
+        if not 0 <= index < len(images):
+            raise IndexError(f"the {dataset} test set has {len(images):,} images (0 to {len(images) - 1}); "
+                             f"got index {index}")
+        image = images[index].astype(np.float64) / 255.0
+        k = int(labels[index])
+        return {"dataset": dataset, "index": int(index), "label": str(classes[k]) if k < len(classes) else str(k),
+                "class_index": k, "image": np.round(image, 4).tolist()}

@@ -1,0 +1,587 @@
+// matnet serve: the drawing pad, the prediction, and every layer of the network as the operation it is.
+// Plain JavaScript, no libraries: everything comes from this server's /api/ (see /docs).
+"use strict";
+
+const ACTIVATIONS = new Set(["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Softmax"]);
+const ACTIVATION_NAMES = { ReLU: "relu", LeakyReLU: "leaky_relu", Sigmoid: "sigmoid", Tanh: "tanh", Softmax: "softmax" };
+const PEN = 22;            // stroke width on the 280x280 pad: about two MNIST pixels
+const DEBOUNCE_MS = 120;   // a prediction this long after the last change while drawing...
+const THROTTLE_MS = 350;   // ...and at least this often during a long stroke
+
+const $ = (id) => document.getElementById(id);
+const pad = $("pad");
+const ctx = pad.getContext("2d");
+
+const state = {
+  models: [], model: null,     // the list, and the chosen model's details (with its layer table)
+  mode: "draw",                // "draw": the strokes; "sample": a test image; "photo": an uploaded file
+  strokes: [], current: null,
+  sample: null, photo: null,
+  weights: new Map(),          // "model/layer" -> {W: {shape, values}, b: ...}
+  last: null,                  // the last prediction: outputs by layer name, and the input
+  timer: null, inFlight: false, again: false, lastSent: 0, predictions: 0,
+};
+
+// --- arrays ---------------------------------------------------------------------------------------------------
+function decode(array) {
+  if (array.base64 !== undefined && array.base64 !== null) {
+    const text = atob(array.base64);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return { shape: array.shape, values: new Float32Array(bytes.buffer) };
+  }
+  return { shape: array.shape, values: Float32Array.from(array.data.flat(Infinity)) };
+}
+
+function maxAbs(values) {
+  let m = 0;
+  for (const v of values) m = Math.max(m, Math.abs(v));
+  return m || 1;
+}
+
+// red for positive, blue for negative, white for zero; t in [-1, 1]
+function diverging(t, out, k) {
+  t = Math.max(-1, Math.min(1, t));
+  if (t >= 0) { out[k] = 255; out[k + 1] = out[k + 2] = Math.round(255 * (1 - t)); }
+  else { out[k + 2] = 255; out[k] = out[k + 1] = Math.round(255 * (1 + t)); }
+  out[k + 3] = 255;
+}
+
+// values (rows x cols, row-major) into a canvas of that many pixels; the CSS sets the size on screen
+function paint(canvas, values, rows, cols, { gray = false, scale = null } = {}) {
+  canvas.width = cols; canvas.height = rows;
+  const c = canvas.getContext("2d");
+  const image = c.createImageData(cols, rows);
+  const s = scale || maxAbs(values);
+  for (let i = 0; i < rows * cols; i++) {
+    const v = i < values.length ? values[i] : 0;
+    if (gray) {
+      const g = Math.round(255 * Math.max(0, Math.min(1, v)));
+      image.data[4 * i] = image.data[4 * i + 1] = image.data[4 * i + 2] = g; image.data[4 * i + 3] = 255;
+    } else if (i < values.length) {
+      diverging(v / s, image.data, 4 * i);
+    } else {
+      image.data[4 * i] = image.data[4 * i + 1] = image.data[4 * i + 2] = 238; image.data[4 * i + 3] = 255;
+    }
+  }
+  c.putImageData(image, 0, 0);
+}
+
+// a vector as a grid of units: a square number of units as a square (784 -> 28x28), else up to 32 a row
+function gridOf(n) {
+  const side = Math.round(Math.sqrt(n));
+  const cols = side * side === n && n >= 64 ? side : Math.min(n, 32);
+  return { cols, rows: Math.ceil(n / cols) };
+}
+
+function paintUnits(canvas, values) {
+  const { rows, cols } = gridOf(values.length);
+  paint(canvas, values, rows, cols);
+  const cell = Math.max(4, Math.min(12, Math.floor(200 / cols)));
+  canvas.style.width = `${cols * cell}px`;
+  canvas.style.height = "auto";
+  canvas.dataset.cols = cols;
+}
+
+// feature maps (C, H, W) as a grid of C tiles with a one-pixel gap, one scale for the whole layer
+function paintMaps(canvas, values, shape) {
+  const [c, h, w] = shape;
+  const per = Math.ceil(Math.sqrt(c));
+  const rows = Math.ceil(c / per);
+  const width = per * (w + 1) - 1, height = rows * (h + 1) - 1;
+  canvas.width = width; canvas.height = height;
+  const g = canvas.getContext("2d");
+  const image = g.createImageData(width, height);
+  image.data.fill(255);
+  const s = maxAbs(values);
+  for (let f = 0; f < c; f++) {
+    const x0 = (f % per) * (w + 1), y0 = Math.floor(f / per) * (h + 1);
+    for (let i = 0; i < h; i++) {
+      for (let j = 0; j < w; j++) diverging(values[f * h * w + i * w + j] / s, image.data, 4 * ((y0 + i) * width + x0 + j));
+    }
+  }
+  g.putImageData(image, 0, 0);
+  canvas.style.width = `${width * Math.max(1, Math.floor(360 / width))}px`;   // at most 100% wide (CSS)
+}
+
+function paintBars(canvas, values, highlight = -1) {
+  const n = values.length, width = Math.max(n, 300), height = 120;
+  canvas.width = width; canvas.height = height;
+  const g = canvas.getContext("2d");
+  g.fillStyle = "#fff"; g.fillRect(0, 0, width, height);
+  const s = maxAbs(values), mid = height / 2, step = width / n;
+  g.fillStyle = "#ccc"; g.fillRect(0, mid, width, 1);
+  for (let i = 0; i < n; i++) {
+    const v = values[i] / s;
+    g.fillStyle = i === highlight ? "#000" : v >= 0 ? "#c62828" : "#1e55b3";
+    const y = v >= 0 ? mid - v * (mid - 2) : mid;
+    g.fillRect(i * step, y, Math.max(1, step - (step > 3 ? 1 : 0)), Math.abs(v) * (mid - 2));
+  }
+}
+
+const shapeText = (shape) => `(${shape.join(", ")}${shape.length === 1 ? "," : ""})`;
+const rowText = (shape) => `(1, ${shape.join(", ")})`;
+const fmt = (v) => (Math.abs(v) >= 1000 || (Math.abs(v) < 0.001 && v !== 0) ? v.toExponential(2) : v.toFixed(3));
+
+// --- the API --------------------------------------------------------------------------------------------------
+async function api(path, options = {}) {
+  const response = await fetch(path, options);
+  let body = null;
+  try { body = await response.json(); } catch (err) { body = null; }
+  if (!response.ok) {
+    const detail = body && body.detail;
+    const message = typeof detail === "string" ? detail : detail ? JSON.stringify(detail) : response.statusText;
+    throw new Error(message);
+  }
+  return body;
+}
+
+function setStatus(text, error = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", error);
+}
+
+async function layerWeights(layer) {
+  const key = `${state.model.name}/${layer}`;
+  if (!state.weights.has(key)) {
+    const found = await api(`/api/models/${encodeURIComponent(state.model.name)}/layers/${encodeURIComponent(layer)}?encoding=base64`);
+    const arrays = {};
+    for (const [name, array] of Object.entries(found.arrays)) arrays[name] = decode(array);
+    state.weights.set(key, arrays);
+  }
+  return state.weights.get(key);
+}
+
+// --- the model ------------------------------------------------------------------------------------------------
+async function loadModels() {
+  state.models = await api("/api/models");
+  const select = $("model");
+  select.innerHTML = "";
+  for (const m of state.models) {
+    const option = document.createElement("option");
+    option.value = m.name; option.textContent = `${m.name} (${m.kind})`;
+    select.appendChild(option);
+  }
+  await chooseModel(state.models[0].name);
+}
+
+async function chooseModel(name) {
+  document.body.dataset.state = "loading";
+  state.model = await api(`/api/models/${encodeURIComponent(name)}`);
+  state.last = null;
+  const m = state.model;
+  const accuracy = m.test_accuracy == null ? "" : `, test accuracy ${(100 * m.test_accuracy).toFixed(2)}%`;
+  $("model-info").textContent = `${m.kind}, ${m.parameters.toLocaleString("en")} parameters${accuracy}`;
+  $("seen-caption").textContent = `x (28, 28) \u2192 ${rowText(m.input_shape)}, values in [0, 1]`;
+  $("explain-toggle").hidden = !m.explainable;
+  if (!m.explainable) $("explain").checked = false;
+  buildBars(m.classes);
+  buildPanels(m.layers);
+  document.body.dataset.state = "idle";
+  if (hasInput()) predictNow(); else resetOutputs();
+}
+
+// --- the panels: one per layer (an activation right after a Dense layer is drawn inside its panel) ------------
+function figure(parent, caption, cls = "") {
+  const fig = document.createElement("figure");
+  if (cls) fig.className = cls;
+  const canvas = document.createElement("canvas");
+  const cap = document.createElement("figcaption");
+  cap.textContent = caption;
+  fig.append(canvas, cap);
+  parent.appendChild(fig);
+  return { fig, canvas, cap };
+}
+
+function symbol(parent, text) {
+  const span = document.createElement("span");
+  span.className = "sym"; span.textContent = text;
+  parent.appendChild(span);
+}
+
+function buildPanels(rows) {
+  const root = $("layers");
+  root.innerHTML = "";
+  state.panels = [];
+  for (let k = 0; k < rows.length; k++) {
+    const row = rows[k];
+    const previous = state.panels[state.panels.length - 1];
+    if (ACTIVATIONS.has(row.type) && previous && previous.row.type === "Dense" && !previous.activation
+        && row.input === previous.row.name) {
+      addActivation(previous, row);
+      continue;
+    }
+    const panel = { row, el: document.createElement("div") };
+    panel.el.className = "panel" + (row.inside ? " inside" : "");
+    panel.el.dataset.layer = row.name;
+    const title = document.createElement("h3");
+    const where = row.inside ? `, inside ${row.inside}` : "";
+    title.innerHTML = `${row.name} <small>${row.type}${where}</small>`;
+    const formula = document.createElement("div");
+    formula.className = "formula";
+    formula.textContent = row.operation;
+    const op = document.createElement("div");
+    op.className = "op";
+    panel.el.append(title, formula, op);
+    panel.op = op; panel.formula = formula;
+    if (row.type === "Dense") buildDense(panel);
+    else if (row.output_shape.length === 3) {
+      panel.el.classList.add("small");
+      panel.out = figure(op, "", "maps wide");
+      const [c, h, w] = row.output_shape;
+      panel.out.cap.textContent = `${shapeText(row.output_shape)}: ${c} feature map${c > 1 ? "s" : ""} of ${h}x${w}, one per channel`;
+    } else {
+      panel.el.classList.add("small");
+      panel.out = figure(op, `out ${rowText(row.output_shape)}`);
+    }
+    root.appendChild(panel.el);
+    state.panels.push(panel);
+  }
+}
+
+function buildDense(panel) {
+  const row = panel.row, op = panel.op;
+  const [out] = row.output_shape, [inp] = row.input_shape;
+  panel.x = figure(op, `x ${rowText(row.input_shape)}`);
+  symbol(op, "@");
+  panel.W = figure(op, `W.T, with W ${shapeText([out, inp])}: row j is unit j's weights`, "wide");
+  panel.W.canvas.className = "matrix";
+  panel.b = figure(op, `b ${shapeText([out])}`);
+  symbol(op, "=");
+  panel.z = figure(op, `z ${rowText([out])}`);
+  panel.z.canvas.classList.add("units");
+  panel.z.canvas.addEventListener("click", (event) => clickUnit(panel, panel.z.canvas, event));
+}
+
+function addActivation(panel, row) {
+  const name = ACTIVATION_NAMES[row.type] || row.type.toLowerCase();
+  symbol(panel.op, `\u2192 ${name} \u2192`);
+  panel.activation = row;
+  panel.a = figure(panel.op, `a = ${name}(z) ${rowText(row.output_shape)}  [${row.name}]`);
+  panel.a.fig.dataset.layer = row.name;
+  panel.a.canvas.classList.add("units");
+  panel.a.canvas.addEventListener("click", (event) => clickUnit(panel, panel.a.canvas, event));
+  panel.formula.textContent = `${panel.row.operation},   a = ${name}(z)`;
+}
+
+function inputOf(row) {
+  if (row.input === "input") return state.last.input;
+  return state.last.outputs.get(row.input);
+}
+
+async function renderPanels() {
+  for (const panel of state.panels) {
+    const row = panel.row;
+    const out = state.last.outputs.get(row.name);
+    if (!out) continue;
+    if (row.type === "Dense") {
+      const x = inputOf(row);
+      paintUnits(panel.x.canvas, x.values);
+      paintUnits(panel.z.canvas, out.values);
+      if (panel.a) {
+        paintUnits(panel.a.canvas, state.last.outputs.get(panel.activation.name).values);
+        panel.a.fig.dataset.rendered = "1";
+      }
+      const weights = await layerWeights(row.name);
+      if (!panel.W.painted) {
+        const [rows, cols] = weights.W.shape;
+        paint(panel.W.canvas, weights.W.values, rows, cols);
+        const cell = Math.max(1, Math.min(8, Math.floor(Math.min(800 / cols, 200 / rows))));
+        panel.W.canvas.style.width = `${cols * cell}px`;   // at most 100% wide (CSS), the height follows
+        paintUnits(panel.b.canvas, weights.b.values);
+        panel.W.painted = true;
+      }
+    } else if (out.shape.length === 3) {
+      paintMaps(panel.out.canvas, out.values, out.shape);
+    } else {
+      paintUnits(panel.out.canvas, out.values);
+    }
+    panel.el.dataset.rendered = "1";
+  }
+}
+
+// --- a unit's incoming weights ----------------------------------------------------------------------------------
+async function clickUnit(panel, canvas, event) {
+  if (!state.last) return;
+  const rect = canvas.getBoundingClientRect();
+  const cols = Number(canvas.dataset.cols), rows = canvas.height;
+  const col = Math.floor(((event.clientX - rect.left) / rect.width) * cols);
+  const rowIndex = Math.floor(((event.clientY - rect.top) / rect.height) * rows);
+  const j = rowIndex * cols + col;
+  const row = panel.row;
+  if (j < 0 || j >= row.output_shape[0]) return;
+  await showUnit(panel, j);
+}
+
+async function showUnit(panel, j) {
+  const row = panel.row;
+  const weights = await layerWeights(row.name);
+  const [, inp] = weights.W.shape;
+  const w = weights.W.values.subarray(j * inp, (j + 1) * inp);
+  const z = state.last.outputs.get(row.name).values[j];
+  const b = weights.b.values[j];
+  let text = `z = x @ W[${j}] + b[${j}] = ${fmt(z)}   (b[${j}] = ${fmt(b)})`;
+  if (panel.activation) {
+    const a = state.last.outputs.get(panel.activation.name).values[j];
+    text += `\noutput a = ${ACTIVATION_NAMES[panel.activation.type] || panel.activation.type}(z) = ${fmt(a)}`;
+  }
+  $("unit-title").textContent = `${row.name}, unit ${j}`;
+  $("unit-values").textContent = text;
+  $("unit-values").style.whiteSpace = "pre-wrap";
+  const canvas = $("unit-weights");
+  if (row.input === "input" && inp === 784) {
+    paint(canvas, w, 28, 28);
+    canvas.style.imageRendering = "pixelated";
+    $("unit-caption").textContent = `W[${j}]: the ${inp} incoming weights as a 28x28 image (red: ink there raises z, blue: lowers it)`;
+  } else {
+    paintBars(canvas, w);
+    $("unit-caption").textContent = `W[${j}]: one bar per input unit of ${row.input} (${inp} in all)`;
+  }
+  $("unit").hidden = false;
+  $("unit").dataset.unit = `${row.name}:${j}`;
+}
+
+// --- the prediction -------------------------------------------------------------------------------------------
+function buildBars(classes) {
+  const bars = $("bars");
+  bars.innerHTML = "";
+  classes.forEach((name, k) => {
+    const bar = document.createElement("div");
+    bar.className = "bar"; bar.dataset.class = name; bar.dataset.index = k;
+    bar.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';
+    bar.querySelector(".name").textContent = name;
+    bars.appendChild(bar);
+  });
+}
+
+function resetOutputs() {
+  state.last = null;
+  $("label").textContent = "\u2013";
+  $("confidence").textContent = "";
+  for (const bar of document.querySelectorAll(".bar")) {
+    bar.classList.remove("best");
+    bar.querySelector(".fill").style.width = "0";
+    bar.querySelector(".pct").textContent = "";
+    delete bar.dataset.p;
+  }
+  paint($("seen"), new Float32Array(784), 28, 28, { gray: true });
+  $("attribution-figure").hidden = true;
+  for (const panel of state.panels || []) {
+    delete panel.el.dataset.rendered;
+    if (panel.a) delete panel.a.fig.dataset.rendered;
+  }
+  document.body.dataset.state = "idle";
+}
+
+function render(result) {
+  const input = decode(result.input);
+  const outputs = new Map();
+  for (const layer of result.layers) outputs.set(layer.name, decode(layer.output));
+  state.last = { input, outputs };
+  paint($("seen"), input.values, 28, 28, { gray: true });
+  $("label").textContent = result.label;
+  const best = result.probabilities[result.class_index];
+  $("confidence").textContent = `${(100 * best).toFixed(1)}% sure`;
+  document.querySelectorAll(".bar").forEach((bar, k) => {
+    const p = result.probabilities[k];
+    bar.dataset.p = String(p);
+    bar.classList.toggle("best", k === result.class_index);
+    bar.querySelector(".fill").style.width = `${(100 * p).toFixed(2)}%`;
+    bar.querySelector(".pct").textContent = `${(100 * p).toFixed(1)}%`;
+  });
+  if (result.attribution) {
+    const a = decode(result.attribution);
+    paint($("attribution"), a.values, 28, 28);
+    $("attribution-class").textContent = result.label;
+    $("attribution-figure").hidden = false;
+  } else {
+    $("attribution-figure").hidden = true;
+  }
+}
+
+function hasInput() {
+  return (state.mode === "draw" && state.strokes.length > 0) || (state.mode === "sample" && state.sample)
+    || (state.mode === "photo" && state.photo);
+}
+
+async function body() {
+  if (state.mode === "sample") return [JSON.stringify({ image: state.sample.image }), "application/json"];
+  if (state.mode === "photo") return [state.photo, state.photo.type || "application/octet-stream"];
+  const blob = await new Promise((resolve) => pad.toBlob(resolve, "image/png"));
+  return [blob, "image/png"];
+}
+
+function schedule() {
+  clearTimeout(state.timer);
+  if (!state.inFlight && performance.now() - state.lastSent > THROTTLE_MS) { predictNow(); return; }
+  state.timer = setTimeout(predictNow, DEBOUNCE_MS);
+}
+
+async function predictNow() {
+  clearTimeout(state.timer);
+  if (state.inFlight) { state.again = true; return; }
+  if (!state.model) return;
+  if (!hasInput()) { resetOutputs(); return; }
+  state.inFlight = true; state.again = false; state.lastSent = performance.now();
+  document.body.dataset.state = "busy";
+  try {
+    const [data, type] = await body();
+    const explain = state.model.explainable && $("explain").checked;
+    const url = `/api/predict?model=${encodeURIComponent(state.model.name)}&layers=true&encoding=base64`
+      + (explain ? "&explain=true" : "");
+    const result = await api(url, { method: "POST", headers: { "Content-Type": type }, body: data });
+    if (hasInput() && result.model === state.model.name) {   // not cleared, nor another model chosen, meanwhile
+      render(result);
+      await renderPanels();
+      state.predictions += 1;
+      document.body.dataset.predictions = String(state.predictions);
+      setStatus(state.mode === "draw" ? "Keep drawing, or clear and try another digit."
+        : state.mode === "sample" ? "A test image: draw on the pad to start your own." : "Your photo, made MNIST-like.");
+    }
+    document.body.dataset.state = state.again ? "busy" : "done";   // "done": what is shown is the latest input's
+  } catch (err) {
+    setStatus(err.message, true);
+    document.body.dataset.state = state.again ? "busy" : "error";
+  } finally {
+    state.inFlight = false;
+    if (state.again) predictNow();
+  }
+}
+
+// --- drawing ----------------------------------------------------------------------------------------------------
+function clearPad() {
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, pad.width, pad.height);
+}
+
+function strokePath(points) {
+  ctx.strokeStyle = "#000"; ctx.fillStyle = "#000";
+  ctx.lineWidth = PEN; ctx.lineCap = "round"; ctx.lineJoin = "round";
+  if (points.length === 1) {
+    ctx.beginPath(); ctx.arc(points[0][0], points[0][1], PEN / 2, 0, 2 * Math.PI); ctx.fill();
+    return;
+  }
+  ctx.beginPath();
+  ctx.moveTo(points[0][0], points[0][1]);
+  for (const [x, y] of points.slice(1)) ctx.lineTo(x, y);
+  ctx.stroke();
+}
+
+function redraw() {
+  clearPad();
+  for (const stroke of state.strokes) strokePath(stroke);
+}
+
+function toDrawing() {
+  if (state.mode !== "draw") {
+    state.mode = "draw"; state.sample = null; state.photo = null; state.strokes = [];
+    $("true-label").hidden = true;
+    clearPad();
+  }
+}
+
+function padPoint(event) {
+  const rect = pad.getBoundingClientRect();
+  return [((event.clientX - rect.left) / rect.width) * pad.width, ((event.clientY - rect.top) / rect.height) * pad.height];
+}
+
+pad.addEventListener("pointerdown", (event) => {
+  if (event.button !== undefined && event.button > 0) return;
+  event.preventDefault();
+  toDrawing();
+  pad.setPointerCapture(event.pointerId);
+  state.current = [padPoint(event)];
+  state.strokes.push(state.current);
+  strokePath(state.current);
+  schedule();
+});
+
+pad.addEventListener("pointermove", (event) => {
+  if (!state.current) return;
+  event.preventDefault();
+  const coalesced = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+  const points = (coalesced.length ? coalesced : [event]).map(padPoint);
+  strokePath([state.current[state.current.length - 1], ...points]);
+  state.current.push(...points);
+  schedule();
+});
+
+function endStroke() {
+  if (!state.current) return;
+  state.current = null;
+  predictNow();
+}
+pad.addEventListener("pointerup", endStroke);
+pad.addEventListener("pointercancel", endStroke);
+
+function clearAll() {
+  state.mode = "draw"; state.strokes = []; state.sample = null; state.photo = null;
+  $("true-label").hidden = true;
+  clearPad();
+  resetOutputs();
+  setStatus("Draw a digit in the box.");
+}
+
+function undo() {
+  if (state.mode !== "draw") { clearAll(); return; }
+  state.strokes.pop();
+  redraw();
+  predictNow();
+}
+
+$("clear").addEventListener("click", clearAll);
+$("undo").addEventListener("click", undo);
+document.addEventListener("keydown", (event) => {
+  if ((event.ctrlKey || event.metaKey) && event.key === "z") { event.preventDefault(); undo(); }
+  if (event.key === "Escape") { if (!$("unit").hidden) $("unit").hidden = true; else clearAll(); }
+});
+
+// --- a test image, and a photo --------------------------------------------------------------------------------
+function showImage(values) {   // a 28x28 MNIST image on the pad, dark on white like ink on paper
+  const small = document.createElement("canvas");
+  const inverted = Float32Array.from(values, (v) => 1 - v);
+  paint(small, inverted, 28, 28, { gray: true });
+  clearPad();
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(small, 0, 0, pad.width, pad.height);
+}
+
+$("random").addEventListener("click", async () => {
+  try {
+    const sample = await api(`/api/test-images/random?model=${encodeURIComponent(state.model.name)}`);
+    state.mode = "sample"; state.sample = sample; state.strokes = []; state.photo = null;
+    showImage(Float32Array.from(sample.image.flat()));
+    $("true-label").textContent = `True label: ${sample.label} (test image #${sample.index})`;
+    $("true-label").hidden = false;
+    predictNow();
+  } catch (err) {
+    setStatus(err.message, true);
+  }
+});
+
+$("upload").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file) return;
+  state.mode = "photo"; state.photo = file; state.strokes = []; state.sample = null;
+  $("true-label").hidden = true;
+  clearPad();
+  try {
+    const bitmap = await createImageBitmap(file);
+    const s = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
+    const w = bitmap.width * s, h = bitmap.height * s;
+    ctx.drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+  } catch (err) {
+    // the browser cannot show it; the server says whether it can read it
+  }
+  predictNow();
+});
+
+$("model").addEventListener("change", (event) => chooseModel(event.target.value).catch((err) => setStatus(err.message, true)));
+$("explain").addEventListener("change", () => { if (hasInput()) predictNow(); });
+$("unit-close").addEventListener("click", () => { $("unit").hidden = true; });
+
+clearPad();
+loadModels()
+  .then(() => setStatus("Draw a digit in the box (mouse, pen or finger), or load a test digit."))
+  .catch((err) => { setStatus(`Cannot load the models: ${err.message}`, true); document.body.dataset.state = "error"; });

@@ -1,0 +1,145 @@
+"""Nothing lost, no silent wrong answers: what the command line does with runs that exist, settings that are
+wrong, folders that are not runs, and failures of the machine itself. In-process (``main([...])``) for speed."""
+
+import errno
+import json
+import os
+
+import pytest
+
+from matnet.cli.main import main, os_error_message
+from matnet.errors import MatnetError
+from matnet.fileio import write_text
+
+TINY = ["--subset", "300", "--val-size", "200", "--epochs", "1", "--layers", "784,16,10"]
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("matnet: error: "), err
+    return lines[0]
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_an_existing_run_is_never_replaced_without_force(tmp_path, capsys, mnist):
+    out = tmp_path / "run"
+    assert run(capsys, "train", *TINY, "--out", str(out))[0] == 0
+    before = snapshot(out)
+    code, stdout, err = run(capsys, "train", *TINY, "--seed", "1", "--out", str(out))
+    assert code == 1 and stdout == ""
+    line = error_line(err)
+    assert f"{out} already holds a run" in line and "--resume" in line and "--force" in line
+    assert snapshot(out) == before                                    # not one byte changed
+    (out / "notes.txt").write_text("mine")
+    assert run(capsys, "train", *TINY, "--seed", "1", "--out", str(out), "--force")[0] == 0
+    after = snapshot(out)
+    assert after["notes.txt"] == b"mine"                              # only the run's own files were replaced
+    assert after["model.npz"] != before["model.npz"] and "seed = 1" in after["config.toml"].decode()
+
+
+@pytest.mark.slow
+def test_repeating_a_run_from_its_config_writes_a_new_folder(tmp_path, capsys, mnist, monkeypatch):
+    out = tmp_path / "first"
+    assert run(capsys, "train", *TINY, "--out", str(out))[0] == 0
+    before = snapshot(out)
+    code, stdout, _ = run(capsys, "train", "--config", str(out / "config.toml"))
+    assert code == 0 and f"-> {tmp_path / 'first-2'}" in stdout
+    assert snapshot(out) == before and (tmp_path / "first-2" / "model.npz").is_file()
+    monkeypatch.chdir(tmp_path)                                       # without --out: a free name, never a clash
+    for expected in ("runs/mlp", "runs/mlp-2"):
+        code, stdout, _ = run(capsys, "train", *TINY)
+        assert code == 0 and f"-> {expected}\n" in stdout and (tmp_path / expected / "model.npz").is_file()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--val-size", "0", "--patience", "2"], "patience (early stopping) watches the validation loss"),
+    (["--layers", "700,10"], "layers must start with 784"),
+    (["--dataset", "mnsit"], "unknown dataset 'mnsit'"),
+    (["--model", "cnn", "--filters", "8,8,8,8,8"], "5 blocks halve 28x28 images to nothing"),
+])
+def test_settings_errors_come_before_anything_is_written_or_announced(tmp_path, capsys, mnist, args, message):
+    out = tmp_path / "never"
+    code, stdout, err = run(capsys, "train", *args, "--out", str(out))
+    assert code == 1 and message in error_line(err)
+    assert stdout == "" and not out.exists()
+
+
+def test_a_file_where_the_run_folder_should_be(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, _, err = run(capsys, "train", "--out", str(tmp_path / "file" / "run"))
+    assert code == 1 and "is a file, not a folder" in error_line(err)
+
+
+def test_report_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a.png").write_bytes(b"\x89PNG not really")
+    before = snapshot(photos)
+    code, _, err = run(capsys, "report", str(photos))
+    assert code == 1 and "not a run folder" in error_line(err)
+    assert snapshot(photos) == before
+
+
+def test_json_errors_are_json_too(tmp_path, capsys):
+    code, stdout, err = run(capsys, "info", str(tmp_path / "nope"), "--json")
+    assert code == 1 and "no run folder or model file" in error_line(err)
+    assert json.loads(stdout) == {"error": f"{tmp_path / 'nope'}: no run folder or model file of that name",
+                                  "exit_code": 1}
+
+
+def test_json_has_no_nan(tmp_path, capsys):
+    from matnet.cli.common import echo_json
+
+    echo_json({"loss": float("nan"), "values": [1.0, float("inf")], "n": 3})
+    assert json.loads(capsys.readouterr().out) == {"loss": None, "values": [1.0, None], "n": 3}
+
+
+def test_debug_works_anywhere_on_the_command_line(tmp_path, capsys):
+    with pytest.raises(MatnetError, match="no run folder or model file"):
+        main(["info", str(tmp_path / "nope"), "--debug"])
+    code, _, err = run(capsys, "info", str(tmp_path / "nope"))
+    assert code == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("number,words", [(errno.ENOSPC, "the disk is full"),
+                                          (errno.EROFS, "the file system is read-only"),
+                                          (errno.EACCES, "permission denied"),
+                                          (errno.ENOTDIR, "a file stands where a folder should be")])
+def test_os_errors_are_one_line_naming_the_path(number, words):
+    assert os_error_message(OSError(number, os.strerror(number), "runs/x/summary.json")) == \
+        f"runs/x/summary.json: {words}"
+
+
+def test_an_os_error_while_writing_is_one_line(tmp_path, capsys, monkeypatch):
+    """The disk filling up in the middle of writing a report: one line naming the file, exit 1."""
+    import matnet.runfolder
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "metrics.jsonl").write_text('{"epoch": 1, "loss": 1.0, "acc": 0.5}\n')
+    monkeypatch.setattr(matnet.runfolder, "write_text", full)
+    code, _, err = run(capsys, "report", str(folder))
+    assert code == 1 and error_line(err) == f"matnet: error: {folder / 'report.html'}: the disk is full"
+
+
+def test_interrupted_writes_leave_nothing_behind_after_the_next(tmp_path):
+    target = tmp_path / "summary.json"
+    leftover = tmp_path / ".summary.json.tmp.abc123"
+    leftover.write_text("half a file")
+    other = tmp_path / ".other.json.tmp.x"
+    other.write_text("not ours to clean")
+    write_text(target, "{}")
+    assert target.read_text() == "{}" and not leftover.exists() and other.exists()

@@ -1,0 +1,245 @@
+"""Hard inputs for ``matnet predict``, made from real MNIST *test* digits: photographed or scanned pages.
+
+Each kind adds one difficulty to a plain page (a dark digit 40-160 pixels tall, upscaled from its 28x28 image,
+placed off-centre on near-white paper two to three times its size):
+
+    plain     that page alone
+    paper     grey or tinted paper, dark grey or blue ink, saved as RGB
+    noise     grey paper and Gaussian sensor noise of 2-6 grey levels
+    jpeg      grey paper, noise of 2 levels, saved as JPEG of quality 30-90
+    shadow    the light across the page fading from 200 to 80 (paper and ink dimmed alike), any direction
+    thin      a ball-point pen: the digit's skeleton drawn 1-3 pixels wide
+    thick     a marker: the skeleton drawn with a round nib 1.6-2 times MNIST's stroke
+    rotated   the digit turned by up to 15 degrees either way
+    margin    a ruled line along one edge of the page and a row of text-like marks along another
+    inverted  chalk on a blackboard: light ink on dark paper, noise of 2 levels
+    combined  a random mix of all of the above (what people actually bring)
+
+``hard_digit(kind, digit, rng)`` makes one page as a Pillow image (what a file would decode to); ``hard_set``
+makes n pages of a kind from MNIST test digits drawn by a seed; ``number_page`` writes digits side by side as a
+number, with varied spacing and touching pairs. Used by tests/data/test_hard_digits.py, tests/cli/test_predict.py
+and bench/real_digits.py.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+__all__ = ["KINDS", "HardSet", "hard_digit", "hard_set", "number_page", "skeleton"]
+
+KINDS = ("plain", "paper", "noise", "jpeg", "shadow", "thin", "thick", "rotated", "margin", "inverted", "combined")
+
+
+def skeleton(binary: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning: a boolean image reduced to one-pixel-wide lines through the middle of its strokes."""
+    img = np.pad(binary.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for step in (0, 1):
+            c = img[1:-1, 1:-1]
+            p2, p3, p4, p5 = img[:-2, 1:-1], img[:-2, 2:], img[1:-1, 2:], img[2:, 2:]
+            p6, p7, p8, p9 = img[2:, 1:-1], img[2:, :-2], img[1:-1, :-2], img[:-2, :-2]
+            ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
+            neighbours = sum(p.astype(np.int32) for p in ring[:-1])
+            transitions = sum(((a == 0) & (b == 1)).astype(np.int32) for a, b in zip(ring[:-1], ring[1:]))
+            if step == 0:
+                side = (p2 * p4 * p6 == 0) & (p4 * p6 * p8 == 0)
+            else:
+                side = (p2 * p4 * p8 == 0) & (p2 * p6 * p8 == 0)
+            remove = (c == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1) & side
+            if remove.any():
+                c[remove] = 0
+                changed = True
+        if not changed:
+            return img[1:-1, 1:-1].astype(bool)
+
+
+def _coverage(digit: np.ndarray, size: int) -> np.ndarray:
+    """A 28x28 uint8 MNIST digit upscaled so that its 20-pixel box becomes ``size`` pixels: ink in [0, 1]."""
+    side = max(28, round(28 * size / 20))
+    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.Resampling.BICUBIC)
+    return np.asarray(big, np.float32) / 255.0
+
+
+def _pen(cover: np.ndarray, kind: str, size: int, rng) -> np.ndarray:
+    """The digit redrawn along its skeleton with another pen: a ball-point 1-3 pixels wide (``thin``) or a
+    marker with a round nib 1.6-2 times as wide as MNIST's stroke (``thick``; MNIST's is about 2.4 of its
+    20 pixels), lightly anti-aliased."""
+    ink = cover > 0.3
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    lines = np.zeros_like(ink)
+    lines[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = skeleton(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    if kind == "thin":
+        width = int(rng.integers(1, 4))
+    else:
+        width = max(3, round(rng.uniform(1.6, 2.0) * 2.4 * size / 20))
+    radius = (width - 1) / 2
+    offsets = [(dy, dx) for dy in range(-int(radius) - 1, int(radius) + 2)
+               for dx in range(-int(radius) - 1, int(radius) + 2) if dy * dy + dx * dx <= radius * radius + 0.5]
+    drawn = np.zeros(cover.shape, bool)
+    ys, xs = np.nonzero(lines)
+    for dy, dx in offsets:
+        drawn[np.clip(ys + dy, 0, cover.shape[0] - 1), np.clip(xs + dx, 0, cover.shape[1] - 1)] = True
+    image = Image.fromarray(drawn.astype(np.uint8) * 255).filter(ImageFilter.GaussianBlur(0.5))
+    return np.asarray(image, np.float32) / 255.0
+
+
+def _rotate(cover: np.ndarray, degrees: float) -> np.ndarray:
+    image = Image.fromarray(np.round(cover * 255).astype(np.uint8))
+    return np.asarray(image.rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True), np.float32) / 255.0
+
+
+def _margin_marks(page: np.ndarray, digit_box: tuple[int, int, int, int], rng) -> None:
+    """A ruled line along the top or bottom edge and a row of text-like marks along the other, far from the
+    digit (drawn into ``page``, an ink coverage map)."""
+    h, w = page.shape
+    image = Image.fromarray(np.round(page * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    top_free, bottom_free = digit_box[0], h - digit_box[2]
+    line_at_top = top_free >= bottom_free
+    thickness = int(rng.integers(1, 4))
+    y = int(rng.integers(2, max(3, min(12, (top_free if line_at_top else bottom_free) // 3))))
+    y = y if line_at_top else h - 1 - y
+    draw.rectangle([0, y, w - 1, y + thickness - 1], fill=int(rng.integers(150, 256)))
+    text_h = int(rng.integers(6, 13))
+    free = bottom_free if line_at_top else top_free
+    base = (h - 3 - text_h if line_at_top else 3) if free > text_h + 6 else None
+    if base is not None:
+        x = int(rng.integers(2, max(3, w // 4)))
+        while x < w - text_h:
+            letter_w = int(rng.integers(text_h // 2, text_h + 1))
+            points = [(x + rng.uniform(0, letter_w), base + rng.uniform(0, text_h)) for _ in range(4)]
+            draw.line(points, fill=255, width=max(1, text_h // 6))
+            x += letter_w + int(rng.integers(2, text_h))
+            if rng.random() < 0.15:
+                x += text_h
+    page[:] = np.asarray(image, np.float32) / 255.0
+
+
+def _settings(kind: str, rng) -> dict:
+    """The page's look: paper and ink colours, noise, JPEG quality, shadow, pen, rotation, margin marks."""
+    s = {"paper": [rng.uniform(235, 255)] * 3, "ink": [rng.uniform(0, 40)] * 3, "noise": 0.0, "jpeg": None,
+         "shadow": None, "pen": None, "rotate": 0.0, "margin": False, "rgb": False}
+    grey = rng.uniform(170, 215)
+    if kind == "paper":
+        tint = rng.uniform(-25, 25, 3) * (rng.random() < 0.6)
+        s["paper"] = list(np.clip(grey + tint, 0, 255))
+        s["ink"] = [rng.uniform(10, 60)] * 3 if rng.random() < 0.5 else [rng.uniform(10, 50), rng.uniform(20, 60),
+                                                                           rng.uniform(90, 160)]
+        s["rgb"] = True
+    elif kind == "noise":
+        s["paper"], s["ink"], s["noise"] = [grey] * 3, [rng.uniform(10, 70)] * 3, rng.uniform(2, 6)
+    elif kind == "jpeg":
+        s["paper"], s["ink"], s["noise"] = [grey] * 3, [rng.uniform(10, 70)] * 3, 2.0
+        s["jpeg"] = int(rng.integers(30, 91))
+    elif kind == "shadow":
+        s["paper"], s["shadow"] = [rng.uniform(225, 250)] * 3, rng.uniform(0, 2 * np.pi)
+    elif kind in ("thin", "thick"):
+        s["pen"] = kind
+    elif kind == "rotated":
+        s["rotate"] = rng.uniform(-15, 15)
+    elif kind == "margin":
+        s["margin"] = True
+    elif kind == "inverted":
+        s["paper"], s["ink"], s["noise"] = [rng.uniform(20, 70)] * 3, [rng.uniform(180, 250)] * 3, 2.0
+    elif kind == "combined":
+        s = _settings(str(rng.choice(["paper", "noise", "inverted"])), rng)
+        s["noise"] = max(s["noise"], rng.uniform(0, 4))
+        s["jpeg"] = int(rng.integers(30, 91)) if rng.random() < 0.5 else None
+        s["shadow"] = rng.uniform(0, 2 * np.pi) if rng.random() < 0.3 else None
+        s["pen"] = rng.choice([None, None, None, "thin", "thick"])
+        s["rotate"] = rng.uniform(-15, 15) if rng.random() < 0.5 else 0.0
+        s["margin"] = bool(rng.random() < 0.3)
+    elif kind != "plain":
+        raise ValueError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    return s
+
+
+def hard_digit(kind: str, digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """One page of the given kind showing ``digit`` (a 28x28 uint8 MNIST image): a Pillow image, L or RGB."""
+    s = _settings(kind, rng)
+    size = int(rng.integers(40, 161))
+    cover = _coverage(digit, size)
+    if s["pen"]:
+        cover = _pen(cover, s["pen"], size, rng)
+    if s["rotate"]:
+        cover = _rotate(cover, s["rotate"])
+    rows, cols = np.flatnonzero(cover.max(1) > 0.1), np.flatnonzero(cover.max(0) > 0.1)
+    cover = cover[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    ch, cw = cover.shape
+    span = max(ch, cw)
+    h = int(ch + span * rng.uniform(1.0, 2.2) + (span if s["margin"] else 0))
+    w = int(cw + span * rng.uniform(1.0, 2.2) + (span // 2 if s["margin"] else 0))
+    pad_y, pad_x = (span // 2, span // 4) if s["margin"] else (2, 2)
+    top = int(rng.integers(pad_y, h - ch - pad_y + 1))
+    left = int(rng.integers(pad_x, w - cw - pad_x + 1))
+    page = np.zeros((h, w), np.float32)
+    page[top:top + ch, left:left + cw] = cover
+    if s["margin"]:
+        _margin_marks(page, (top, left, top + ch, left + cw), rng)
+    paper, ink = np.array(s["paper"], np.float32), np.array(s["ink"], np.float32)
+    pixels = paper * (1 - page[..., None]) + ink * page[..., None]
+    if s["shadow"] is not None:            # the light falls from 200/paper to 80/paper of full along a direction
+        ys, xs = np.indices((h, w), dtype=np.float32)
+        along = np.cos(s["shadow"]) * xs / w + np.sin(s["shadow"]) * ys / h
+        along = (along - along.min()) / max(float(np.ptp(along)), 1e-6)
+        light = (200 + (80 - 200) * along) / float(paper.mean())
+        pixels = pixels * light[..., None]
+    if s["noise"]:
+        pixels = pixels + rng.normal(0, s["noise"], pixels.shape[:2])[..., None]
+    pixels = np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels, "RGB") if s["rgb"] else Image.fromarray(pixels[..., 0], "L")
+    if s["jpeg"]:
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=s["jpeg"])
+        image = Image.open(io.BytesIO(buffer.getvalue()))
+        image.load()
+    return image
+
+
+class HardSet(NamedTuple):
+    pages: list[Image.Image]     # what the files would decode to
+    labels: np.ndarray           # the digits' true classes
+    index: np.ndarray            # which MNIST test digits they are
+
+
+def hard_set(kind: str, n: int, images: np.ndarray, labels: np.ndarray, seed: int = 0) -> HardSet:
+    """``n`` pages of one kind from MNIST test digits drawn by ``seed``."""
+    rng = np.random.default_rng([seed, KINDS.index(kind)])
+    which = rng.choice(len(images), size=n, replace=False)
+    return HardSet([hard_digit(kind, images[i], rng) for i in which], np.asarray(labels)[which], which)
+
+
+def number_page(digits: list[np.ndarray], rng: np.random.Generator, touching: float = 0.3) -> Image.Image:
+    """Digits (28x28 uint8 MNIST images) written side by side as a number on a grey, noisy page.
+
+    Each digit is cut to its columns of ink and placed after the previous one with a gap of 1-6 pixels (at
+    the 28-pixel scale), or with probability ``touching`` a gap of 0 or -1 (the boxes meet or overlap by one
+    pixel), so that the strokes touch where both digits have ink at the meeting columns; the whole is upscaled
+    2-4 times, with noise of 3 grey levels.
+    """
+    cuts = []
+    for digit in digits:
+        cols = np.flatnonzero(digit.max(axis=0) > 25)
+        cuts.append(digit[:, cols[0]:cols[-1] + 1].astype(np.float32) / 255.0)
+    gaps = [0] + [-int(rng.integers(0, 2)) if rng.random() < touching else int(rng.integers(1, 7))
+                  for _ in digits[1:]]
+    width = sum(c.shape[1] for c in cuts) + sum(gaps) + 16
+    strip = np.zeros((36, width), np.float32)
+    x = 8
+    for cut, gap in zip(cuts, gaps):
+        x += gap
+        dy = int(rng.integers(2, 7))
+        strip[dy:dy + 28, x:x + cut.shape[1]] = np.maximum(strip[dy:dy + 28, x:x + cut.shape[1]], cut)
+        x += cut.shape[1]
+    scale = rng.uniform(2, 4)
+    big = Image.fromarray(np.round(strip * 255).astype(np.uint8)).resize(
+        (round(width * scale), round(36 * scale)), Image.Resampling.BICUBIC)
+    cover = np.asarray(big, np.float32) / 255.0
+    paper, ink = rng.uniform(180, 240), rng.uniform(10, 60)
+    pixels = paper * (1 - cover) + ink * cover + rng.normal(0, 3, cover.shape)
+    return Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8), "L")

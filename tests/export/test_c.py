@@ -1,0 +1,164 @@
+"""matnet export --format c: the generated C99 builds with `cc -O2 -std=c99 -Wall -Wextra -pedantic` without a
+warning, and on 1,000 real MNIST test images agrees with matnet on every class and every probability (within 1e-5);
+once more under AddressSanitizer and UndefinedBehaviorSanitizer, which must stay silent."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from export_support import SANITIZE, compile_c, inputs, matnet, one_error_line, randomize_batchnorm, saved
+from matnet import Sequential
+from matnet.errors import MatnetError
+from matnet.export import export_c
+from matnet.export.c_export import c_float
+from matnet.model import build_cnn
+from matnet.nn import BatchNorm, Conv2D, Dense, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
+
+HARNESS = Path(__file__).with_name("harness.c")   # images as raw floats on stdin, probabilities and classes out
+
+
+def run_harness(binary, x: np.ndarray, n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities (N, classes), classes (N,)) that matnet_predict gives for the rows of x."""
+    done = subprocess.run([str(binary), str(len(x))], input=np.ascontiguousarray(x, np.float32).tobytes(),
+                          capture_output=True, timeout=300)
+    assert done.returncode == 0 and not done.stderr, done.stderr.decode()
+    size = len(x) * n_classes * 4
+    return (np.frombuffer(done.stdout[:size], np.float32).reshape(len(x), n_classes),
+            np.frombuffer(done.stdout[size:], np.int32))
+
+
+def agree(model, x, probabilities, classes) -> None:
+    expected = model.predict_proba(x)
+    np.testing.assert_array_equal(classes, expected.argmax(axis=1))
+    np.testing.assert_array_equal(classes, probabilities.argmax(axis=1))
+    np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-5)
+
+
+def write_pgm(path: Path, image: np.ndarray, ascii_: bool = False) -> Path:
+    h, w = image.shape
+    if ascii_:
+        rows = "\n".join(" ".join(str(int(v)) for v in row) for row in image)
+        path.write_text(f"P2\n# a comment\n{w} {h}\n# another\n255\n{rows}\n")
+    else:
+        path.write_bytes(f"P5\n{w} {h}\n255\n".encode() + np.ascontiguousarray(image, np.uint8).tobytes())
+    return path
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_c_agrees_with_matnet(name, request, cc, images, tmp_path, capsys):
+    model = request.getfixturevalue(name)
+    out = tmp_path / "c"
+    code, stdout, err = matnet(capsys, "export", saved(model, tmp_path / "m"), "--format", "c", "-o", str(out))
+    assert code == 0 and "cc -O2 -std=c99 -Wall -Wextra -pedantic" in stdout, err
+    assert sorted(p.name for p in out.iterdir()) == ["main.c", "model.c", "model.h"]
+    source = (out / "model.c").read_text()
+    assert "malloc" not in source and "static float" not in source      # no allocation, no mutable globals
+    if name == "cnn":
+        assert "batchnorm_1 (BatchNorm) folded in" in source and "batchnorm_2 (BatchNorm) folded in" in source
+    compile_c(cc, [out / "main.c", out / "model.c"], tmp_path / "predict")             # the README's line
+    harness = compile_c(cc, [HARNESS, out / "model.c"], tmp_path / "harness", include=out)
+    x = inputs(model, images)
+    agree(model, x, *run_harness(harness, x))
+
+
+def test_sanitizers_stay_silent(cc, mlp, images, tmp_path):
+    """The MLP and a small cnn (pad, conv, maxpool, BatchNorm folded, flatten) under ASan + UBSan; main.c too, on
+    good and broken PGM files."""
+    small = randomize_batchnorm(build_cnn(filters=(4, 8), dense=16, seed=6), seed=6)
+    for name, model in (("mlp", mlp), ("small", small)):
+        export_c(model, tmp_path / name)
+        harness = compile_c(cc, [HARNESS, tmp_path / name / "model.c"], tmp_path / f"{name}-asan", flags=SANITIZE,
+                            include=tmp_path / name)
+        x = inputs(model, images[:100])
+        agree(model, x, *run_harness(harness, x))
+    predict = compile_c(cc, [tmp_path / "mlp" / "main.c", tmp_path / "mlp" / "model.c"], tmp_path / "predict-asan",
+                        flags=SANITIZE)
+    good = [write_pgm(tmp_path / "a.pgm", images[0]), write_pgm(tmp_path / "b.pgm", images[1], ascii_=True)]
+    broken = {"short.pgm": b"P5\n28 28\n255\n" + bytes(100), "size.pgm": b"P5\n27 28\n255\n" + bytes(27 * 28),
+              "magic.pgm": b"P6\n28 28\n255\n", "deep.pgm": b"P5\n28 28\n65535\n" + bytes(2 * 784),
+              "empty.pgm": b"", "header.pgm": b"P2\n28 x\n"}
+    for file, data in broken.items():
+        (tmp_path / file).write_bytes(data)
+    done = subprocess.run([str(predict), *map(str, good), *(str(tmp_path / f) for f in broken)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1
+    assert len(done.stdout.splitlines()) == 2
+    errors = done.stderr.splitlines()
+    assert len(errors) == len(broken) and all(line.startswith("predict: ") for line in errors), done.stderr
+
+
+def test_main_reads_pgm(cc, mlp, images, tmp_path):
+    """P5 and P2 (with comments) give matnet's class and probabilities; -i reads dark ink on light paper."""
+    export_c(mlp, tmp_path / "c")
+    predict = compile_c(cc, [tmp_path / "c" / "main.c", tmp_path / "c" / "model.c"], tmp_path / "predict")
+    files = [write_pgm(tmp_path / f"{k}.pgm", images[k], ascii_=k % 2 == 1) for k in range(6)]
+    inverted = write_pgm(tmp_path / "inverted.pgm", 255 - images[0])
+    done = subprocess.run([str(predict), "-a", *map(str, files)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    expected = mlp.predict_proba(inputs(mlp, images[:6]))
+    for line, want in zip(done.stdout.splitlines(), expected, strict=True):
+        head, probabilities = line.split("   ", 1)
+        assert head.split(": ")[1].startswith(f"{want.argmax()} (")
+        got = [float(p) for p in probabilities.split()[1::2]]
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)        # printed with 6 decimals
+    flipped = subprocess.run([str(predict), "-i", str(inverted)], capture_output=True, text=True, timeout=60)
+    assert flipped.stdout.split(": ")[1].startswith(f"{expected[0].argmax()} (")
+    usage = subprocess.run([str(predict)], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_every_supported_layer(cc, images, tmp_path):
+    """LeakyReLU, Sigmoid, Tanh, a Softmax at the end (not applied twice), a strided Conv2D without padding, a
+    BatchNorm after ReLU (not foldable: a per-channel affine) and one after a Dense (folded)."""
+    model = Sequential([Conv2D(1, 6, 3, stride=2), ReLU(), BatchNorm(6), MaxPool2D(3, stride=2), LeakyReLU(0.2),
+                        Flatten(), Dense(216, 32), BatchNorm(32), Tanh(), Dense(32, 16), Sigmoid(), Dense(16, 10),
+                        Softmax()], input_shape=(1, 28, 28), seed=7)
+    randomize_batchnorm(model, seed=7)
+    export_c(model, tmp_path / "c")
+    source = (tmp_path / "c" / "model.c").read_text()
+    assert "affine(" in source and "batchnorm_2 (BatchNorm) folded in" in source
+    harness = compile_c(cc, [HARNESS, tmp_path / "c" / "model.c"], tmp_path / "harness", include=tmp_path / "c")
+    x = inputs(model, images[:300])
+    agree(model, x, *run_harness(harness, x))
+
+
+def test_unsupported_layer_is_one_clear_line(resnet, tmp_path, capsys):
+    with pytest.raises(MatnetError, match=r"residual_1 \(Residual\) cannot be exported to C"):
+        export_c(resnet, tmp_path / "c")
+    line = one_error_line(matnet(capsys, "export", saved(resnet, tmp_path / "m"), "--format", "c", "-o",
+                                 str(tmp_path / "c")), 1, "residual_1 (Residual)", "to C", "--format onnx")
+    assert "Dense" in line                                        # says what is supported
+    assert not (tmp_path / "c").exists()                          # nothing written
+
+
+def test_output_folder_rules(mlp, tmp_path, capsys):
+    model = saved(mlp, tmp_path / "m")
+    one_error_line(matnet(capsys, "export", model, "--format", "c", "-o", str(tmp_path / "no" / "c")), 1,
+                   "does not exist")
+    (tmp_path / "empty").mkdir()
+    assert matnet(capsys, "export", model, "--format", "c", "-o", str(tmp_path / "empty"))[0] == 0
+    keep = tmp_path / "empty" / "notes.txt"
+    keep.write_text("mine")
+    one_error_line(matnet(capsys, "export", model, "--format", "c", "-o", str(tmp_path / "empty")), 1, "--force",
+                   "model.h")
+    (tmp_path / "empty" / "model.c").write_text("old")
+    assert matnet(capsys, "export", model, "--format", "c", "-o", str(tmp_path / "empty"), "--force")[0] == 0
+    assert keep.read_text() == "mine" and "matnet_predict" in (tmp_path / "empty" / "model.c").read_text()
+    one_error_line(matnet(capsys, "export", model, "--format", "c", "-o", str(keep)), 1, "is a file")
+
+
+@pytest.mark.parametrize("value", [3.0, -0.0, 1e-45, 3.4028235e38, 0.1, -2.5e-8, 1.17549435e-38, 12345678.0])
+def test_float_literals_read_back_exactly(value):
+    literal = c_float(float(np.float32(value)))
+    assert literal.endswith("f") and any(c in literal for c in ".e")
+    assert np.float32(float(literal[:-1])) == np.float32(value)
+
+
+def test_every_float32_digit_pattern_reads_back(rng):
+    values = (rng.standard_normal(10_000) * 10.0 ** rng.integers(-30, 30, 10_000)).astype(np.float32)
+    back = np.array([float(c_float(float(v))[:-1]) for v in values], dtype=np.float32)
+    np.testing.assert_array_equal(back, values)

@@ -1,0 +1,41 @@
+"""Fixtures of the serve tests: small models (a trained MLP run, an untrained CNN file) and the app serving them."""
+
+from __future__ import annotations
+
+import pytest
+
+from matnet.config import TrainConfig
+from matnet.model import build_cnn
+from matnet.run import train_run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, mnist):
+    """An MLP run folder (one epoch on 2,000 images: the weights matter little here), with its summary.json."""
+    out = tmp_path_factory.mktemp("serve") / "tiny"
+    train_run(TrainConfig(subset=2000, val_size=1000, epochs=1, out=str(out)), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def cnn_file(tmp_path_factory):
+    """A small untrained CNN (BatchNorm, so no gradient x input) saved as a model file."""
+    model = build_cnn(filters=(4, 8), dense=16, seed=1, preprocessing={"dataset": "mnist"})
+    stem = tmp_path_factory.mktemp("serve") / "little-cnn"
+    model.save(stem)
+    return stem.with_suffix(".npz")
+
+
+@pytest.fixture(scope="session")
+def app(tiny_run, cnn_file):
+    from matnet.serve import create_app, load_models
+
+    return create_app(load_models([tiny_run, cnn_file]))
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client

@@ -1,0 +1,115 @@
+"""The page as a person uses it: a real ``matnet serve`` process on a free loopback port, headless Chromium
+(Debian's package) driven by Playwright, a digit drawn with the mouse along the strokes of a real MNIST test digit.
+
+The strokes come from the digit's pixels: its ink thinned to a one-pixel skeleton (Zhang-Suen), the skeleton
+walked into polylines, each polyline drawn as one mouse stroke on the pad. Screenshots at a desktop and a phone
+width go to test-artifacts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from matnet.runfolder import load_model
+from serve_support import skeleton, start_server, stop_server, strokes_of
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+VIEWPORTS = {"desktop": ((1280, 900), 7), "phone": ((390, 844), 2)}   # each draws another digit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def served(default_run):
+    run, summary = default_run
+    process, url, lines = start_server(run)
+    yield url, load_model(run), summary
+    out = stop_server(process, lines)
+    assert process.returncode == 0 and "stopped" in out, out
+
+
+def digit_strokes(mnist, model, digit):
+    """The strokes of the first test image of ``digit`` that the model is sure of, in 28x28 pixel coordinates."""
+    for index in np.flatnonzero(mnist.test_labels == digit):
+        image = mnist.test_images[index] / 255.0
+        if model.predict_proba(image.reshape(1, 784))[0, digit] > 0.99:
+            return strokes_of(skeleton(image > 0.5))
+    raise AssertionError(f"no test image of {digit} the model is sure of")
+
+
+def draw(page, strokes):
+    box = page.locator("#pad").bounding_box()
+
+    def at(point):
+        row, col = point
+        return box["x"] + (col + 0.5) / 28 * box["width"], box["y"] + (row + 0.5) / 28 * box["height"]
+
+    for stroke in strokes:
+        page.mouse.move(*at(stroke[0]))
+        page.mouse.down()
+        for point in stroke[1:]:
+            page.mouse.move(*at(point), steps=2)
+        page.mouse.up()
+
+
+@pytest.mark.parametrize("viewport_name", list(VIEWPORTS))
+def test_draw_a_digit_and_see_every_layer(browser, served, mnist, viewport_name):
+    url, model, summary = served
+    (width, height), digit = VIEWPORTS[viewport_name]
+    page = browser.new_page(viewport={"width": width, "height": height})
+    problems = []
+    page.on("pageerror", lambda err: problems.append(str(err)))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("request", lambda request: problems.append(f"left the server: {request.url}")
+            if not request.url.startswith(url) and not request.url.startswith("data:") else None)
+    page.goto(url)
+    page.wait_for_selector("body[data-state=idle]")
+    assert f"test accuracy {100 * summary['test_accuracy']:.2f}%" in page.inner_text("#model-info")
+
+    draw(page, digit_strokes(mnist, model, digit))
+    page.wait_for_selector("body[data-state=done][data-predictions]")   # the page's CSP allows no eval
+    assert page.inner_text("#label") == str(digit)
+
+    shown = page.eval_on_selector_all(".bar .pct", "bars => bars.map(b => parseFloat(b.textContent))")
+    exact = page.eval_on_selector_all(".bar", "bars => bars.map(b => parseFloat(b.dataset.p))")
+    assert len(shown) == 10 and abs(sum(shown) - 100) <= 0.5 and abs(sum(exact) - 1) < 1e-5
+    assert max(range(10), key=lambda k: exact[k]) == digit
+
+    names = [row["name"] for row in page.evaluate("fetch('/api/models/default').then(r => r.json())")["layers"]]
+    assert names == [layer.name for layer, _ in model.trace(np.zeros((1, 784), np.float32))]
+    for name in names:
+        panel = page.locator(f'[data-layer="{name}"]')
+        assert panel.count() == 1 and panel.get_attribute("data-rendered") == "1", name
+        sizes = panel.locator("canvas").evaluate_all("cs => cs.map(c => [c.width, c.getBoundingClientRect().width])")
+        assert sizes and all(w > 0 and 0 < shown_w <= width for w, shown_w in sizes), (name, sizes)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width      # no sideways scrolling
+
+    if viewport_name == "desktop":      # a unit's incoming weights, and gradient x input
+        page.locator('[data-layer="dense_1"] figure canvas.units').first.click(position={"x": 3, "y": 3})
+        page.wait_for_selector("#unit:not([hidden])")
+        assert page.inner_text("#unit-title") == "dense_1, unit 0"
+        assert "28x28 image" in page.inner_text("#unit-caption")
+        page.check("#explain")
+        page.wait_for_selector("#attribution-figure:not([hidden])")
+        assert page.inner_text("#attribution-class") == str(digit)
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"serve-{viewport_name}-{width}x{height}.png"), full_page=True)
+    assert not problems, problems
+    page.close()
+
+
+def test_random_test_digit_shows_its_true_label(browser, served):
+    url, _, _ = served
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("body[data-state=idle]")
+    page.click("#random")
+    page.wait_for_selector("body[data-state=done][data-predictions]")   # the page's CSP allows no eval
+    assert page.inner_text("#true-label").startswith("True label: ")
+    assert page.inner_text("#label") in "0123456789"
+    page.click("#clear")
+    assert page.inner_text("#label") == "\u2013" and page.is_hidden("#true-label")
+    page.close()

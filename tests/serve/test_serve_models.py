@@ -1,0 +1,128 @@
+"""The served models and what the page draws of them: the layer table's wiring and shapes, gradient x input
+against finite differences, array encodings, names, and many threads in one model at once."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from matnet.errors import MatnetError
+from matnet.model import Sequential, build_mlp, build_resnet
+from matnet.nn import Dense, Dropout, Tanh
+from matnet.serve import ServedModel, load_models
+from matnet.serve.layers import attribution, encode, explainable, layer_table
+
+
+def test_layer_table_follows_trace_and_wires_residual_blocks():
+    model = build_resnet()
+    rows = layer_table(model)
+    x = np.random.default_rng(0).random((1, 1, 28, 28), dtype=np.float32)
+    traced = model.trace(x)
+    assert [r["name"] for r in rows] == [layer.name for layer, _ in traced]
+    for row, (_, out) in zip(rows, traced):
+        assert tuple(row["output_shape"]) == out.shape[1:], row["name"]
+    by_name = {r["name"]: r for r in rows}
+    first, second = [r for r in rows if r["type"] == "Residual"]
+    inside = [r for r in rows if r["inside"] == second["name"]]
+    block_input = second["input"]
+    assert inside[0]["input"] == block_input                          # F's first layer reads the block's input
+    projection = next(r for r in inside if r["name"].startswith("conv2d") and r["config"]["kernel_size"] == 1)
+    assert projection["input"] == block_input                         # so does the shortcut's projection
+    assert second["adds"] == [inside[-2]["name"], projection["name"]]  # out = F(x) + projection(x)
+    assert first["adds"][1] == first["input"]                          # an identity shortcut adds x itself
+    assert by_name[rows[-1]["name"]]["type"] == "Dense" and rows[-1]["input"] == "globalavgpool_1"
+    assert "layers" not in first["config"] and first["operation"] == "out = F(x) + shortcut(x)"
+
+
+def numerical_attribution(model, x, target, h=1e-6):
+    """x * d out[target] / dx by central differences, one pixel at a time (float64)."""
+    flat = x.reshape(-1)
+    grad = np.zeros_like(flat)
+    for i in range(flat.size):
+        up, down = flat.copy(), flat.copy()
+        up[i] += h
+        down[i] -= h
+        grad[i] = (model.forward(up.reshape(x.shape))[0, target]
+                   - model.forward(down.reshape(x.shape))[0, target]) / (2 * h)
+    return (flat * grad).reshape(x.shape)[0]
+
+
+def test_attribution_is_gradient_times_input_from_the_backward_pass():
+    model = Sequential([Dense(12, 7), Tanh(), Dropout(0.5), Dense(7, 3)], seed=3).astype(np.float64)
+    x = np.random.default_rng(1).random((1, 12))
+    for target in range(3):
+        found = attribution(model, x, target)
+        np.testing.assert_allclose(found, numerical_attribution(model, x, target), rtol=1e-6, atol=1e-9)
+    dropout = model.layers[2]
+    assert dropout.p == 0.5 and model.layers[0].input_grad is False      # both put back
+
+
+def test_attribution_puts_things_back_even_when_it_fails():
+    model = Sequential([Dense(4, 3), Dropout(0.3), Dense(3, 2)], seed=0)
+    with pytest.raises(IndexError):
+        attribution(model, np.ones((1, 4), np.float32), target=5)
+    assert model.layers[1].p == 0.3 and model.layers[0].input_grad is False
+
+
+def test_only_networks_without_batchnorm_are_explained(cnn_file):
+    assert explainable(build_mlp([784, 16, 10]))
+    cnn = ServedModel.open(cnn_file)
+    assert not cnn.explainable
+    with pytest.raises(ValueError, match="BatchNorm"):
+        cnn.predict(np.zeros((28, 28), np.float32), explain=True)
+
+
+def test_encodings_round_trip():
+    a = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
+    packed = encode(a, "base64")
+    assert packed["shape"] == [3, 4, 5] and packed["dtype"] == "<f4"
+    np.testing.assert_array_equal(np.frombuffer(base64.b64decode(packed["base64"]), "<f4").reshape(3, 4, 5), a)
+    listed = encode(a, "list")
+    np.testing.assert_allclose(np.asarray(listed["data"]), a, atol=5e-7)
+
+
+def test_names_are_unique_and_models_must_take_28x28(tiny_run, tmp_path):
+    served = load_models([tiny_run, tiny_run, tiny_run / "best.npz"])
+    assert [s.name for s in served] == ["tiny", "tiny-2", "best"]
+    small = build_mlp([10, 4])
+    small.save(tmp_path / "small")
+    with pytest.raises(MatnetError, match="takes inputs of shape \\(10,\\)"):
+        load_models([tmp_path / "small"])
+    with pytest.raises(MatnetError, match="no run folder or model file"):
+        load_models([tmp_path / "missing"])
+
+
+def test_many_threads_in_one_model_get_their_own_answers(tiny_run, mnist):
+    """Eight threads predicting (with layers and gradient x input, which caches arrays between forward and
+    backward) at once get exactly what one thread alone gets."""
+    served = ServedModel.open(tiny_run)
+    images = [(mnist.test_images[k] / 255.0).astype(np.float32) for k in range(16)]
+    alone = [served.predict(image, layers=True, explain=True, encoding="base64") for image in images]
+    results, errors = {}, []
+
+    def worker(k):
+        try:
+            for round_ in range(10):
+                j = (k + round_) % len(images)
+                results[k, round_] = (j, served.predict(images[j], layers=True, explain=True, encoding="base64"))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)       # switch threads as often as possible: without the lock, this fails at once
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors
+    assert len(results) == 80
+    for j, result in results.values():
+        assert result == alone[j]

@@ -1,0 +1,45 @@
+"""The learning-rate range test: its suggestions on MNIST's default MLP, and `matnet lr-find`."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import numpy as np
+import pytest
+
+from matnet.cli.main import main
+from matnet.model import build_mlp
+from matnet.optim.optimizers import make_optimizer
+from matnet.train.lr_find import lr_find
+
+
+@pytest.mark.parametrize("optimizer, tuned", [("momentum", 0.1), ("adam", 1e-3)])
+def test_the_suggestion_lies_within_3x_of_the_tuned_default(mnist_splits, optimizer, tuned):
+    model = build_mlp([784, 128, 64, 10])
+    before = model.parameters.values.copy()
+    result = lr_find(model, make_optimizer(optimizer, tuned, 5e-4, 0.9), mnist_splits.x_train, mnist_splits.y_train)
+    print(f"{optimizer}: suggestion {result.suggestion:.3g}, minimum {result.minimum:.3g}, "
+          f"steepest {result.steepest:.3g}")
+    assert tuned / 3 <= result.suggestion <= tuned * 3
+    assert result.stopped == "diverged" and len(result.lrs) < 300
+    assert np.array_equal(model.parameters.values, before)   # the test leaves the model as it was
+
+
+def test_lr_find_cli_plot_json_and_apply(tmp_path, monkeypatch, capsys, mnist):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text('epochs = 3\nlr = 0.5\n')
+    assert main(["lr-find", "--subset", "2000", "--steps", "60", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (tmp_path / "lr-find.png").is_file() and out["suggestion"] > 0
+    assert main(["lr-find", "--subset", "2000", "--steps", "60"]) == 1          # the plot exists: refused
+    assert "exists" in capsys.readouterr().err
+    assert main(["lr-find", "--subset", "2000", "--steps", "60", "--plot", "b.png", "--apply", "mine.toml"]) == 1
+    assert main(["lr-find", "--subset", "2000", "--steps", "60", "--plot", "b.png", "--apply", "new.toml"]) == 0
+    written = tomllib.loads((tmp_path / "new.toml").read_text())
+    assert written["subset"] == 2000 and "out" not in written and written["lr"] > 0
+    assert main(["lr-find", "--subset", "2000", "--steps", "60", "--plot", "c.png", "--apply", "mine.toml",
+                 "--force"]) == 0
+    updated = tomllib.loads((tmp_path / "mine.toml").read_text())
+    assert updated["epochs"] == 3 and updated["lr"] != 0.5
+    assert not (tmp_path / "runs").exists()   # no run folder
