@@ -99,8 +99,17 @@ SLOW_FIXTURES = {"default_run",                          # trains the demo's net
 SLOW_FILES = {"tests/train/test_cnn_run.py"}              # CNN and ResNet runs on real MNIST
 
 
+# The longest files start first, so that with several workers (make test) none is left running alone at the end.
+LONGEST_FIRST = ["tests/test_readme_cli.py", "tests/train/test_cnn_run.py", "tests/serve/test_serve_browser.py"]
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         path = item.path.relative_to(config.rootpath).as_posix()
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or path in SLOW_FILES:
             item.add_marker(pytest.mark.slow)
+
+    def rank(item):
+        path = item.path.relative_to(config.rootpath).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)   # stable: the order within and among the other files stays

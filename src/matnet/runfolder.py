@@ -245,6 +245,8 @@ def load_model(path: str | Path, *, max_params: int | None = None):
         return RunFolder(path).load_model(max_params=max_params)
     if not any(p.exists() for p in (path, *model_paths(path))):
         raise MatnetError(f"{path}: no run folder or model file of that name")
+    if path.is_file() and path.suffix not in (".npz", ".json"):
+        raise MatnetError(f"{path}: not a matnet model (a model is NAME.npz + NAME.json, or a run folder)")
     return load_model_file(path, max_params=max_params)
 
 
@@ -306,6 +308,8 @@ def read_run(path: str | Path, *, progress: bool = True, complete: bool = True) 
     """Read a run folder. With ``complete``, test predictions missing from it (a run made before they were saved,
     or a model copied in by hand) are computed from the model and the cached dataset, and written into it."""
     folder = RunFolder(path)
+    if folder.path.is_file():
+        raise MatnetError(f"{folder.path} is a file, not a run folder")
     if not folder.path.is_dir():
         raise MatnetError(f"{folder.path}: no such run folder")
     if not folder.is_run():

@@ -111,7 +111,8 @@ def train(ctx, config_file, preset, resume, force, as_json, **options):
     def announce():
         verb = "resuming" if resume else "training"
         click.echo(f"{verb} {_architecture(config)} on {config.dataset} "
-                   f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} epochs "
+                   f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} "
+                   f"epoch{'s' if config.epochs != 1 else ''} "
                    f"-> {config.out}", err=as_json)
 
     try:

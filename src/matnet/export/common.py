@@ -27,7 +27,7 @@ def check_file_target(path: str | Path, force: bool) -> Path:
     if path.is_dir():
         raise MatnetError(f"{path} is a folder; give the file to write, e.g. {path / 'model.onnx'}")
     if (path.exists() or path.is_symlink()) and not force:
-        raise MatnetError(f"{path} already exists: add --force to replace it")
+        raise MatnetError(f"{path} already exists: add --force (force=True in Python) to replace it")
     _check_parent(path)
     return path
 
