@@ -4,6 +4,7 @@ wrong, folders that are not runs, and failures of the machine itself. In-process
 import errno
 import json
 import os
+import re
 
 import pytest
 
@@ -143,3 +144,18 @@ def test_interrupted_writes_leave_nothing_behind_after_the_next(tmp_path):
     other.write_text("not ours to clean")
     write_text(target, "{}")
     assert target.read_text() == "{}" and not leftover.exists() and other.exists()
+
+
+def test_info_shows_only_the_settings_the_architecture_uses(tmp_path, capsys):
+    from matnet import build_mlp
+    from matnet.config import TrainConfig, config_toml
+    from matnet.runfolder import RunFolder
+
+    folder = RunFolder(tmp_path / "run")
+    folder.save_model(build_mlp([784, 16, 10]))
+    folder.write_config(config_toml(TrainConfig(layers=[784, 16, 10])))
+    code, out, _ = run(capsys, "info", str(folder.path))
+    training = [line for line in out.splitlines() if line.startswith("training: ")][0]
+    keys = re.findall(r"(?:: |, )([a-z_]+) ", training)
+    assert code == 0 and "layers [784, 16, 10]" in training and "activation relu" in training
+    assert {"layers", "activation", "dropout", "lr"} <= set(keys) and not {"filters", "dense", "out"} & set(keys)

@@ -11,6 +11,13 @@ from matnet.errors import MatnetError
 from matnet.runfolder import find_run
 
 
+def _not_used_by(model: str) -> set[str]:
+    """Settings a config always holds but this architecture ignores (and ``out``, the folder itself)."""
+    sizes = {"mlp": {"filters", "dense"}, "cnn": {"layers", "activation"}, "resnet": {"layers", "activation",
+                                                                                      "filters", "dense"}}
+    return {"out"} | sizes.get(model, set())
+
+
 def _optional(read):
     """What ``read()`` gives, or None when the file is missing or unreadable (info shows what there is)."""
     try:
@@ -40,7 +47,7 @@ def info(model, as_json):
     click.echo(f"classes: {', '.join(net.classes)}")
     if config:
         click.echo("training: " + ", ".join(f"{key} {value}" for key, value in config.items()
-                                            if key not in ("out",)))
+                                            if key not in _not_used_by(config.get("model", "mlp"))))
     if summary:
         click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
                    f"after {summary['epochs']} epochs ({summary['train_seconds']:.1f}s)")
