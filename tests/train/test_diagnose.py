@@ -129,3 +129,13 @@ def test_the_report_shows_a_health_section_and_matnet_diagnose_prints_it(tmp_pat
     capsys.readouterr()
     assert main(["diagnose", str(tmp_path / "run")]) == 0
     assert "dead ReLUs" in capsys.readouterr().out
+
+
+def test_diagnose_says_what_it_could_not_check(tmp_path, capsys):
+    from matnet.cli.main import main
+
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1, "loss": 1.0, "acc": 0.5}\n')
+    assert main(["diagnose", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no problems found in what the folder holds; missing: ")
+    assert "the layer statistics (layer_stats.json)" in out and "test predictions" not in out

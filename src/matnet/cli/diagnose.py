@@ -18,11 +18,15 @@ def diagnose(run, as_json):
     The findings recorded while it trained (NaN loss, inputs, labels, ...) and the checks of its metrics and
     layer statistics (gradients, dead ReLUs, over- and underfitting). A healthy run: "no problems found".
     """
-    findings = diagnose_run(read_run(run, progress=False, complete=False))
+    data = read_run(run, progress=False, complete=False)
+    findings = diagnose_run(data)
     if as_json:
         echo_json(findings)
         return
     for finding in findings:
         click.echo(format_finding(finding))
+    # what could not be checked (the predictions are not needed here)
+    missing = [what for what in data.missing if not what.startswith("the test predictions")]
     if not findings:
-        click.echo("no problems found")
+        held = f" in what the folder holds; missing: {'; '.join(missing)}" if missing else ""
+        click.echo("no problems found" + held)
