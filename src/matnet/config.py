@@ -6,6 +6,7 @@ such a file and command-line flags override it.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -90,10 +91,17 @@ class TrainConfig:
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
         """A config from a dict such as a parsed TOML file: unknown keys and wrong types name the key."""
         kinds = typing.get_type_hints(cls)
+        unknown = [key for key in values if key not in kinds]
+        if unknown:   # all of them at once, each with the known key it was probably meant to be
+            aliases = {"learning_rate": "lr", "batch": "batch_size", "n_epochs": "epochs", "decay": "weight_decay"}
+            named = []
+            for key in unknown:
+                close = [aliases[key]] if key in aliases else difflib.get_close_matches(key, kinds, n=1)
+                named.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            raise MatnetError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; known "
+                              f"keys: {', '.join(kinds)}")
         checked = {}
         for key, value in values.items():
-            if key not in kinds:
-                raise MatnetError(f"{source}: unknown key '{key}' (known keys: {', '.join(kinds)})")
             checked[key] = _typed(key, value, kinds[key], source)
         config = cls(**checked)
         try:

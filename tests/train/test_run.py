@@ -158,7 +158,9 @@ def test_layers_must_fit_the_dataset(tmp_path, mnist):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("learning_rate = 0.1", "unknown key 'learning_rate'"),
+    ("learning_rate = 0.1", r"unknown key 'learning_rate' \(did you mean 'lr'\?\); known keys: model, "),
+    ("optimzer = 'adam'\nbatchsize = 8", r"unknown keys 'optimzer' \(did you mean 'optimizer'\?\), 'batchsize' "
+                                          r"\(did you mean 'batch_size'\?\)"),
     ("lr = 'fast'", "key 'lr' must be a number, got 'fast'"),
     ("epochs = 2.5", "key 'epochs' must be an integer"),
     ("layers = [784, 'x', 10]", "key 'layers' must be a list of integers"),
