@@ -189,8 +189,9 @@ class Diagnose(Callback):
 
     ``probe``/``probe_labels``: a fixed batch (validation images) for the input and label checks and for tracing
     a divergence; ``layer_stats``: the run's :class:`LayerStats` callback, whose record the gradient, dead-ReLU and
-    update-ratio checks read (without it they are skipped). The loss becoming NaN makes the trainer raise
-    ``TrainingDiverged``; call :meth:`diverged` then (``matnet.run`` does) to record why."""
+    update-ratio checks read (without it they are skipped; list this callback after it, since LayerStats adds the
+    epoch's dead-unit figures in its own ``on_epoch_end``, as ``matnet.run`` does). The loss becoming NaN makes the
+    trainer raise ``TrainingDiverged``; call :meth:`diverged` then (``matnet.run`` does) to record why."""
 
     def __init__(self, probe=None, probe_labels=None, layer_stats=None, save=None, file=None):
         self.probe, self.probe_labels, self.layer_stats = probe, probe_labels, layer_stats
