@@ -77,16 +77,13 @@ def run_matnet(kind: str, optimizer: str, epochs: int, weights: str, seed: int) 
     return {"epoch_seconds": times, "test_accuracy": model.evaluate(xt, yt)["accuracy"], "peak_mib": peak_mib()}
 
 
-def run_torch(kind: str, optimizer: str, epochs: int, weights: str, seed: int) -> dict:
-    import torch
-    import torch.nn.functional as F
-
-    build, build_torch, shape = MODELS[kind]
-    x, y, xt, yt = load_data(shape)
-    X, Y = torch.from_numpy(x), torch.from_numpy(y)
+def torch_model(torch, kind: str, weights: str, seed: int):
+    """The PyTorch network of ``kind`` holding matnet's initial weights from the file ``weights``, layer by layer
+    (both keep W as (out, in[, k, k]))."""
+    build, build_torch, _ = MODELS[kind]
     model = build_torch(torch)
     ours = build(seed)
-    with np.load(weights) as w:   # matnet's initial weights, layer by layer (both keep W as (out, in[, k, k]))
+    with np.load(weights) as w:
         for name, array in ours.parameters.arrays().items():
             array[...] = w[name]
     theirs = [m for m in model.modules() if not list(m.children()) and list(m.parameters(recurse=False))]
@@ -94,6 +91,16 @@ def run_torch(kind: str, optimizer: str, epochs: int, weights: str, seed: int) -
         for a, b in zip([layer for layer in ours.all_layers() if layer.params], theirs, strict=True):
             for array, tensor in zip(a.params.values(), b.parameters(recurse=False), strict=True):
                 tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+    return model
+
+
+def run_torch(kind: str, optimizer: str, epochs: int, weights: str, seed: int) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    x, y, xt, yt = load_data(MODELS[kind][2])
+    X, Y = torch.from_numpy(x), torch.from_numpy(y)
+    model = torch_model(torch, kind, weights, seed)
     if optimizer == "momentum":
         opt = torch.optim.SGD(model.parameters(), **OPTIMIZERS[optimizer])
     else:

@@ -16,6 +16,7 @@ Layout (imports run one way, each layer only from those before it):
         -> reports, export, serve -> cli
 """
 
+from matnet.backend import use_device
 from matnet.errors import MatnetError
 from matnet.model import Sequential, build_cnn, build_mlp, build_resnet
 from matnet.model_file import save_model
@@ -37,5 +38,5 @@ __all__ = [
     "MeanSquaredError", "Momentum", "Nesterov", "Network", "Optimizer", "ProgressBar", "ReLU", "Residual",
     "Schedule", "Sequential", "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "Tanh", "Trainer", "TrainingDiverged",
     "TrainingInterrupted", "build_cnn", "build_mlp", "build_resnet", "load", "load_model",
-    "make_optimizer", "make_schedule", "save_model",
+    "make_optimizer", "make_schedule", "save_model", "use_device",
 ]

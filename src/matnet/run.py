@@ -129,7 +129,7 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
         "parameters": model.num_params,
         "train_size": len(splits.x_train),
         "dataset": config.dataset,
-        "backend": backend.name,
+        "device": backend.device(),
         "python": platform.python_version(),
         "numpy": np.__version__,
     }

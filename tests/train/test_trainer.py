@@ -64,7 +64,8 @@ class PoisonAfter(Callback):
 def test_nan_loss_stops_with_epoch_and_step():
     model = build_mlp([4, 3, 2])
     x, y = np.ones((40, 4), np.float32), np.zeros(40, int)
-    with pytest.raises(TrainingDiverged, match=r"the loss became nan at epoch 2, step 4: .*lower learning rate"):
+    with pytest.raises(TrainingDiverged,
+                       match=r"the loss became nan or infinite at epoch 2, step 4: .*lower learning rate"):
         model.fit(x, y, batch_size=5, epochs=3, optimizer=SGD(0.1), callbacks=[PoisonAfter(3)])
 
 

@@ -8,11 +8,24 @@ from pathlib import Path
 
 import click
 
+from matnet.backend import use_device
 from matnet.runfolder import load_model
 
-__all__ = ["MODEL_ARG", "open_model", "echo_json", "finite"]
+__all__ = ["MODEL_ARG", "DEVICE_OPTION", "open_model", "echo_json", "finite"]
 
 MODEL_ARG = click.argument("model", metavar="MODEL_OR_RUN", type=click.Path())
+
+
+def _choose_device(ctx, param, value):
+    return use_device(value) if value is not None else None
+
+
+# Every command that runs a model takes it; it is chosen while the command line is read, before any array is made.
+DEVICE_OPTION = click.option(
+    "--device", type=click.Choice(["cpu", "cuda", "strict"]), default=None, callback=_choose_device,
+    expose_value=False, is_eager=True,
+    help="Where the math runs: cpu (NumPy, the default), cuda (an NVIDIA GPU, through CuPy), or strict (NumPy "
+         "behind a GPU's rules, for tests). The environment form is MATNET_BACKEND=numpy|cupy|strict.")
 
 
 def open_model(path: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from matnet.cli.common import MODEL_ARG, echo_json, open_model
+from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo_json, open_model
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
@@ -26,6 +26,7 @@ def format_confusion(confusion: np.ndarray, classes) -> str:
 
 
 @click.command()
+@DEVICE_OPTION
 @MODEL_ARG
 @click.option("--dataset", help="Dataset to test on (default: the one the model was trained on).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

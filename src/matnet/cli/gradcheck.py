@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from matnet.backend import xp
-from matnet.cli.common import echo_json, open_model
+from matnet.cli.common import DEVICE_OPTION, echo_json, open_model
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.nn.gradcheck import KINKS, TOLERANCE, CheckResult, check_network, standard_checks
@@ -36,6 +36,7 @@ def check_trained(path: str, batch: int, samples: int, seed: int) -> list[CheckR
 
 
 @click.command()
+@DEVICE_OPTION
 @click.argument("model", metavar="[MODEL_OR_RUN]", required=False, type=click.Path())
 @click.option("--seed", default=0, show_default=True, help="Seed of the random inputs (and sampled entries).")
 @click.option("--batch", default=8, show_default=True, type=click.IntRange(min=1),

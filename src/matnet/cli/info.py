@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from matnet.cli.common import MODEL_ARG, echo_json, open_model
+from matnet.backend import device_info
+from matnet.cli.common import DEVICE_OPTION, echo_json, open_model
 from matnet.errors import MatnetError
 from matnet.runfolder import find_run
 
@@ -26,11 +27,28 @@ def _optional(read):
         return None
 
 
+def _device_line(device: dict) -> str:
+    """``device: cuda (NVIDIA H200), cupy 14.2.0, CUDA driver 13.0`` or ``device: cpu (numpy 2.2.1)``."""
+    where = f"{device['device']} ({device['gpu']})" if "gpu" in device else device["device"]
+    driver = f", CUDA driver {device['cuda_driver']}" if "cuda_driver" in device else ""
+    return f"device: {where}, {device['array module']}{driver}"
+
+
 @click.command()
-@MODEL_ARG
+@click.argument("model", metavar="[MODEL_OR_RUN]", required=False, type=click.Path())
+@DEVICE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info(model, as_json):
-    """The architecture, parameter count, training configuration and final figures of MODEL_OR_RUN."""
+    """The architecture, parameter count, training configuration and final figures of MODEL_OR_RUN, and the
+    device the math runs on (alone, without MODEL_OR_RUN: `matnet info --device cuda` names the GPU, CuPy's
+    and the CUDA driver's versions)."""
+    device = device_info()
+    if model is None:
+        if as_json:
+            echo_json({"device": device})
+        else:
+            click.echo(_device_line(device))
+        return
     net = open_model(model)
     path = Path(model)
     run = find_run(path)
@@ -41,7 +59,7 @@ def info(model, as_json):
                    "layers": [{"name": layer.name, "type": type(layer).__name__, **layer.config()}
                               for layer in net.layers],
                    "classes": list(net.classes), "preprocessing": net.preprocessing,
-                   "config": config, "summary": summary})
+                   "config": config, "summary": summary, "device": device})
         return
     click.echo(net.summary_text())
     click.echo(f"classes: {', '.join(net.classes)}")
@@ -50,4 +68,6 @@ def info(model, as_json):
                                             if key not in _not_used_by(config.get("model", "mlp"))))
     if summary:
         click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
-                   f"after {summary['epochs']} epochs ({summary['train_seconds']:.1f}s)")
+                   f"after {summary['epochs']} epochs ({summary['train_seconds']:.1f}s"
+                   f"{', on ' + summary['device'] if 'device' in summary else ''})")
+    click.echo(_device_line(device))

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from matnet.cli.common import MODEL_ARG, echo_json, open_model
+from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo_json, open_model
 from matnet.data.images import FIELD, read_gray, save_gray, split_digits, to_mnist
 from matnet.errors import MatnetError
 
@@ -86,6 +86,7 @@ def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -
 
 
 @click.command()
+@DEVICE_OPTION
 @MODEL_ARG
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--top", default=3, show_default=True, type=click.IntRange(min=1), help="Classes to show per image.")

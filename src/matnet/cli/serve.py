@@ -11,6 +11,7 @@ import click
 
 from matnet.errors import MatnetError
 from matnet.serve import MAX_BODY_BYTES, MAX_IMAGE_PIXELS, create_app, load_models
+from matnet.cli.common import DEVICE_OPTION
 
 __all__ = ["serve", "is_loopback", "open_socket", "address"]
 
@@ -56,6 +57,7 @@ def address(sock: socket.socket) -> str:
 
 
 @click.command()
+@DEVICE_OPTION
 @click.argument("models", nargs=-1, required=True, type=click.Path(), metavar="RUN_OR_MODEL...")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. The default is this machine only; 0.0.0.0 is every network interface "

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from matnet.cli.common import echo_json
+from matnet.cli.common import DEVICE_OPTION, echo_json
 from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.errors import MatnetError
 from matnet.model import ARCHITECTURES
@@ -56,6 +56,7 @@ def _architecture(config: TrainConfig) -> str:
 
 
 @click.command()
+@DEVICE_OPTION
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Settings from a TOML file (keys as the flags, with _ for -); flags given here override it.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), help="Start from a preset: mlp (the default), cnn "

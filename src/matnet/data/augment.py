@@ -5,15 +5,15 @@ The mirror is exact (a reversed column order). The shift and turn are one affine
 the batch: the output pixel p samples the input at ``R(-angle) (p - c) + c - t`` (c the centre, t the shift), by
 bilinear interpolation, zero outside the image. Drawn from its own Generator, whose state a checkpoint saves.
 
-The random draws and the warp run on the host (NumPy); batches on a GPU are copied there and back explicitly
-(``to_numpy``, ``xp.asarray``), never mixed with host arrays in one operation.
+The random draws and the warp run on the device, as array operations over the whole batch (gathers of the four
+neighbours of every sampled point): a batch on a GPU never leaves it. The warp is computed in float64.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from matnet.backend import to_numpy, xp
+from matnet.backend import DeviceRandom, to_device, xp
 
 __all__ = ["Augment"]
 
@@ -25,14 +25,15 @@ class Augment:
     Takes batches of rows (N, H*W) or images (N, 1, H, W) and returns the same shape.
     """
 
-    def __init__(self, image_shape, shift: float = 2.0, degrees: float = 10.0, *, flip: bool = False,
-                 rng: np.random.Generator | None = None):
+    def __init__(self, image_shape, shift: float = 2.0, degrees: float = 10.0, *, flip: bool = False, rng=None):
         self.h, self.w = image_shape
         self.shift, self.degrees, self.flip = float(shift), float(degrees), bool(flip)
-        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.rng = rng if rng is not None else DeviceRandom(0)    # a DeviceRandom, or a NumPy Generator (host)
         ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float64)
         self._cy, self._cx = (self.h - 1) / 2, (self.w - 1) / 2
-        self._ys, self._xs = ys - self._cy, xs - self._cx   # output pixel coordinates about the centre
+        # output pixel coordinates about the centre, on the device (made there at the first batch)
+        self._grid = (ys - self._cy, xs - self._cx)
+        self._device_grid = None
 
     def __call__(self, x):
         if self.flip:
@@ -44,31 +45,33 @@ class Augment:
     def _mirror(self, x):
         """Each image reversed left-right with probability 1/2 (a new array; ``x`` is left as it was)."""
         images = x.reshape(len(x), self.h, self.w)
-        chosen = xp.asarray(self.rng.random(len(x)) < 0.5)[:, None, None]
+        chosen = (to_device(self.rng.random(len(x))) < 0.5)[:, None, None]
         return xp.where(chosen, images[:, :, ::-1], images).reshape(x.shape)
 
     def _warp(self, x):
         n = len(x)
-        angle = np.deg2rad(self.rng.uniform(-self.degrees, self.degrees, n))[:, None, None]
-        ty, tx = self.rng.uniform(-self.shift, self.shift, (2, n))[:, :, None, None]   # each (n, 1, 1)
-        cos, sin = np.cos(angle), np.sin(angle)
-        src_y = cos * self._ys - sin * self._xs + self._cy - ty   # where each output pixel reads from
-        src_x = sin * self._ys + cos * self._xs + self._cx - tx
-        return xp.asarray(self._sample(to_numpy(x).reshape(n, self.h * self.w), src_y, src_x),
-                          dtype=x.dtype).reshape(x.shape)
+        if self._device_grid is None:
+            self._device_grid = tuple(to_device(a) for a in self._grid)
+        ys, xs = self._device_grid
+        angle = xp.deg2rad(to_device(self.rng.uniform(-self.degrees, self.degrees, n)))[:, None, None]
+        ty, tx = to_device(self.rng.uniform(-self.shift, self.shift, (2, n)))[:, :, None, None]   # each (n, 1, 1)
+        cos, sin = xp.cos(angle), xp.sin(angle)
+        src_y = cos * ys - sin * xs + self._cy - ty   # where each output pixel reads from
+        src_x = sin * ys + cos * xs + self._cx - tx
+        return self._sample(x.reshape(n, self.h * self.w), src_y, src_x).astype(x.dtype).reshape(x.shape)
 
     def _sample(self, flat, src_y, src_x):
         """Bilinear interpolation of each image ``flat[i]`` (H*W) at (src_y[i], src_x[i]) (H, W); 0 outside."""
-        y0, x0 = np.floor(src_y), np.floor(src_x)
+        y0, x0 = xp.floor(src_y), xp.floor(src_x)
         fy, fx = src_y - y0, src_x - x0
-        out = np.zeros(src_y.shape)
+        out = xp.zeros(src_y.shape)
         for dy, wy in ((0, 1 - fy), (1, fy)):
             for dx, wx in ((0, 1 - fx), (1, fx)):
                 yy, xx = (y0 + dy).astype(np.int64), (x0 + dx).astype(np.int64)
                 inside = (yy >= 0) & (yy < self.h) & (xx >= 0) & (xx < self.w)
-                idx = np.where(inside, yy * self.w + xx, 0).reshape(len(flat), -1)
-                values = np.take_along_axis(flat, idx, axis=1).reshape(src_y.shape)
-                out += np.where(inside, values, 0.0) * wy * wx
+                idx = xp.where(inside, yy * self.w + xx, 0).reshape(len(flat), -1)
+                values = xp.take_along_axis(flat, idx, axis=1).reshape(src_y.shape)
+                out += xp.where(inside, values, 0.0) * wy * wx
         return out
 
     def __repr__(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matnet.backend import xp
+from matnet.backend import DeviceRandom, to_device
 from matnet.nn.layer import Layer
 
 __all__ = ["Dropout"]
@@ -16,25 +16,28 @@ class Dropout(Layer):
 
     forward:   x: (N, ...)  ->  out = x * mask,   mask = [u >= p] / (1 - p),  u ~ U(0, 1)
     backward:  dx = dout * mask
+
+    ``u`` is drawn on the device (``rng`` a :class:`~matnet.backend.DeviceRandom`; a NumPy Generator given by the
+    user draws on the host, and its numbers are copied up).
     """
 
-    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None, name: str | None = None):
+    def __init__(self, p: float = 0.5, *, rng=None, name: str | None = None):
         super().__init__(name)
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout(p={p}): p must be in [0, 1)")
         self.p = float(p)
-        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.rng = rng if rng is not None else DeviceRandom(0)
 
     def reset_parameters(self, rng) -> None:
         # A generator of its own, seeded from the model's: masks are reproducible and independent of init.
-        self.rng = np.random.default_rng(rng.integers(2**63))
+        self.rng = DeviceRandom(rng.integers(2**63))
 
     def forward(self, x, training=False):
         if not training or self.p == 0.0:
             self._cache = None
             return x
-        keep = self.rng.random(x.shape, dtype=np.float32) >= self.p
-        mask = xp.asarray(keep, dtype=x.dtype)
+        keep = to_device(self.rng.random(x.shape, dtype=np.float32)) >= self.p
+        mask = keep.astype(x.dtype)
         mask *= 1.0 / (1.0 - self.p)
         self._cache = mask
         return x * mask

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matnet.backend import to_numpy, xp
+from matnet.backend import random_state, set_random_state, to_host, to_numpy, xp
 from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from matnet.nn.batchnorm import BatchNorm
 from matnet.nn.conv import Conv2D
@@ -59,11 +59,11 @@ def numerical_gradient(f, x, h: float = STEP, indices=None, order: int = 2):
     chosen = range(flat.size) if indices is None else indices
     grad = np.zeros(len(chosen))
     for k, i in enumerate(chosen):
-        old = float(flat[i])
+        old = to_host(flat[i])
         total = 0.0
         for offset, weight in STENCILS[order]:
             flat[i] = old + offset * h
-            total += weight * f()
+            total += weight * to_host(f())
         flat[i] = old
         grad[k] = total / h
     return xp.asarray(grad.reshape(x.shape) if indices is None else grad)
@@ -98,11 +98,11 @@ def _errors(pairs: dict) -> dict[str, float]:
 def _frozen_randomness(layer):
     """Restore a layer's generator before every forward, so dropout draws the same mask each time."""
     rng = getattr(layer, "rng", None)
-    state = rng.bit_generator.state if rng is not None else None
+    state = random_state(rng) if rng is not None else None
 
     def reset():
         if state is not None:
-            rng.bit_generator.state = state
+            set_random_state(rng, state)
     return reset
 
 
@@ -128,14 +128,14 @@ def check_layer(layer, x, rng: np.random.Generator) -> dict[str, float]:
     dout = xp.asarray(rng.standard_normal(out.shape))
     dout_before = dout.copy()
     dx = layer.backward(dout)
-    if not bool((dout == dout_before).all()):
+    if not to_host((dout == dout_before).all()):
         raise AssertionError(f"{type(layer).__name__}.backward wrote into dout")
     params = _parameters(layer)
     analytic = {"dx": dx, **{label: grad.copy() for label, _, grad in params}}
 
     def f():
         reset()
-        return float((layer.forward(x, training=True) * dout).sum())
+        return to_host((layer.forward(x, training=True) * dout).sum())
 
     pairs = {"dx": (analytic["dx"], numerical_gradient(f, x))}
     for label, param, _ in params:
@@ -145,7 +145,7 @@ def check_layer(layer, x, rng: np.random.Generator) -> dict[str, float]:
 
 def check_loss(loss, z, y) -> float:
     """Worst relative error of ``loss.backward()`` against the numerical gradient of ``loss.forward(z, y)``."""
-    z = xp.asarray(z, dtype=xp.float64)
+    z, y = xp.asarray(z, dtype=xp.float64), xp.asarray(y)
     loss.forward(z, y)
     analytic = loss.backward()
     return relative_error(analytic, numerical_gradient(lambda: loss.forward(z, y), z))
@@ -163,7 +163,7 @@ def _kink_free(f, x, idx, stencil):
     finite = np.isfinite(a) & np.isfinite(b)
     # Rounding alone makes an estimate of a zero gradient (a dead unit's weight) about eps |f| / h, twice that at
     # h/2: no kink, and below anything a comparison at the gradients' scale could see.
-    noise = 100 * np.finfo(np.float64).eps * abs(float(f())) / (h / 2)
+    noise = 100 * np.finfo(np.float64).eps * abs(to_host(f())) / (h / 2)
     with np.errstate(invalid="ignore"):
         agree = np.abs(a - b) <= 1e-6 * np.maximum(np.abs(a) + np.abs(b), 1e-8) + noise
     return np.where(finite, np.where(agree, b, np.nan), np.inf)
@@ -177,7 +177,7 @@ def check_network(net: Network, x, y, loss, samples: int | None = None, seed: in
     module's docstring); the number skipped is reported under ``KINKS``."""
     stencil = {"h": 1e-4, "order": 4} if trained else {}
     net.astype(np.float64)
-    x = xp.asarray(x, dtype=xp.float64)
+    x, y = xp.asarray(x, dtype=xp.float64), xp.asarray(y)
     first = net.layers[0]
     first.input_grad = True
     resets = [_frozen_randomness(layer) for layer in net.layers]
@@ -206,9 +206,9 @@ def check_network(net: Network, x, y, loss, samples: int | None = None, seed: in
         pairs = {}
         for name, span in zip(net.parameters.names, net.parameters.slices):
             idx = pick(span.stop - span.start, span.start)
-            pairs[name] = (to_numpy(analytic[idx]), to_numpy(numeric(net.parameters.values, idx)))
+            pairs[name] = (to_numpy(analytic)[idx], to_numpy(numeric(net.parameters.values, idx)))
         idx = pick(x.size)
-        pairs["dx"] = (to_numpy(dx.reshape(-1)[idx]), to_numpy(numeric(x, idx)))
+        pairs["dx"] = (to_numpy(dx).reshape(-1)[idx], to_numpy(numeric(x, idx)))
         if trained:  # NaN marks a kink (_kink_free); elsewhere it is a non-finite value, which must fail
             kinks = sum(int(np.isnan(n).sum()) for _, n in pairs.values())
             pairs = {name: (a[~np.isnan(n)], n[~np.isnan(n)]) for name, (a, n) in pairs.items()}

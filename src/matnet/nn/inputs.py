@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from matnet.backend import xp
+from matnet.backend import to_host, to_numpy, xp
 
 __all__ = ["as_batch", "as_targets", "check_data", "check_verbose"]
 
@@ -69,11 +69,14 @@ def _numbers(a, name: str, what: str):
 
 def _check_finite(x, name: str) -> None:
     """NaN and infinities refused; two reductions, no temporary the size of ``x`` unless one is found."""
-    if x.dtype.kind != "f" or x.size == 0 or (math.isfinite(float(x.min())) and math.isfinite(float(x.max()))):
+    if x.dtype.kind != "f" or x.size == 0:
+        return
+    low, high = to_numpy(xp.stack([x.min(), x.max()])).tolist()      # one transfer
+    if math.isfinite(low) and math.isfinite(high):
         return
     bad = ~xp.isfinite(x.reshape(len(x), -1)).all(axis=1)
-    first = int(xp.argmax(bad))
-    raise ValueError(f"{name}: expected finite numbers, got NaN or infinite values in {int(bad.sum()):,} "
+    first = to_host(xp.argmax(bad))
+    raise ValueError(f"{name}: expected finite numbers, got NaN or infinite values in {to_host(bad.sum()):,} "
                      f"sample(s), the first at index {first}; clean or drop them")
 
 
@@ -124,16 +127,16 @@ def as_targets(y, n: int, classes: int, *, name: str = "y", x_name: str = "x"):
         raise TypeError(f"{name}: expected {where} as integers, got booleans")
     if y.dtype.kind == "f":
         whole = xp.isfinite(y) & (y == xp.floor(y))
-        if not bool(whole.all()):
-            first = int(xp.argmin(whole))
-            raise ValueError(f"{name}: expected {where}, got {float(y[first])!r} at index {first} (float labels "
+        if not to_host(whole.all()):
+            first = to_host(xp.argmin(whole))
+            raise ValueError(f"{name}: expected {where}, got {to_host(y[first])!r} at index {first} (float labels "
                              f"are accepted only with whole values)")
         y = y.astype(np.int64)
     if len(y):
         outside = (y < 0) | (y >= classes)
-        if bool(outside.any()):
-            first = int(xp.argmax(outside))
-            raise ValueError(f"{name}: expected {where} (the network has {classes} outputs), got {int(y[first])} "
+        if to_host(outside.any()):
+            first = to_host(xp.argmax(outside))
+            raise ValueError(f"{name}: expected {where} (the network has {classes} outputs), got {to_host(y[first])} "
                              f"at index {first}")
     return y
 

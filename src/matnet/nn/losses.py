@@ -1,7 +1,8 @@
 """Losses: a scalar from predictions and targets, and its gradient with respect to the predictions.
 
 Targets ``y`` are class indices (N,) or rows of probabilities (N, C) (one-hot, or smoothed labels).
-``forward(pred, y) -> float`` stores what ``backward() -> dpred`` needs.
+``forward(pred, y) -> L`` stores what ``backward() -> dpred`` needs. ``L`` is a scalar on the device (a 0-d array;
+a NumPy scalar on the CPU): training reads it back only when it logs (``matnet.backend.to_host``).
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ class SoftmaxCrossEntropy:
     With ``s = z - max(z)`` per row, ``log softmax(z)_i = s_i - log sum_j exp(s_j)``: no exp overflows and no log
     of a rounded-off zero. Fusing softmax into the loss makes the gradient simply ``dL/dz = (p - y) / N``.
 
-    forward:   z: (N, C) logits,  y: (N,) labels or (N, C) target rows  ->  L: float
+    forward:   z: (N, C) logits,  y: (N,) labels or (N, C) target rows  ->  L: a device scalar
     backward:  ->  dz: (N, C)
     """
 
     def __init__(self):
         self._cache = None
 
-    def forward(self, logits, y) -> float:
+    def forward(self, logits, y):
         shifted = logits - logits.max(axis=1, keepdims=True)
         exp = xp.exp(shifted)
         sums = exp.sum(axis=1)
@@ -46,7 +47,7 @@ class SoftmaxCrossEntropy:
             loss = -(y * (shifted - xp.log(sums)[:, None])).sum() / n
         exp /= sums[:, None]  # now the probabilities p
         self._cache = (exp, y)
-        return float(loss)
+        return loss
 
     def backward(self):
         if self._cache is None:
@@ -64,19 +65,19 @@ class SoftmaxCrossEntropy:
 class MeanSquaredError:
     """``L = mean((pred - y)^2)`` over all N*C entries (PyTorch's MSELoss); ``dL/dpred = 2 (pred - y) / (N C)``.
 
-    forward:   pred: (N, C),  y: (N,) labels (one-hot encoded here) or (N, C) targets  ->  L: float
+    forward:   pred: (N, C),  y: (N,) labels (one-hot encoded here) or (N, C) targets  ->  L: a device scalar
     backward:  ->  dpred: (N, C)
     """
 
     def __init__(self):
         self._cache = None
 
-    def forward(self, pred, y) -> float:
+    def forward(self, pred, y):
         if _is_labels(y):
             y = one_hot(y, pred.shape[1], dtype=pred.dtype)
         diff = pred - y
         self._cache = diff
-        return float((diff * diff).mean())
+        return (diff * diff).mean()
 
     def backward(self):
         if self._cache is None:

@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 from tqdm.auto import tqdm
 
-from matnet.backend import to_numpy
+from matnet.backend import to_numpy, xp
 from matnet.nn.activations import Softmax, softmax
 from matnet.nn.inputs import as_batch, check_verbose
 from matnet.nn.layer import Layer
@@ -154,9 +154,10 @@ class Network:
         are made in loops and servers where a bar is noise."""
         x = as_batch(x, self.input_shape, self.dtype)
         ends_in_softmax = isinstance(self.layers[-1], Softmax)
-        chunks = [to_numpy(out if ends_in_softmax else softmax(out, axis=1))
+        chunks = [out if ends_in_softmax else softmax(out, axis=1)
                   for out in self.forward_batches(x, batch_size, verbose, "predict")]
-        return np.concatenate(chunks) if chunks else np.zeros((0,) + self.output_shapes[-1], self.dtype)
+        # one transfer for the whole result
+        return to_numpy(xp.concatenate(chunks)) if chunks else np.zeros((0,) + self.output_shapes[-1], self.dtype)
 
     def predict(self, x, batch_size: int = 1000, verbose: int = 0) -> np.ndarray:
         """Predicted class indices (N,), a single sample included (then (1,)); ``x`` as for ``predict_proba``."""

@@ -21,12 +21,11 @@ validation data), which early stopping and the best model share; after all of th
 
 from __future__ import annotations
 
-import math
 import sys
 
 from tqdm.auto import tqdm   # a terminal bar, or a widget in a notebook
 
-from matnet.backend import xp
+from matnet.backend import to_device, to_numpy, xp
 from matnet.nn.activations import LeakyReLU, ReLU
 
 __all__ = ["Callback", "EarlyStopping", "BestModel", "MetricsLog", "StepLog", "LayerStats", "ProgressBar",
@@ -72,7 +71,8 @@ class EarlyStopping(Callback):
         return ({"best_values": self.best_values} if self.best_values is not None else {}), {}
 
     def load_state_dict(self, arrays, values):
-        self.best_values = arrays.get("best_values")
+        saved = arrays.get("best_values")
+        self.best_values = to_device(saved) if saved is not None else None
 
 
 class BestModel(Callback):
@@ -100,32 +100,46 @@ class MetricsLog(Callback):
 
 class StepLog(Callback):
     """The loss and learning rate of every step (two list appends per step), in ``record``:
-    ``{"steps_per_epoch": S, "loss": [...], "lr": [...]}``; handed to ``save`` (if given) after every epoch."""
+    ``{"steps_per_epoch": S, "loss": [...], "lr": [...]}``; handed to ``save`` (if given) after every epoch.
+
+    The losses are device scalars until the epoch ends (or a checkpoint is taken), then read in one transfer."""
 
     def __init__(self, save=None):
         self.save = save
         self.record = {"steps_per_epoch": 0, "loss": [], "lr": []}
+        self._pending = []       # this epoch's losses, still on the device
 
     def on_train_begin(self, trainer):
         self.record["steps_per_epoch"] = trainer.steps_per_epoch
 
     def on_batch_end(self, trainer, step, loss):
-        self.record["loss"].append(loss)
+        self._pending.append(loss)
         self.record["lr"].append(trainer.optimizer.lr)
 
+    def _read(self) -> None:
+        if self._pending:
+            self.record["loss"] += to_numpy(xp.stack(self._pending)).astype(float).tolist()
+            self._pending = []
+
     def on_epoch_end(self, trainer, epoch, metrics):
+        self._read()
         if self.save is not None:
             self.save(self.record)
 
+    def on_interrupt(self, trainer):
+        self._read()
+
     def state_dict(self):
+        self._read()
         return {}, {"loss": self.record["loss"], "lr": self.record["lr"]}
 
     def load_state_dict(self, arrays, values):
         self.record["loss"], self.record["lr"] = list(values["loss"]), list(values["lr"])
 
 
-def _norm(a) -> float:
-    return math.sqrt(float(xp.dot(a, a)))
+def _norm(a):
+    """The Euclidean norm of a flat array, as a float64 device scalar."""
+    return xp.sqrt(xp.dot(a, a).astype(xp.float64))
 
 
 class LayerStats(Callback):
@@ -139,7 +153,9 @@ class LayerStats(Callback):
     healthy run keeps it near 1e-3). After every epoch, on ``probe`` (a fixed validation batch): the fraction of
     each ReLU layer's units, those inside residual blocks included, that output zero for every image.
 
-    ``every`` is at most ``max_every``, and smaller for short runs so that they too get ~100 points.
+    ``every`` is at most ``max_every``, and smaller for short runs so that they too get ~100 points. The norms
+    are computed on the device and kept there until the epoch ends (or a checkpoint is taken), then read in one
+    transfer; the snapshot is a copy on the device.
     """
 
     def __init__(self, probe=None, save=None, max_every: int = 50):
@@ -147,6 +163,7 @@ class LayerStats(Callback):
         self.every = self.max_every
         self.record = {"steps": [], "weights": {}, "dead": {"epochs": []}}
         self._before = None
+        self._pending = []       # (list to extend, device scalar), in the order they were measured
 
     def on_train_begin(self, trainer):
         total = trainer.epochs * trainer.steps_per_epoch
@@ -165,29 +182,44 @@ class LayerStats(Callback):
                 w, old = params.values[span], self._before[span]
                 stats = self.record["weights"].setdefault(name, {"weight_norm": [], "grad_norm": [],
                                                                  "update_ratio": []})
-                stats["weight_norm"].append(_norm(w))
-                stats["grad_norm"].append(_norm(params.grads[span]))
-                stats["update_ratio"].append(_norm(w - old) / max(_norm(old), 1e-12))
+                self._pending += [(stats["weight_norm"], _norm(w)), (stats["grad_norm"], _norm(params.grads[span])),
+                                  (stats["update_ratio"], _norm(w - old) / xp.maximum(_norm(old), 1e-12))]
             self._before = None
 
+    def _read(self) -> None:
+        """Append the measured device scalars to their lists (one transfer)."""
+        if self._pending:
+            values = to_numpy(xp.stack([value for _, value in self._pending])).astype(float).tolist()
+            for (target, _), value in zip(self._pending, values):
+                target.append(value)
+            self._pending = []
+
     def on_epoch_end(self, trainer, epoch, metrics):
+        self._read()
         if self.probe is not None:
             dead = self.record["dead"]
             dead["epochs"].append(epoch)
-            for layer, out in trainer.model.trace(self.probe):
-                if isinstance(layer, (ReLU, LeakyReLU)):
-                    fired = (out > 0).any(axis=0)
-                    dead.setdefault(layer.name, []).append(1.0 - float(fired.mean()))
+            fractions = [(layer.name, 1.0 - (out > 0).any(axis=0).mean())
+                         for layer, out in trainer.model.trace(self.probe) if isinstance(layer, (ReLU, LeakyReLU))]
+            if fractions:
+                values = to_numpy(xp.stack([fraction for _, fraction in fractions])).astype(float).tolist()
+                for (name, _), value in zip(fractions, values):
+                    dead.setdefault(name, []).append(value)
         if self.save is not None:
             self.save(self.record)
 
+    def on_interrupt(self, trainer):
+        self._read()
+
     def state_dict(self):
+        self._read()
         arrays = {"before": self._before} if self._before is not None else {}
         return arrays, {"record": self.record}
 
     def load_state_dict(self, arrays, values):
         self.record = values["record"]
-        self._before = arrays.get("before")
+        saved = arrays.get("before")
+        self._before = to_device(saved) if saved is not None else None
 
 
 # --- what a person watching sees ------------------------------------------------------------------------------
@@ -222,6 +254,7 @@ class ProgressBar(Callback):
     def on_batch_end(self, trainer, step, loss):
         if (step + 1) % self.every == 0 or step + 1 == trainer.steps_per_epoch:
             self.bar.update(step + 1 - self.bar.n)
+            # the trainer's running loss as last read from the device (every trainer.read_every steps)
             self.bar.set_postfix_str(f"loss {trainer.running_loss:.4f}", refresh=False)
 
     def on_epoch_end(self, trainer, epoch, metrics):

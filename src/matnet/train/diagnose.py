@@ -264,7 +264,8 @@ class Diagnose(Callback):
     def diverged(self, trainer, error=None) -> dict:
         """Record why the loss became NaN/inf: the step, the first layer with a non-finite output on the probe
         batch (or parameter), and the cause with the flag to change; returns the finding."""
-        epoch, step = trainer.epochs_done + 1, trainer.step + 1
+        bad = trainer.totals.first_bad            # the step the trainer's read found first non-finite
+        epoch, step = trainer.epochs_done + 1, (bad if isinstance(bad, int) and bad >= 0 else trainer.step) + 1
         where = "no layer output is non-finite on the probe batch (the loss overflowed)"
         bad_params = [name for name, span in zip(trainer.model.parameters.names, trainer.model.parameters.slices)
                       if not np.isfinite(to_numpy(trainer.model.parameters.values[span])).all()]

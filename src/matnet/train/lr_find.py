@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from matnet.backend import to_host
 from matnet.data.prepare import BatchIterator
 from matnet.nn.losses import SoftmaxCrossEntropy
 from matnet.optim.optimizers import Adam
@@ -81,7 +82,8 @@ def lr_find(model, optimizer, x, y, *, start: float = 1e-6, end: float = 10.0, s
                 if k == steps:
                     break
                 lr = float(schedule[k])
-                value = loss_fn.forward(model.forward(xb, training=True), yb)
+                # read every step (a transfer on a GPU): the test stops as soon as the loss runs away
+                value = to_host(loss_fn.forward(model.forward(xb, training=True), yb))
                 if not math.isfinite(value):
                     stopped = "diverged"
                     break

@@ -5,36 +5,43 @@ from __future__ import annotations
 
 import numpy as np
 
+from matnet.backend import to_device, to_host, to_numpy, xp
 from matnet.nn.losses import SoftmaxCrossEntropy
 
 __all__ = ["accuracy", "correct_count", "evaluate", "confusion_matrix", "per_class"]
 
 
 def accuracy(logits, y) -> float:
-    """Fraction of rows whose largest output is the true class (y: labels (N,) or one-hot rows (N, C))."""
-    return correct_count(logits, y) / len(logits)
+    """Fraction of rows whose largest output is the true class (y: labels (N,) or one-hot rows (N, C)); a float,
+    read from the device."""
+    return to_host(correct_count(logits, y)) / len(logits)
 
 
 def correct_count(logits, y) -> int:
-    """How many rows' largest output is the true class (y: labels (N,) or one-hot rows (N, C))."""
+    """How many rows' largest output is the true class (y: labels (N,) or one-hot rows (N, C)): an integer
+    scalar on the device, so that counting makes no transfer (the trainer reads its totals when it logs)."""
     truth = y if y.ndim == 1 else y.argmax(axis=1)
-    return int((logits.argmax(axis=1) == truth).sum())
+    return (logits.argmax(axis=1) == truth).sum()
 
 
 def evaluate(model, x, y, loss=None, batch_size: int = 1000, verbose: int = 0) -> dict:
     """Mean loss and accuracy of ``model`` on (x, y), in batches, without dropout: ``{"loss", "accuracy"}``
-    (``verbose=1``: a bar over many batches, see ``Network.forward_batches``)."""
+    (``verbose=1``: a bar over many batches, see ``Network.forward_batches``). The sums stay on the device; they
+    are read once, at the end (one transfer)."""
     loss = loss or SoftmaxCrossEntropy()
+    x, y = to_device(x), to_device(y)      # no copy when they are on the device already
     total_loss, correct, n = 0.0, 0, len(x)
     if n == 0:
         raise ValueError("cannot evaluate on an empty set")
     start = 0
     for logits in model.forward_batches(x, batch_size, verbose, "evaluate"):
         yb = y[start:start + len(logits)]
-        total_loss += loss.forward(logits, yb) * len(yb)
-        correct += correct_count(logits, yb)
+        total_loss = total_loss + loss.forward(logits, yb).astype(np.float64) * len(yb)
+        correct = correct + correct_count(logits, yb)
         start += len(logits)
-    return {"loss": total_loss / n, "accuracy": correct / n}
+    total_loss, correct = to_numpy(xp.stack([xp.asarray(total_loss, dtype=np.float64),
+                                             xp.asarray(correct, dtype=np.float64)])).tolist()
+    return {"loss": total_loss / n, "accuracy": int(correct) / n}
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:

@@ -5,6 +5,11 @@ Per step:  lr = schedule(t);  augment the batch (if asked);  logits = model(x_ba
 Per epoch: validation loss and accuracy; the metrics to the History and the best-epoch tracker, then to every
            callback; then the checkpoint (if asked), which thus holds the callbacks' state after this epoch.
 
+A step makes no device-to-host transfer (on a GPU, each would make the host wait for the device): the loss, the
+running totals and the first step whose loss was not finite stay device scalars, read together every
+``read_every`` steps (for the progress bar) and at the end of the epoch. A loss that became NaN is therefore
+noticed at the next read, and reported with the step where it first appeared.
+
 The loop's position is ``(epochs_done, step)``. ``state_dict()`` captures everything the rest of the run depends
 on at that position (weights, optimizer state, every random generator, the partial epoch's totals, the history,
 the best epoch), so a run resumed from it with ``load_state_dict`` continues with exactly the numbers it would
@@ -20,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matnet.backend import random_state, set_random_state, to_device, to_numpy, xp
 from matnet.data.prepare import BatchIterator
 from matnet.errors import MatnetError
 from matnet.nn.activations import Softmax
@@ -82,17 +88,31 @@ class BestEpoch:
 
 @dataclass
 class EpochTotals:
-    """The running sums of the epoch in progress (checkpointed, so a resumed epoch counts every step once)."""
+    """The running sums of the epoch in progress (checkpointed, so a resumed epoch counts every step once).
 
-    loss_sum: float = 0.0      # sum over batches of (mean batch loss x batch size)
+    ``loss_sum``, ``correct`` and ``first_bad`` are device scalars while the epoch runs (or Python numbers, as read
+    from a checkpoint); ``read()`` makes them Python numbers with one transfer."""
+
+    loss_sum: float = 0.0      # sum over batches of (mean batch loss x batch size), in float64
     correct: int = 0
     seen: int = 0
     seconds: float = 0.0       # spent in earlier sittings of this epoch (before an interrupt)
+    first_bad: int = -1        # the first step (of the epoch, from 0) whose loss was not finite; -1: none
 
-    def add(self, loss: float, correct: int, n: int) -> None:
-        self.loss_sum += loss * n
-        self.correct += correct
+    def add(self, loss, correct, n: int, step: int) -> None:
+        self.loss_sum = self.loss_sum + loss.astype(np.float64) * n
+        self.correct = self.correct + correct
         self.seen += n
+        bad = ~xp.isfinite(loss) & (xp.asarray(self.first_bad) < 0)   # no branch on the device's value
+        self.first_bad = xp.where(bad, step, self.first_bad)
+
+    def read(self) -> None:
+        """The device scalars as Python numbers (one device-to-host transfer; none when they are numbers already)."""
+        if all(isinstance(v, (int, float)) for v in (self.loss_sum, self.correct, self.first_bad)):
+            return
+        loss_sum, correct, first_bad = to_numpy(xp.stack([xp.asarray(v, dtype=np.float64) for v in
+                                                          (self.loss_sum, self.correct, self.first_bad)])).tolist()
+        self.loss_sum, self.correct, self.first_bad = loss_sum, int(correct), int(first_bad)
 
 
 class Trainer:
@@ -100,12 +120,14 @@ class Trainer:
 
     ``schedule`` maps progress in epochs to a learning rate; without one the optimizer's ``lr`` stays fixed.
     ``checkpoint`` is a path: the whole state is saved there (atomically) when training starts, after every epoch,
-    and where an interrupt stopped it.
+    and where an interrupt stopped it. ``read_every``: steps between reads of the running totals from the
+    device (see the module docstring); ``running_loss`` is the mean loss of the epoch at the last read.
     """
 
     def __init__(self, model, *, optimizer: Optimizer | None = None, loss=None, schedule: Schedule | None = None,
                  epochs: int = 10, batch_size: int = 128, clip_norm: float | None = None, seed: int = 0,
-                 callbacks: list[Callback] = (), augment=None, checkpoint: str | Path | None = None):
+                 callbacks: list[Callback] = (), augment=None, checkpoint: str | Path | None = None,
+                 read_every: int = 50):
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs}")
         if clip_norm is not None and clip_norm <= 0:
@@ -115,6 +137,7 @@ class Trainer:
         self.loss = loss or SoftmaxCrossEntropy()
         self.schedule = schedule
         self.epochs, self.batch_size, self.clip_norm = int(epochs), int(batch_size), clip_norm
+        self.read_every = max(1, int(read_every))
         self.rng = np.random.default_rng(seed)  # batch order; the model's own seed made its weights
         self.callbacks = list(callbacks)
         self.augment = augment           # a transform of training batches (with an ``rng``), or None
@@ -178,11 +201,13 @@ class Trainer:
         started = time.perf_counter()
         for xb, yb in batches.batches(order, self.step):
             self._consistent = False
-            loss, logits = self._train_step(xb, yb, progress=epoch - 1 + (self.step + 1) / self.steps_per_epoch)
-            self.totals.add(loss, correct_count(logits, yb), len(xb))
+            with np.errstate(over="ignore", invalid="ignore"):   # a NaN is reported at the next read, once
+                loss, logits = self._train_step(xb, yb, progress=epoch - 1 + (self.step + 1) / self.steps_per_epoch)
+            self.totals.add(loss, correct_count(logits, yb), len(xb), self.step)
             self.step += 1
-            self.running_loss = self.totals.loss_sum / self.totals.seen
             self._consistent = True
+            if self.step % self.read_every == 0 or self.step == self.steps_per_epoch:
+                self._read_totals()
             self._emit("on_batch_end", self.step - 1, loss)
             if self._stop_requested:
                 self.totals.seconds += time.perf_counter() - started
@@ -199,19 +224,24 @@ class Trainer:
         self._emit("on_epoch_end", epoch, metrics)
         self._save_checkpoint()
 
+    def _read_totals(self) -> None:
+        """Read the running totals off the device; a loss that was not finite stops training here."""
+        self.totals.read()
+        self.running_loss = self.totals.loss_sum / self.totals.seen
+        if self.totals.first_bad >= 0:
+            raise TrainingDiverged(
+                f"the loss became nan or infinite at epoch {self.epochs_done + 1}, step {self.totals.first_bad + 1}: "
+                f"training stopped; try a lower learning rate (now {self.optimizer.lr:.3g}) or gradient clipping")
+
     def _train_step(self, xb, yb, progress: float):
-        """One step of the module docstring, at ``progress`` epochs into training; returns (loss, logits)."""
+        """One step of the module docstring, at ``progress`` epochs into training; returns (loss, logits), both
+        on the device."""
         if self.schedule is not None:
             self.optimizer.lr = self.schedule(progress)
         if self.augment is not None:
             xb = self.augment(xb)
         logits = self.model.forward(xb, training=True)
         loss = self.loss.forward(logits, yb)
-        if not math.isfinite(loss):
-            self._consistent = True   # nothing was updated yet
-            raise TrainingDiverged(
-                f"the loss became {loss} at epoch {self.epochs_done + 1}, step {self.step + 1}: training stopped; "
-                f"try a lower learning rate (now {self.optimizer.lr:.3g}) or gradient clipping")
         self.model.backward(self.loss.backward())
         params = self.model.parameters
         if self.clip_norm is not None:
@@ -236,6 +266,7 @@ class Trainer:
 
     def state_dict(self) -> tuple[dict, dict]:
         """``(arrays, values)`` at the current position; ``values`` is JSON-ready."""
+        self.totals.read()
         opt_arrays, opt_values = self.optimizer.state_dict()
         arrays = {"params": self.model.parameters.values.copy(),
                   **{f"optimizer.{key}": a for key, a in opt_arrays.items()},
@@ -244,7 +275,7 @@ class Trainer:
             "epochs_done": self.epochs_done, "step": self.step, "totals": asdict(self.totals),
             "best": asdict(self.best),
             "batch_rng": self._epoch_rng_state if self.step else self.rng.bit_generator.state,
-            "layer_rngs": {name: rng.bit_generator.state for name, rng in self._generators().items()},
+            "layer_rngs": {name: random_state(rng) for name, rng in self._generators().items()},
             "optimizer": {"type": type(self.optimizer).__name__, **opt_values},
             "history": self.history.epochs, "callbacks": {},
         }
@@ -262,11 +293,11 @@ class Trainer:
         if values["optimizer"]["type"] != type(self.optimizer).__name__:
             raise MatnetError(f"the checkpoint was made with {values['optimizer']['type']}, not "
                               f"{type(self.optimizer).__name__}")
-        params.values[...] = arrays["params"]
+        params.values[...] = to_device(arrays["params"])
         for name, buffer in self.model.buffers().items():
-            buffer[...] = arrays[f"buffer.{name}"]
-        self.optimizer.load_state_dict({k.split(".", 1)[1]: a for k, a in arrays.items() if k.startswith("optimizer.")},
-                                       values["optimizer"])
+            buffer[...] = to_device(arrays[f"buffer.{name}"])
+        self.optimizer.load_state_dict({k.split(".", 1)[1]: to_device(a) for k, a in arrays.items()
+                                        if k.startswith("optimizer.")}, values["optimizer"])
         self.epochs_done, self.step = int(values["epochs_done"]), int(values["step"])
         self.totals = EpochTotals(**values["totals"])
         self.best = BestEpoch(**values["best"])
@@ -275,7 +306,7 @@ class Trainer:
         else:
             self.rng.bit_generator.state = values["batch_rng"]
         for name, rng in self._generators().items():
-            rng.bit_generator.state = values["layer_rngs"][name]
+            set_random_state(rng, values["layer_rngs"][name])
         self.history.epochs = list(values["history"])
         for key, callback in self._stateful_callbacks().items():
             prefix = f"callback.{key}."
