@@ -231,6 +231,26 @@ def test_evaluate_predict_and_gradcheck_on_the_stand_in(runs, capsys, on_device,
     assert main(["gradcheck", "--device", "strict", str(runs["strict"])]) == 0
 
 
+def test_the_report_and_the_server_work_from_the_device(runs, on_device, mnist, tmp_path):
+    """Two places that once read device arrays as if they were NumPy's: the report's weights figure (lost
+    without a word) and the server's forward pass (a host image into a device network)."""
+    import shutil
+
+    from matnet.reports.report import write_report
+    from matnet.serve.models import ServedModel
+
+    on_device("strict")
+    folder = tmp_path / "run"
+    shutil.copytree(runs["strict"], folder)
+    report = write_report(folder, progress=False)
+    assert "weights.png" in [path.name for path in report.figures] and not report.missing
+    served = ServedModel.open(folder)
+    answer = served.predict(mnist.test_images[0] / np.float32(255), layers=True, explain=True)
+    on_device("cpu")
+    expected = ServedModel.open(folder).predict(mnist.test_images[0] / np.float32(255), layers=True, explain=True)
+    assert answer == expected
+
+
 def test_a_run_resumed_on_the_stand_in_equals_the_uninterrupted_one(runs, tmp_path, monkeypatch, on_device):
     from matnet.train import trainer as trainer_module
 

@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from matnet import __version__
+from matnet.backend import to_numpy
 from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
 from matnet.reports import figures as F
@@ -63,12 +64,13 @@ def _plans(run: RunData, matrix: np.ndarray | None):
     if isinstance(first, Dense) and shape and int(np.prod(shape)) == first.in_features:
         plans.append(("weights", "What the first layer looks for", "Each neuron's incoming weights drawn as an "
                       "image: red pixels excite it, blue ones inhibit it.",
-                      lambda p: F.first_layer(first.params["W"], shape, p)))
+                      lambda p: F.first_layer(to_numpy(first.params["W"]), shape, p)))
     elif isinstance(first, Conv2D) and first.in_channels == 1:
         k = first.kernel_size
         plans.append(("weights", "What the first layer looks for", f"Each first-layer filter ({k}x{k}) drawn as an "
                       "image: red weights excite, blue ones inhibit.",
-                      lambda p: F.first_layer(first.params["W"].reshape(first.out_channels, k * k), (k, k), p)))
+                      lambda p: F.first_layer(to_numpy(first.params["W"]).reshape(first.out_channels, k * k), (k, k),
+                                              p)))
     if images is not None:
         plans.append(("predictions", "Predictions", "The first test images with the predicted class and its "
                       "probability (red: wrong).",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from matnet.backend import to_device
 from matnet.data.datasets import load_dataset
 from matnet.errors import MatnetError
 from matnet.runfolder import find_run, load_model
@@ -104,7 +105,7 @@ class ServedModel:
         if explain and not self.explainable:
             raise ValueError(f"{self.name} has BatchNorm layers: gradient x input is offered for networks "
                              f"without them (an MLP)")
-        x = np.ascontiguousarray(field, dtype=model.dtype).reshape(1, *model.input_shape)
+        x = to_device(np.ascontiguousarray(field, dtype=model.dtype).reshape(1, *model.input_shape))
         result = {}
         if not self.lock.acquire(blocking=wait):
             return None
