@@ -175,8 +175,8 @@ def test_dropout_masks_are_drawn_on_the_device(on_device):
 
 
 # --- the commands, on the stand-in: the run folder, evaluate, predict, gradcheck, resume ------------------------
-RUN = dict(subset=2000, val_size=500, epochs=2, batch_size=100, dropout=0.2, augment=True, optimizer="adam",
-           lr=2e-3)
+RUN = dict(subset=5500, val_size=500, epochs=2, batch_size=50, dropout=0.2, augment=True, optimizer="adam",
+           lr=2e-3)   # 100 steps an epoch
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +256,7 @@ def test_a_run_resumed_on_the_stand_in_equals_the_uninterrupted_one(runs, tmp_pa
 
     class StopAt(Callback):
         def on_batch_end(self, trainer, step, loss):
-            if trainer.epochs_done == 1 and step == 6:
+            if trainer.epochs_done == 1 and step == 60:
                 raise KeyboardInterrupt
 
     real_init = trainer_module.Trainer.__init__
@@ -277,8 +277,8 @@ def test_a_run_resumed_on_the_stand_in_equals_the_uninterrupted_one(runs, tmp_pa
 def test_the_cnn_preset_with_augmentation_on_the_stand_in_equals_numpy(tmp_path, mnist, on_device):
     from matnet.config import PRESETS
 
-    settings = {**PRESETS["cnn"], "subset": 640, "val_size": 200, "epochs": 1, "batch_size": 32, "augment": True,
-                "filters": [4, 8], "dense": 16}
+    settings = {**PRESETS["cnn"], "subset": 3400, "val_size": 200, "epochs": 2, "batch_size": 32, "augment": True,
+                "filters": [4, 8], "dense": 16}     # 100 steps an epoch, a small network: seconds
     for device in ("cpu", "strict"):
         on_device(device)
         train_run(TrainConfig(**{**settings, "out": str(tmp_path / device)}), progress=False)
@@ -319,5 +319,5 @@ def test_a_run_on_the_gpu_learns_repeats_itself_and_predicts_the_same_on_the_cpu
     on_device("cpu")
     from matnet.data import prepare
 
-    on_cpu = load_model(tmp_path / "a").predict_proba(prepare(mnist, val_size=500, subset=2000).x_test)
+    on_cpu = load_model(tmp_path / "a").predict_proba(prepare(mnist, val_size=500, subset=5500).x_test)
     np.testing.assert_allclose(on_cpu, on_gpu, atol=1e-4)
