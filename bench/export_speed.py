@@ -78,7 +78,7 @@ def trained_mlp(path: str | None, x, y):
     if path:
         return load_model(path)
     model = build_mlp([784, 128, 64, 10], seed=0)
-    model.fit(x, y, epochs=3, optimizer=Momentum(0.1, 0.9), schedule=make_schedule("cosine", lr=0.1, epochs=3))
+    model.fit(x, y, epochs=3, optimizer=Momentum(0.1, 0.9, schedule=make_schedule("cosine", epochs=3)))
     return model
 
 

@@ -97,9 +97,9 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
         callbacks.append(EarlyStopping(patience=config.patience))
     if progress:
         callbacks += [ProgressBar(), EpochLog(file=log)]
+    schedule = make_schedule(config.schedule, config.epochs, config.warmup)
     trainer = Trainer(model, optimizer=make_optimizer(config.optimizer, config.lr, config.weight_decay,
-                                                      config.momentum),
-                      schedule=make_schedule(config.schedule, config.lr, config.epochs, config.warmup),
+                                                      config.momentum, schedule=schedule),
                       epochs=config.epochs, batch_size=config.batch_size, clip_norm=config.clip_norm or None,
                       seed=config.seed, callbacks=callbacks, augment=make_augment(config, dataset.image_shape),
                       checkpoint=folder.checkpoint)

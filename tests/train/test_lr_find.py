@@ -43,3 +43,20 @@ def test_lr_find_cli_plot_json_and_apply(tmp_path, monkeypatch, capsys, mnist):
     updated = tomllib.loads((tmp_path / "mine.toml").read_text())
     assert updated["epochs"] == 3 and updated["lr"] != 0.5
     assert not (tmp_path / "runs").exists()   # no run folder
+
+
+def test_nothing_of_the_test_survives_it(mnist_splits):
+    """After the range test, a model with Dropout trains to the very numbers of a twin that never ran it: the
+    weights, the optimizer's state, rate and schedule, and the Dropout generators are all put back."""
+    from matnet.backend import to_numpy
+    from matnet.optim.schedules import make_schedule
+
+    x, y = mnist_splits.x_train[:640], mnist_splits.y_train[:640]
+    schedule = make_schedule("cosine", epochs=2)
+    tested, twin = (build_mlp([784, 32, 10], dropout=0.5, seed=3) for _ in range(2))
+    optimizer = make_optimizer("momentum", 0.1, schedule=schedule)
+    lr_find(tested, optimizer, x, y, steps=20, batch_size=64)
+    assert optimizer.schedule is schedule and optimizer.t == 0 and optimizer.rate == 0.1
+    tested.fit(x, y, epochs=2, batch_size=64, optimizer=optimizer, verbose=0)
+    twin.fit(x, y, epochs=2, batch_size=64, optimizer=make_optimizer("momentum", 0.1, schedule=schedule), verbose=0)
+    np.testing.assert_array_equal(to_numpy(tested.parameters.values), to_numpy(twin.parameters.values))

@@ -110,11 +110,44 @@ def test_schedule_sets_the_learning_rate_each_step():
 
     class Record(Callback):
         def on_batch_end(self, trainer, step, loss):
-            lrs.append(trainer.optimizer.lr)
+            lrs.append(trainer.optimizer.rate)
+
+    optimizer = SGD(2.0)
+    build_mlp([2, 2]).fit(np.ones((8, 2), np.float32), np.zeros(8, int), epochs=2, batch_size=4,
+                          optimizer=optimizer, schedule=Schedule("constant", warmup=2), callbacks=[Record()])
+    np.testing.assert_allclose(lrs, [0.5, 1.0, 1.5, 2.0])       # the optimizer's rate 2.0, warmed up over 2 epochs
+    assert optimizer.lr == 2.0 and optimizer.schedule is not None  # its own rate stays what the user gave
+
+
+def test_without_a_schedule_the_optimizer_s_own_rate_holds():
+    seen = []
+
+    class Record(Callback):
+        def on_batch_end(self, trainer, step, loss):
+            seen.append(trainer.optimizer.rate)
 
     build_mlp([2, 2]).fit(np.ones((8, 2), np.float32), np.zeros(8, int), epochs=2, batch_size=4,
-                          optimizer=SGD(1.0), schedule=Schedule("constant", lr=1.0, warmup=2), callbacks=[Record()])
-    np.testing.assert_allclose(lrs, [0.25, 0.5, 0.75, 1.0])
+                          optimizer=SGD(0.3), callbacks=[Record()])
+    assert seen == [0.3] * 4
+
+
+def test_a_schedule_given_to_the_optimizer_scales_its_rate():
+    """Adam(lr=1e-3) under a cosine schedule peaks at 1e-3: the schedule has no rate of its own to hide it."""
+    from matnet.optim import Adam, make_schedule
+
+    seen = []
+
+    class Record(Callback):
+        def on_batch_end(self, trainer, step, loss):
+            seen.append(trainer.optimizer.rate)
+
+    optimizer = Adam(1e-3, schedule=make_schedule("cosine", epochs=2))
+    build_mlp([2, 2]).fit(np.ones((8, 2), np.float32), np.zeros(8, int), epochs=2, batch_size=4,
+                          optimizer=optimizer, callbacks=[Record()])
+    expected = [1e-3 * 0.5 * (1 + np.cos(np.pi * t / 2)) for t in (0.5, 1.0, 1.5, 2.0)]
+    np.testing.assert_allclose(seen, expected, atol=1e-15)
+    with pytest.raises(TypeError, match="the learning rate belongs to the optimizer"):
+        make_schedule("cosine", lr=0.1, epochs=30)
 
 
 def test_clipping_caps_the_step():

@@ -1,5 +1,9 @@
-"""Learning-rate schedules: the learning rate as a function of training progress ``t``, in epochs (fractional:
-``t = 2.5`` is half-way through the third epoch), so a schedule reads the same whatever the batch size.
+"""Learning-rate schedules: the rate as a function of training progress ``t``, in epochs (fractional: ``t = 2.5``
+is half-way through the third epoch), so a schedule reads the same whatever the batch size.
+
+A schedule is a shape, not a rate: ``schedule(t, lr)`` scales the optimizer's own ``lr`` (the one owner of the
+learning rate), and the optimizer is given the schedule (``Momentum(0.1, schedule=make_schedule("cosine",
+epochs=30))``); without one, the optimizer's ``lr`` holds at every step.
 
     constant     lr(t) = lr
     step         lr(t) = lr * gamma^floor(t / step_size)
@@ -22,8 +26,9 @@ SCHEDULES = ("constant", "step", "exp", "cosine")
 
 @dataclass(frozen=True)
 class Schedule:
+    """``schedule(t, lr)``: the rate at ``t`` epochs into training, for an optimizer whose rate is ``lr``."""
+
     kind: str = "constant"
-    lr: float = 0.01
     epochs: float = 1.0        # T, the total length (cosine)
     warmup: float = 0.0        # w, epochs of linear warm-up
     gamma: float = 0.1         # step and exp decay factor
@@ -36,26 +41,31 @@ class Schedule:
         if self.warmup < 0:
             raise ValueError(f"warm-up must be >= 0 epochs, got {self.warmup}")
 
-    def __call__(self, t: float) -> float:
+    def __call__(self, t: float, lr: float) -> float:
+        base = lr
         if self.kind == "constant":
-            lr = self.lr
+            lr = base
         elif self.kind == "step":
-            lr = self.lr * self.gamma ** math.floor(t / self.step_size)
+            lr = base * self.gamma ** math.floor(t / self.step_size)
         elif self.kind == "exp":
-            lr = self.lr * self.gamma ** t
+            lr = base * self.gamma ** t
         else:
             span = max(self.epochs - self.warmup, 1e-12)
             progress = min(max((t - self.warmup) / span, 0.0), 1.0)
-            lr = self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+            lr = self.min_lr + (base - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
         if self.warmup > 0 and t < self.warmup:
             lr *= t / self.warmup
         return lr
 
 
-def make_schedule(kind: str, lr: float, epochs: float, warmup: float = 0.0, **options) -> Schedule:
-    """Defaults that suit ``epochs``: a step decay of 0.1 at a third of the run, an exp decay reaching 1% at its end."""
+def make_schedule(kind: str, epochs: float, warmup: float = 0.0, *, lr=None, **options) -> Schedule:
+    """Defaults that suit ``epochs``: a step decay of 0.1 at a third of the run, an exp decay reaching 1% at its end.
+    The rate itself is the optimizer's (``lr`` here is refused, so that no second rate can hide one)."""
+    if lr is not None:
+        raise TypeError("make_schedule takes no lr: the learning rate belongs to the optimizer, which is given the "
+                        "schedule, e.g. Momentum(lr=0.1, schedule=make_schedule('cosine', epochs=30))")
     if kind == "step":
         options.setdefault("step_size", max(epochs / 3, 1e-9))
     if kind == "exp":
         options.setdefault("gamma", 0.01 ** (1 / max(epochs, 1e-9)))
-    return Schedule(kind=kind, lr=lr, epochs=epochs, warmup=warmup, **options)
+    return Schedule(kind=kind, epochs=epochs, warmup=warmup, **options)

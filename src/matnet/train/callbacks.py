@@ -114,7 +114,7 @@ class StepLog(Callback):
 
     def on_batch_end(self, trainer, step, loss):
         self._pending.append(loss)
-        self.record["lr"].append(trainer.optimizer.lr)
+        self.record["lr"].append(trainer.optimizer.rate)
 
     def _read(self) -> None:
         if self._pending:

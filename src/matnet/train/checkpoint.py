@@ -18,7 +18,7 @@ from matnet.fileio import atomic_path
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
-FORMAT, VERSION = "matnet-checkpoint", 2
+FORMAT, VERSION = "matnet-checkpoint", 3   # 3: the optimizer saves its base rate and the rate in force
 
 
 def save_checkpoint(path: str | Path, trainer) -> None:

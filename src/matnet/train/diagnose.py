@@ -277,7 +277,7 @@ class Diagnose(Callback):
                         break
         if bad_params:
             where += f"; first non-finite parameter: {bad_params[0]}"
-        lr = trainer.optimizer.lr
+        lr = trainer.optimizer.rate
         usual = 0.01 if isinstance(trainer.optimizer, Adam) else 1.0   # far above what these optimizers take
         grads = [stats["grad_norm"] for _, stats in _weights(self._record())]
         growth = max((g[-1] / g[0] for g in grads if len(g) >= 2 and g[0] > 0), default=None)

@@ -19,7 +19,10 @@ The suggestion depends on the kind of optimizer (``rule="auto"``):
 No single one of the two rules lands within 3x of both tuned defaults (min/10 is 8x high for Adam, steepest 3-4x
 low for momentum), hence the split. Both rates are reported (``minimum``, ``steepest``).
 
-The model's weights and the optimizer's state are restored afterwards: nothing of the test survives it.
+Each step is the trainer's own (``train_step``); the rising rate is the optimizer's schedule for the length of
+the test (the step number standing for progress). The model's weights and buffers, the optimizer's state and
+schedule, and the random generators of its layers (Dropout's masks) are restored afterwards: nothing of the test
+survives it.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matnet.backend import to_host
+from matnet.backend import random_state, set_random_state, to_host
 from matnet.data.prepare import BatchIterator
 from matnet.nn.losses import SoftmaxCrossEntropy
 from matnet.optim.optimizers import Adam
+from matnet.train.trainer import train_step
 
 __all__ = ["LRFindResult", "lr_find", "plot_lr_find"]
 
@@ -58,8 +62,8 @@ class LRFindResult:
 def lr_find(model, optimizer, x, y, *, start: float = 1e-6, end: float = 10.0, steps: int = 300,
             batch_size: int = 128, beta: float = 0.98, diverge: float = 4.0, seed: int = 0,
             loss=None, rule: str = "auto") -> LRFindResult:
-    """Run the range test of the module docstring on ``model`` with ``optimizer`` (its ``lr`` is overwritten at
-    every step) over mini-batches of (x, y); returns an :class:`LRFindResult`. x: (N, *input_shape), y: (N,).
+    """Run the range test of the module docstring on ``model`` with ``optimizer`` (given a schedule of rising rates
+    for the test's length) over mini-batches of (x, y); returns an :class:`LRFindResult`. x: (N, *input_shape), y: (N,).
     ``rule``: "auto" (see the module docstring), "minimum" (minimum / 10) or "steepest"."""
     if rule not in ("auto", "minimum", "steepest"):
         raise ValueError(f"rule must be auto, minimum or steepest, got {rule!r}")
@@ -69,40 +73,42 @@ def lr_find(model, optimizer, x, y, *, start: float = 1e-6, end: float = 10.0, s
         raise ValueError(f"the test needs at least 10 steps, got {steps}")
     loss_fn = loss or SoftmaxCrossEntropy()
     params = model.parameters
-    saved_params, saved_opt = params.values.copy(), optimizer.state_dict()
+    saved_params, saved_opt, saved_schedule = params.values.copy(), optimizer.state_dict(), optimizer.schedule
     saved_buffers = {name: b.copy() for name, b in model.buffers().items()}
+    generators = [layer.rng for layer in model.all_layers() if getattr(layer, "rng", None) is not None]
+    saved_generators = [random_state(rng) for rng in generators]
     batches = BatchIterator(x, y, batch_size, shuffle=True, rng=np.random.default_rng(seed))
     lrs, losses, smoothed = [], [], []
     average, best, stopped = 0.0, math.inf, "end"
-    schedule = np.geomspace(start, end, steps)
+    rates = np.geomspace(start, end, steps)
+    optimizer.schedule = lambda k, lr: float(rates[int(k)])     # the test's rate at its k-th step
     try:
         k = 0
         while k < steps and stopped == "end":
             for xb, yb in batches:
                 if k == steps:
                     break
-                lr = float(schedule[k])
                 # read every step (a transfer on a GPU): the test stops as soon as the loss runs away
-                value = to_host(loss_fn.forward(model.forward(xb, training=True), yb))
+                value = to_host(train_step(model, loss_fn, optimizer, xb, yb, progress=k)[0])
                 if not math.isfinite(value):
                     stopped = "diverged"
                     break
                 average = beta * average + (1 - beta) * value
                 smooth = average / (1 - beta ** (k + 1))
-                lrs.append(lr), losses.append(float(value)), smoothed.append(float(smooth))
+                lrs.append(optimizer.rate), losses.append(float(value)), smoothed.append(float(smooth))
                 best = min(best, smooth)
                 if smooth > diverge * best:
                     stopped = "diverged"
                     break
-                model.backward(loss_fn.backward())
-                optimizer.lr = lr
-                optimizer.step(params)
                 k += 1
     finally:
         params.values[...] = saved_params
         for name, buffer in model.buffers().items():
             buffer[...] = saved_buffers[name]
         optimizer.load_state_dict(*saved_opt)
+        optimizer.schedule = saved_schedule
+        for rng, state in zip(generators, saved_generators):
+            set_random_state(rng, state)
     if len(smoothed) < 10:
         raise ValueError(f"the loss diverged after {len(smoothed)} steps, at lr {lrs[-1] if lrs else start:.3g}: "
                          "start the range lower")

@@ -1,7 +1,9 @@
 """The training loop: mini-batch gradient descent with a schedule, clipping, validation and callbacks.
 
-Per step:  lr = schedule(t);  augment the batch (if asked);  logits = model(x_batch);  L = loss(logits, y_batch);
-           model.backward(dL/dlogits);  clip the gradient's global norm (if asked);  optimizer.step(parameters)
+Per step (``train_step``, which the learning-rate range test runs too):
+           augment the batch (if asked);  logits = model(x_batch);  L = loss(logits, y_batch);
+           model.backward(dL/dlogits);  clip the gradient's global norm (if asked);
+           optimizer.step(parameters, t), at the optimizer's rate for progress t (its schedule's, if it has one)
 Per epoch: validation loss and accuracy; the metrics to the History and the best-epoch tracker, then to every
            callback; then the checkpoint (if asked), which thus holds the callbacks' state after this epoch.
 
@@ -38,7 +40,22 @@ from matnet.train.checkpoint import save_checkpoint
 from matnet.train.interrupt import deferred_sigint
 from matnet.train.metrics import correct_count, evaluate
 
-__all__ = ["BestEpoch", "History", "Trainer", "TrainingDiverged", "TrainingInterrupted"]
+__all__ = ["BestEpoch", "History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train_step"]
+
+
+def train_step(model, loss, optimizer, xb, yb, *, progress: float, augment=None, clip_norm: float | None = None):
+    """One step of the module docstring on the batch (xb, yb), ``progress`` epochs into training; returns
+    ``(L, logits)``, both on the device (nothing is read back)."""
+    if augment is not None:
+        xb = augment(xb)
+    logits = model.forward(xb, training=True)
+    value = loss.forward(logits, yb)
+    model.backward(loss.backward())
+    params = model.parameters
+    if clip_norm is not None:
+        clip_grad_norm(params.grads, clip_norm)
+    optimizer.step(params, progress)
+    return value, logits
 
 
 class TrainingDiverged(MatnetError):
@@ -118,7 +135,8 @@ class EpochTotals:
 class Trainer:
     """Holds what the loop needs; ``fit`` runs it (from its current position) and returns a :class:`History`.
 
-    ``schedule`` maps progress in epochs to a learning rate; without one the optimizer's ``lr`` stays fixed.
+    ``schedule``, if given, is handed to the optimizer (``optimizer.schedule``), which owns the learning rate: see
+    :mod:`matnet.optim.schedules`; without one the optimizer keeps its own (and its own schedule, if it has one).
     ``checkpoint`` is a path: the whole state is saved there (atomically) when training starts, after every epoch,
     and where an interrupt stopped it. ``read_every``: steps between reads of the running totals from the
     device (see the module docstring); ``running_loss`` is the mean loss of the epoch at the last read.
@@ -134,8 +152,9 @@ class Trainer:
             raise ValueError(f"clip norm must be positive, got {clip_norm}")
         self.model = model
         self.optimizer = optimizer or Adam()
+        if schedule is not None:
+            self.optimizer.schedule = schedule
         self.loss = loss or SoftmaxCrossEntropy()
-        self.schedule = schedule
         self.epochs, self.batch_size, self.clip_norm = int(epochs), int(batch_size), clip_norm
         self.read_every = max(1, int(read_every))
         self.rng = np.random.default_rng(seed)  # batch order; the model's own seed made its weights
@@ -202,7 +221,9 @@ class Trainer:
         for xb, yb in batches.batches(order, self.step):
             self._consistent = False
             with np.errstate(over="ignore", invalid="ignore"):   # a NaN is reported at the next read, once
-                loss, logits = self._train_step(xb, yb, progress=epoch - 1 + (self.step + 1) / self.steps_per_epoch)
+                loss, logits = train_step(self.model, self.loss, self.optimizer, xb, yb, augment=self.augment,
+                                          clip_norm=self.clip_norm,
+                                          progress=epoch - 1 + (self.step + 1) / self.steps_per_epoch)
             self.totals.add(loss, correct_count(logits, yb), len(xb), self.step)
             self.step += 1
             self._consistent = True
@@ -217,7 +238,7 @@ class Trainer:
         if validation_data is not None:
             val = evaluate(self.model, *validation_data, loss=self.loss)
             metrics.update(val_loss=val["loss"], val_acc=val["accuracy"])
-        metrics.update(lr=self.optimizer.lr, seconds=self.totals.seconds + time.perf_counter() - started)
+        metrics.update(lr=self.optimizer.rate, seconds=self.totals.seconds + time.perf_counter() - started)
         self.history.epochs.append(metrics)
         self.best.update(epoch, metrics)
         self.epochs_done, self.step = epoch, 0
@@ -231,23 +252,7 @@ class Trainer:
         if self.totals.first_bad >= 0:
             raise TrainingDiverged(
                 f"the loss became nan or infinite at epoch {self.epochs_done + 1}, step {self.totals.first_bad + 1}: "
-                f"training stopped; try a lower learning rate (now {self.optimizer.lr:.3g}) or gradient clipping")
-
-    def _train_step(self, xb, yb, progress: float):
-        """One step of the module docstring, at ``progress`` epochs into training; returns (loss, logits), both
-        on the device."""
-        if self.schedule is not None:
-            self.optimizer.lr = self.schedule(progress)
-        if self.augment is not None:
-            xb = self.augment(xb)
-        logits = self.model.forward(xb, training=True)
-        loss = self.loss.forward(logits, yb)
-        self.model.backward(self.loss.backward())
-        params = self.model.parameters
-        if self.clip_norm is not None:
-            clip_grad_norm(params.grads, self.clip_norm)
-        self.optimizer.step(params)
-        return loss, logits
+                f"training stopped; try a lower learning rate (now {self.optimizer.rate:.3g}) or gradient clipping")
 
     # --- checkpoints -------------------------------------------------------------------------------------
     def _stateful_callbacks(self) -> dict:
