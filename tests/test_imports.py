@@ -118,3 +118,44 @@ def test_the_readme_draws_the_same_layout():
              "serve → cli")
     assert drawn in readme
     assert drawn.replace("→", "->") in " ".join(matnet.__doc__.split())
+
+
+# --- the backend's claim: the math takes its arrays from ``xp``; NumPy itself only for names and host work ------
+MATH = ("matnet.nn", "matnet.optim", "matnet.train", "matnet.data.augment", "matnet.data.prepare", "matnet.model")
+NAMES = {"float32", "float64", "int64", "intp", "dtype", "integer", "ndarray", "bool_", "generic", "inf", "nan",
+         "finfo",
+         "random",      # host generators: the batch order and the initial weights (the same on every device)
+         "errstate"}    # NumPy's warnings about a NaN, which the trainer reports itself
+# Modules of the math path that do NumPy work on the host, and why (``matnet/backend.py`` says the same).
+HOST_WORK = {
+    "matnet.nn.gradcheck": "finite differences compared on the host in float64 (a test tool, not training)",
+    "matnet.nn.init": "initial weights drawn on the host, so that a seed gives the same weights on every device",
+    "matnet.nn.network": "predict returns NumPy arrays: the empty result is made on the host",
+    "matnet.train.checkpoint": "the checkpoint file (NumPy's .npz)",
+    "matnet.train.diagnose": "its checks read host copies once an epoch or once a run",
+    "matnet.train.lr_find": "the range test's curve: a few hundred numbers on the host",
+    "matnet.train.metrics": "the confusion matrix and per-class scores, from predictions on the host",
+    "matnet.data.prepare": "dataset arrays as they are read, before they move to the device once",
+    "matnet.data.augment": "the coordinate grid, made once on the host and moved once",
+    "matnet.model": "saving a model file",
+}
+
+
+def numpy_calls(path: Path) -> set[str]:
+    """The attributes of ``np``/``numpy`` that a module uses."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("np", "numpy"):
+            found.add(node.attr)
+    return found
+
+
+def test_the_math_uses_numpy_only_for_names_or_declared_host_work():
+    math_modules = {name: path for name, path in MODULES.items()
+                    if any(name == part or name.startswith(part + ".") for part in MATH)}
+    assert "matnet.nn.dense" in math_modules and "matnet.train.trainer" in math_modules
+    undeclared = {name: sorted(numpy_calls(path) - NAMES) for name, path in math_modules.items()
+                  if numpy_calls(path) - NAMES and name not in HOST_WORK}
+    assert not undeclared, f"NumPy math outside xp (use xp, or declare the host work in HOST_WORK): {undeclared}"
+    stale = [name for name in HOST_WORK if not numpy_calls(MODULES[name]) - NAMES]
+    assert not stale, f"HOST_WORK lists modules that do no NumPy work: {stale}"

@@ -17,7 +17,9 @@ every hidden transfer as CuPy does and more (``float(a)``, ``np.asarray(a)``, ho
 operation), so the test suite proves that promise on machines without a GPU.
 
 NumPy itself appears elsewhere in the package for host work only: reading files and images, drawing initial
-weights (on the host, so that a seed gives the same weights on every device), figures, reports and exports.
+weights (on the host, so that a seed gives the same weights on every device), figures, reports and exports. In
+the math (``nn``, ``optim``, ``train``, augmentation) a test holds every use of NumPy to dtype names, host
+generators and ``errstate``, or to host work declared with its reason (``HOST_WORK`` in tests/test_imports.py).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from matnet.nn.registry import layer_spec
 from matnet.nn.reshape import Flatten
 from matnet.nn.residual import Residual
 from matnet.nn.network import Network
-from matnet.train.callbacks import EarlyStopping, EpochLog, ProgressBar
+from matnet.train.callbacks import standard_callbacks
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import History, Trainer
 
@@ -85,13 +85,7 @@ class Sequential(Network):
                     given = f"a {given} of {len(validation_data)}"
                 raise TypeError(f"validation_data: expected a pair (x_val, y_val), got {given}")
             validation_data = self._check_data(*validation_data, ("validation_data[0]", "validation_data[1]"))
-        callbacks = list(callbacks)
-        if early_stopping:
-            callbacks.append(EarlyStopping(patience=early_stopping))
-        if verbose == 1:
-            callbacks.append(ProgressBar())
-        if verbose:
-            callbacks.append(EpochLog())
+        callbacks = list(callbacks) + standard_callbacks(patience=early_stopping, bar=verbose == 1, lines=verbose > 0)
         trainer = Trainer(self, optimizer=optimizer, loss=loss, schedule=schedule, epochs=epochs,
                           batch_size=batch_size, clip_norm=clip_norm, seed=seed, callbacks=callbacks)
         return trainer.fit(x, y, validation_data=validation_data)

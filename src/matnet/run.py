@@ -21,7 +21,7 @@ from matnet.model import build_cnn, build_mlp, build_resnet
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
 from matnet.runfolder import RunFolder
-from matnet.train.callbacks import BestModel, EarlyStopping, EpochLog, LayerStats, MetricsLog, ProgressBar, StepLog
+from matnet.train.callbacks import BestModel, LayerStats, MetricsLog, StepLog, standard_callbacks
 from matnet.train.checkpoint import load_checkpoint
 from matnet.train.diagnose import Diagnose
 from matnet.train.metrics import evaluate
@@ -93,10 +93,7 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     diagnosis = Diagnose(probe, probe_labels, layer_stats, save=folder.write_diagnosis, file=log)
     callbacks = [MetricsLog(folder.write_metrics), BestModel(folder.save_best), StepLog(folder.write_steps),
                  layer_stats, diagnosis]
-    if config.patience:
-        callbacks.append(EarlyStopping(patience=config.patience))
-    if progress:
-        callbacks += [ProgressBar(), EpochLog(file=log)]
+    callbacks += standard_callbacks(patience=config.patience, bar=progress, lines=progress, file=log)
     schedule = make_schedule(config.schedule, config.epochs, config.warmup)
     trainer = Trainer(model, optimizer=make_optimizer(config.optimizer, config.lr, config.weight_decay,
                                                       config.momentum, schedule=schedule),

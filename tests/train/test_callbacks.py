@@ -177,3 +177,25 @@ def test_the_trainer_writes_its_checkpoint_after_every_callback(tmp_path):
 def test_format_metrics():
     line = format_metrics({"epoch": 3, "loss": 0.12345, "acc": 0.96512, "val_acc": 0.97, "lr": 1e-3, "seconds": 2.14})
     assert line == "loss 0.1235  acc 96.51%  val_acc 97.00%  lr 1.00e-03  2.1s"
+
+
+def test_a_callback_before_one_it_reads_is_refused_by_name():
+    from matnet.train import Trainer
+    from matnet.train.diagnose import Diagnose
+
+    stats = LayerStats()
+    check = Diagnose(layer_stats=stats)
+    model = build_mlp([4, 3, 2])
+    with pytest.raises(ValueError, match="Diagnose reads what LayerStats records, which is after it"):
+        Trainer(model, callbacks=[check, stats])
+    with pytest.raises(ValueError, match="which is missing from the list"):
+        Trainer(model, callbacks=[check])
+    Trainer(model, callbacks=[stats, check])          # the order matnet.run uses
+
+
+def test_fit_and_matnet_train_add_the_same_standard_callbacks_in_one_order():
+    from matnet.train.callbacks import EarlyStopping, EpochLog, ProgressBar, standard_callbacks
+
+    made = standard_callbacks(patience=3, bar=True, lines=True)
+    assert [type(c) for c in made] == [EarlyStopping, ProgressBar, EpochLog] and made[0].patience == 3
+    assert standard_callbacks() == []

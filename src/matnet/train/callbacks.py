@@ -6,9 +6,13 @@ instead when training stops at a step boundary (Ctrl-C). A callback may set ``tr
 end training after the current epoch. A callback with state that a resumed run needs has
 ``state_dict() -> (arrays, values)`` and ``load_state_dict(arrays, values)``.
 
-No callback depends on another having run first: before any of them sees an epoch, the trainer has updated its
-best-epoch tracker (``trainer.best``: the epoch with the lowest validation loss, or training loss without
-validation data), which early stopping and the best model share; after all of them, it writes its checkpoint.
+Callbacks run in the order of the list. One reads another's record: :class:`~matnet.train.diagnose.Diagnose`
+reads what :class:`LayerStats` measured in its own ``on_epoch_end``, so it names it in ``requires`` and the
+trainer refuses a list where a callback comes before one it requires. Otherwise no callback depends on another:
+before any of them sees an epoch, the trainer has updated its best-epoch tracker (``trainer.best``: the epoch
+with the lowest validation loss, or training loss without validation data), which early stopping and the best
+model share; after all of them, it writes its checkpoint. ``standard_callbacks`` makes the ones that ``fit`` and
+``matnet train`` both add (early stopping, the bar, the epoch lines), in one place.
 
     EarlyStopping   stop when the best epoch lies ``patience`` epochs back, and put its weights back
     BestModel       ``save(model)`` whenever an epoch is the best so far
@@ -29,10 +33,12 @@ from matnet.backend import to_device, to_numpy, xp
 from matnet.nn.activations import LeakyReLU, ReLU
 
 __all__ = ["Callback", "EarlyStopping", "BestModel", "MetricsLog", "StepLog", "LayerStats", "ProgressBar",
-           "EpochLog", "format_metrics"]
+           "EpochLog", "format_metrics", "standard_callbacks", "check_order"]
 
 
 class Callback:
+    requires: tuple = ()    # callbacks whose work of a hook this one reads there: they must come first in the list
+
     def on_train_begin(self, trainer): ...
     def on_epoch_begin(self, trainer, epoch: int): ...
     def on_batch_end(self, trainer, step: int, loss: float): ...
@@ -274,3 +280,27 @@ class EpochLog(Callback):
     def on_epoch_end(self, trainer, epoch, metrics):
         width = len(str(trainer.epochs))
         tqdm.write(f"epoch {epoch:>{width}}/{trainer.epochs}  {format_metrics(metrics)}", file=self.file)
+
+
+def standard_callbacks(*, patience: int | None = None, bar: bool = False, lines: bool = False,
+                       file=None) -> list[Callback]:
+    """The callbacks ``Sequential.fit`` and ``matnet train`` both add, in their order: early stopping (with
+    ``patience``), the progress bar, the epoch lines (to ``file``)."""
+    made = []
+    if patience:
+        made.append(EarlyStopping(patience=patience))
+    if bar:
+        made.append(ProgressBar())
+    if lines:
+        made.append(EpochLog(file=file))
+    return made
+
+
+def check_order(callbacks: list[Callback]) -> None:
+    """A ValueError when a callback comes before one it ``requires`` (or without it)."""
+    for i, callback in enumerate(callbacks):
+        for needed in callback.requires:
+            if not any(other is needed for other in callbacks[:i]):
+                where = "after it" if any(other is needed for other in callbacks) else "missing from the list"
+                raise ValueError(f"{type(callback).__name__} reads what {type(needed).__name__} records, which is "
+                                 f"{where}: put {type(needed).__name__} first")

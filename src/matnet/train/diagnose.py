@@ -189,8 +189,9 @@ class Diagnose(Callback):
 
     ``probe``/``probe_labels``: a fixed batch (validation images) for the input and label checks and for tracing
     a divergence; ``layer_stats``: the run's :class:`LayerStats` callback, whose record the gradient, dead-ReLU and
-    update-ratio checks read (without it they are skipped; list this callback after it, since LayerStats adds the
-    epoch's dead-unit figures in its own ``on_epoch_end``, as ``matnet.run`` does). The loss becoming NaN makes the
+    update-ratio checks read (without it they are skipped). LayerStats adds the epoch's dead-unit figures in its
+    own ``on_epoch_end``, so this callback ``requires`` it: the trainer refuses a list that puts it first). The
+    loss becoming NaN makes the
     trainer raise ``TrainingDiverged``; call :meth:`diverged` then (``matnet.run`` does) to record why."""
 
     def __init__(self, probe=None, probe_labels=None, layer_stats=None, save=None, file=None):
@@ -198,6 +199,7 @@ class Diagnose(Callback):
         self.save, self.file = save, file
         self.findings: list[dict] = []
         self._since = 0
+        self.requires = (layer_stats,) if layer_stats is not None else ()
 
     def report(self, finding: dict | None, trainer=None) -> None:
         if finding is None or any(f["kind"] == finding["kind"] for f in self.findings):

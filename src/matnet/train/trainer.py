@@ -35,7 +35,7 @@ from matnet.nn.losses import SoftmaxCrossEntropy
 from matnet.optim.clip import clip_grad_norm
 from matnet.optim.optimizers import Adam, Optimizer
 from matnet.optim.schedules import Schedule
-from matnet.train.callbacks import Callback
+from matnet.train.callbacks import Callback, check_order
 from matnet.train.checkpoint import save_checkpoint
 from matnet.train.interrupt import deferred_sigint
 from matnet.train.metrics import correct_count, evaluate
@@ -159,6 +159,7 @@ class Trainer:
         self.read_every = max(1, int(read_every))
         self.rng = np.random.default_rng(seed)  # batch order; the model's own seed made its weights
         self.callbacks = list(callbacks)
+        check_order(self.callbacks)
         self.augment = augment           # a transform of training batches (with an ``rng``), or None
         self.checkpoint = Path(checkpoint) if checkpoint is not None else None
         self.history = History()
