@@ -34,7 +34,7 @@ from matnet.nn.registry import layer_spec
 from matnet.nn.reshape import Flatten
 from matnet.nn.residual import Residual
 from matnet.nn.network import Network
-from matnet.train.callbacks import standard_callbacks
+from matnet.train.callbacks import batch_bar, standard_callbacks
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import History, Trainer
 
@@ -103,6 +103,16 @@ class Sequential(Network):
             print(f"evaluate  loss {result['loss']:.4f}  accuracy {100 * result['accuracy']:.2f}%  "
                   f"({len(x):,} samples)")
         return result
+
+    def predict_proba(self, x, batch_size: int = 1000, verbose: int = 0) -> np.ndarray:
+        """Class probabilities (N, C) as a NumPy array (see ``Network.predict_proba``). ``verbose=1`` shows a bar
+        over the batches when there are more than ``BAR_MIN_BATCHES`` (on a terminal or in a notebook); the
+        default, 0, shows nothing, because predictions are made in loops and servers where a bar is noise."""
+        return super().predict_proba(x, batch_size, batch_bar(check_verbose(verbose), "predict"))
+
+    def predict(self, x, batch_size: int = 1000, verbose: int = 0) -> np.ndarray:
+        """Predicted class indices (N,), a single sample included (then (1,)); as ``predict_proba``."""
+        return self.predict_proba(x, batch_size, verbose).argmax(axis=1)
 
     def _check_data(self, x, y, names: tuple[str, str]):
         classes = self.output_shapes[-1][0] if self.output_shapes[-1] else 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from matnet.backend import xp
 
-__all__ = ["SoftmaxCrossEntropy", "MeanSquaredError", "one_hot", "LOSSES"]
+__all__ = ["SoftmaxCrossEntropy", "MeanSquaredError", "one_hot"]
 
 
 def one_hot(y, num_classes: int, dtype="float32"):
@@ -85,5 +85,3 @@ class MeanSquaredError:
         diff = self._cache
         return diff * (2.0 / diff.size)
 
-
-LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}

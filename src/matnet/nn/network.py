@@ -6,17 +6,14 @@ import sys
 from collections import Counter
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from matnet.backend import to_numpy, xp
 from matnet.nn.activations import Softmax, softmax
-from matnet.nn.inputs import as_batch, check_verbose
+from matnet.nn.inputs import as_batch
 from matnet.nn.layer import Layer
 from matnet.nn.parameters import Parameters
 
-__all__ = ["Network", "BAR_MIN_BATCHES"]
-
-BAR_MIN_BATCHES = 10   # predict and evaluate show a bar (verbose=1) only over more batches than this
+__all__ = ["Network"]
 
 
 class Network:
@@ -143,35 +140,34 @@ class Network:
         return dout
 
     # --- inference -----------------------------------------------------------------------------------
-    def predict_proba(self, x, batch_size: int = 1000, verbose: int = 0) -> np.ndarray:
+    def predict_proba(self, x, batch_size: int = 1000, progress=None) -> np.ndarray:
         """Class probabilities (N, C) as a NumPy array: softmax of the logits, in batches, in evaluation mode.
 
         ``x`` is a batch ``(N, *input_shape)``, the same samples in another layout of the same size (flat rows
         ``(N, 784)`` for a CNN, ``(N, 28, 28)`` for an MLP), or a single sample (``(784,)``, ``(28, 28)`` or
         ``(1, 28, 28)``), which is a batch of one: the result is then ``(1, C)``. NaN or infinite inputs are
-        refused (see :mod:`matnet.nn.inputs`). ``verbose=1`` shows a bar over the batches when there are more than
-        ``BAR_MIN_BATCHES`` (on a terminal or in a notebook); the default, 0, shows nothing, because predictions
-        are made in loops and servers where a bar is noise."""
+        refused (see :mod:`matnet.nn.inputs`). ``progress`` as for ``forward_batches`` (``Sequential`` turns its
+        ``verbose`` into a bar there; the engine itself shows nothing)."""
         x = as_batch(x, self.input_shape, self.dtype)
         ends_in_softmax = isinstance(self.layers[-1], Softmax)
         chunks = [out if ends_in_softmax else softmax(out, axis=1)
-                  for out in self.forward_batches(x, batch_size, verbose, "predict")]
+                  for out in self.forward_batches(x, batch_size, progress)]
         # one transfer for the whole result
         return to_numpy(xp.concatenate(chunks)) if chunks else np.zeros((0,) + self.output_shapes[-1], self.dtype)
 
-    def predict(self, x, batch_size: int = 1000, verbose: int = 0) -> np.ndarray:
+    def predict(self, x, batch_size: int = 1000, progress=None) -> np.ndarray:
         """Predicted class indices (N,), a single sample included (then (1,)); ``x`` as for ``predict_proba``."""
-        return self.predict_proba(x, batch_size, verbose).argmax(axis=1)
+        return self.predict_proba(x, batch_size, progress).argmax(axis=1)
 
-    def forward_batches(self, x, batch_size: int = 1000, verbose: int = 0, desc: str = "forward"):
+    def forward_batches(self, x, batch_size: int = 1000, progress=None):
         """``forward(x)`` (x a checked batch) ``batch_size`` samples at a time, in evaluation mode: yields each
-        batch's output; ``verbose=1`` shows a bar over them when there are more than ``BAR_MIN_BATCHES``."""
+        batch's output. ``progress``, if given, wraps the range of batch starts (a progress bar, made by the
+        caller: see ``matnet.train.callbacks.batch_bar``)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size: expected a whole number >= 1, got {batch_size!r}")
         starts = range(0, len(x), batch_size)
-        if check_verbose(verbose) == 1 and len(starts) > BAR_MIN_BATCHES:
-            starts = tqdm(starts, desc=desc, unit="batch", leave=False, file=sys.stderr, disable=None,
-                          dynamic_ncols=True)   # disable=None: no bar where stderr is not a terminal or notebook
+        if progress is not None:
+            starts = progress(starts)
         for start in starts:
             yield self.forward(x[start:start + batch_size])
 

@@ -33,7 +33,9 @@ from matnet.backend import to_device, to_numpy, xp
 from matnet.nn.activations import LeakyReLU, ReLU
 
 __all__ = ["Callback", "EarlyStopping", "BestModel", "MetricsLog", "StepLog", "LayerStats", "ProgressBar",
-           "EpochLog", "format_metrics", "standard_callbacks", "check_order"]
+           "EpochLog", "format_metrics", "standard_callbacks", "check_order", "batch_bar", "BAR_MIN_BATCHES"]
+
+BAR_MIN_BATCHES = 10   # predict and evaluate show a bar (verbose=1) only over more batches than this
 
 
 class Callback:
@@ -176,7 +178,7 @@ class LayerStats(Callback):
         self.every = max(2, min(self.max_every, total // 100))   # 2 at least: a snapshot, then a record
 
     def on_batch_end(self, trainer, step, loss):
-        done = trainer.epochs_done * trainer.steps_per_epoch + trainer.step
+        done = trainer.epochs_done * trainer.steps_per_epoch + trainer.epoch_step
         params = trainer.model.parameters
         if done % self.every == self.every - 1:
             self._before = params.values.copy()
@@ -304,3 +306,16 @@ def check_order(callbacks: list[Callback]) -> None:
                 where = "after it" if any(other is needed for other in callbacks) else "missing from the list"
                 raise ValueError(f"{type(callback).__name__} reads what {type(needed).__name__} records, which is "
                                  f"{where}: put {type(needed).__name__} first")
+
+
+def batch_bar(verbose: int, desc: str):
+    """What ``Network.forward_batches`` takes as ``progress``: with ``verbose=1``, a bar over the batches when there
+    are more than ``BAR_MIN_BATCHES`` (on a terminal or in a notebook, none where stderr is a file); else None."""
+    if verbose != 1:
+        return None
+
+    def wrap(starts):
+        if len(starts) <= BAR_MIN_BATCHES:
+            return starts
+        return tqdm(starts, desc=desc, unit="batch", leave=False, file=sys.stderr, disable=None, dynamic_ncols=True)
+    return wrap

@@ -205,7 +205,7 @@ class Diagnose(Callback):
         if finding is None or any(f["kind"] == finding["kind"] for f in self.findings):
             return
         if trainer is not None and finding.get("epoch") is None:
-            finding["epoch"] = trainer.epochs_done + (1 if trainer.step else 0) or 1
+            finding["epoch"] = trainer.epochs_done + (1 if trainer.epoch_step else 0) or 1
         self.findings.append(finding)
         print(format_finding(finding), file=self.file or sys.stdout, flush=True)
         if self.save is not None:
@@ -267,7 +267,7 @@ class Diagnose(Callback):
         """Record why the loss became NaN/inf: the step, the first layer with a non-finite output on the probe
         batch (or parameter), and the cause with the flag to change; returns the finding."""
         bad = trainer.totals.first_bad            # the step the trainer's read found first non-finite
-        epoch, step = trainer.epochs_done + 1, (bad if isinstance(bad, int) and bad >= 0 else trainer.step) + 1
+        epoch, step = trainer.epochs_done + 1, (bad if isinstance(bad, int) and bad >= 0 else trainer.epoch_step) + 1
         where = "no layer output is non-finite on the probe batch (the loss overflowed)"
         bad_params = [name for name, span in zip(trainer.model.parameters.names, trainer.model.parameters.slices)
                       if not np.isfinite(to_numpy(trainer.model.parameters.values[span])).all()]

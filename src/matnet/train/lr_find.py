@@ -33,9 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from matnet.backend import random_state, set_random_state, to_host
-from matnet.data.prepare import BatchIterator
 from matnet.nn.losses import SoftmaxCrossEntropy
 from matnet.optim.optimizers import Adam
+from matnet.train.batches import BatchIterator
 from matnet.train.trainer import train_step
 
 __all__ = ["LRFindResult", "lr_find", "plot_lr_find"]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from matnet.backend import to_device, to_host, to_numpy, xp
+from matnet.nn.inputs import check_verbose
 from matnet.nn.losses import SoftmaxCrossEntropy
+from matnet.train.callbacks import batch_bar
 
 __all__ = ["accuracy", "correct_count", "evaluate", "confusion_matrix", "per_class"]
 
@@ -26,15 +28,16 @@ def correct_count(logits, y) -> int:
 
 def evaluate(model, x, y, loss=None, batch_size: int = 1000, verbose: int = 0) -> dict:
     """Mean loss and accuracy of ``model`` on (x, y), in batches, without dropout: ``{"loss", "accuracy"}``
-    (``verbose=1``: a bar over many batches, see ``Network.forward_batches``). The sums stay on the device; they
+    (``verbose=1``: a bar over many batches, see ``batch_bar``). The sums stay on the device; they
     are read once, at the end (one transfer)."""
+    verbose = check_verbose(verbose)
     loss = loss or SoftmaxCrossEntropy()
     x, y = to_device(x), to_device(y)      # no copy when they are on the device already
     total_loss, correct, n = 0.0, 0, len(x)
     if n == 0:
         raise ValueError("cannot evaluate on an empty set")
     start = 0
-    for logits in model.forward_batches(x, batch_size, verbose, "evaluate"):
+    for logits in model.forward_batches(x, batch_size, batch_bar(verbose, "evaluate")):
         yb = y[start:start + len(logits)]
         total_loss = total_loss + loss.forward(logits, yb).astype(np.float64) * len(yb)
         correct = correct + correct_count(logits, yb)

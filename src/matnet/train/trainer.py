@@ -12,7 +12,8 @@ running totals and the first step whose loss was not finite stay device scalars,
 ``read_every`` steps (for the progress bar) and at the end of the epoch. A loss that became NaN is therefore
 noticed at the next read, and reported with the step where it first appeared.
 
-The loop's position is ``(epochs_done, step)``. ``state_dict()`` captures everything the rest of the run depends
+The loop's position is ``(epochs_done, epoch_step)``: epochs finished, and steps done in the epoch in progress
+(the optimizer's ``t`` counts every step of the run). ``state_dict()`` captures everything the rest of the run depends
 on at that position (weights, optimizer state, every random generator, the partial epoch's totals, the history,
 the best epoch), so a run resumed from it with ``load_state_dict`` continues with exactly the numbers it would
 have had.
@@ -28,13 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from matnet.backend import random_state, set_random_state, to_device, to_numpy, xp
-from matnet.data.prepare import BatchIterator
 from matnet.errors import MatnetError
 from matnet.nn.activations import Softmax
 from matnet.nn.losses import SoftmaxCrossEntropy
 from matnet.optim.clip import clip_grad_norm
 from matnet.optim.optimizers import Adam, Optimizer
 from matnet.optim.schedules import Schedule
+from matnet.train.batches import BatchIterator
 from matnet.train.callbacks import Callback, check_order
 from matnet.train.checkpoint import save_checkpoint
 from matnet.train.interrupt import deferred_sigint
@@ -167,7 +168,7 @@ class Trainer:
         self.stop_training = False
         self.steps_per_epoch = 0
         self.running_loss = math.nan
-        self.epochs_done, self.step = 0, 0   # the position
+        self.epochs_done, self.epoch_step = 0, 0   # the position
         self.totals = EpochTotals()
         self._epoch_rng_state = None     # the batch generator before this epoch's shuffle
         self._consistent = True          # False while a step is half done: no checkpoint then
@@ -189,8 +190,8 @@ class Trainer:
         self._check_loss_matches_model()
         batches = BatchIterator(x, y, self.batch_size, shuffle=True, rng=self.rng)
         self.steps_per_epoch = len(batches)
-        if self.step >= self.steps_per_epoch:
-            raise MatnetError(f"the saved position (step {self.step}) does not fit an epoch of "
+        if self.epoch_step >= self.steps_per_epoch:
+            raise MatnetError(f"the saved position (step {self.epoch_step}) does not fit an epoch of "
                               f"{self.steps_per_epoch} steps: was the data or batch size changed?")
         self.best.monitor = "val_loss" if validation_data is not None else "loss"
         with deferred_sigint(self.request_stop):
@@ -204,14 +205,14 @@ class Trainer:
                     raise  # a second Ctrl-C in the middle of a step: leave at once, keep the last checkpoint
                 self._emit("on_interrupt")
                 self._save_checkpoint()
-                raise TrainingInterrupted(self.epochs_done + 1, self.step) from None
+                raise TrainingInterrupted(self.epochs_done + 1, self.epoch_step) from None
         self.history.best_epoch = self.best.epoch
         self._emit("on_train_end")
         return self.history
 
     def _run_epoch(self, batches: BatchIterator, validation_data) -> None:
         epoch = self.epochs_done + 1
-        if self.step == 0:
+        if self.epoch_step == 0:
             self._epoch_rng_state = self.rng.bit_generator.state
             self.totals = EpochTotals()
         else:  # resuming part-way: draw this epoch's order again from the generator as it was
@@ -219,18 +220,18 @@ class Trainer:
         order = batches.order()
         self._emit("on_epoch_begin", epoch)
         started = time.perf_counter()
-        for xb, yb in batches.batches(order, self.step):
+        for xb, yb in batches.batches(order, self.epoch_step):
             self._consistent = False
             with np.errstate(over="ignore", invalid="ignore"):   # a NaN is reported at the next read, once
                 loss, logits = train_step(self.model, self.loss, self.optimizer, xb, yb, augment=self.augment,
                                           clip_norm=self.clip_norm,
-                                          progress=epoch - 1 + (self.step + 1) / self.steps_per_epoch)
-            self.totals.add(loss, correct_count(logits, yb), len(xb), self.step)
-            self.step += 1
+                                          progress=epoch - 1 + (self.epoch_step + 1) / self.steps_per_epoch)
+            self.totals.add(loss, correct_count(logits, yb), len(xb), self.epoch_step)
+            self.epoch_step += 1
             self._consistent = True
-            if self.step % self.read_every == 0 or self.step == self.steps_per_epoch:
+            if self.epoch_step % self.read_every == 0 or self.epoch_step == self.steps_per_epoch:
                 self._read_totals()
-            self._emit("on_batch_end", self.step - 1, loss)
+            self._emit("on_batch_end", self.epoch_step - 1, loss)
             if self._stop_requested:
                 self.totals.seconds += time.perf_counter() - started
                 raise KeyboardInterrupt
@@ -242,7 +243,7 @@ class Trainer:
         metrics.update(lr=self.optimizer.rate, seconds=self.totals.seconds + time.perf_counter() - started)
         self.history.epochs.append(metrics)
         self.best.update(epoch, metrics)
-        self.epochs_done, self.step = epoch, 0
+        self.epochs_done, self.epoch_step = epoch, 0
         self._emit("on_epoch_end", epoch, metrics)
         self._save_checkpoint()
 
@@ -278,9 +279,9 @@ class Trainer:
                   **{f"optimizer.{key}": a for key, a in opt_arrays.items()},
                   **{f"buffer.{name}": a.copy() for name, a in self.model.buffers().items()}}
         values = {
-            "epochs_done": self.epochs_done, "step": self.step, "totals": asdict(self.totals),
+            "epochs_done": self.epochs_done, "step": self.epoch_step, "totals": asdict(self.totals),
             "best": asdict(self.best),
-            "batch_rng": self._epoch_rng_state if self.step else self.rng.bit_generator.state,
+            "batch_rng": self._epoch_rng_state if self.epoch_step else self.rng.bit_generator.state,
             "layer_rngs": {name: random_state(rng) for name, rng in self._generators().items()},
             "optimizer": {"type": type(self.optimizer).__name__, **opt_values},
             "history": self.history.epochs, "callbacks": {},
@@ -304,10 +305,10 @@ class Trainer:
             buffer[...] = to_device(arrays[f"buffer.{name}"])
         self.optimizer.load_state_dict({k.split(".", 1)[1]: to_device(a) for k, a in arrays.items()
                                         if k.startswith("optimizer.")}, values["optimizer"])
-        self.epochs_done, self.step = int(values["epochs_done"]), int(values["step"])
+        self.epochs_done, self.epoch_step = int(values["epochs_done"]), int(values["step"])
         self.totals = EpochTotals(**values["totals"])
         self.best = BestEpoch(**values["best"])
-        if self.step:
+        if self.epoch_step:
             self._epoch_rng_state = values["batch_rng"]
         else:
             self.rng.bit_generator.state = values["batch_rng"]
