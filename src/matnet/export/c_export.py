@@ -36,8 +36,9 @@ from matnet.nn.batchnorm import BatchNorm
 from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
 from matnet.nn.dropout import Dropout
-from matnet.nn.pool import MaxPool2D
+from matnet.nn.pool import AvgPool2D, GlobalAvgPool, MaxPool2D
 from matnet.nn.reshape import Flatten
+from matnet.nn.residual import Residual
 
 __all__ = ["C_FILES", "SUPPORTED", "CC", "c_float", "c_sources", "export_c"]
 
@@ -244,34 +245,37 @@ class _Program:
         self.cur = out
 
 
+# Each layer type -> the _Program method that writes its step. Dense and Conv2D take the BatchNorm that follows
+# them (folded in, or None); Dropout is skipped (the identity at inference). A layer type missing here is refused
+# with one line (tests/test_layers_everywhere.py walks the registry against this table).
+STEPS = {Dense: _Program.dense, Conv2D: _Program.conv2d, MaxPool2D: _Program.maxpool, Flatten: _Program.flatten,
+         BatchNorm: _Program.batchnorm, ReLU: _Program.elementwise, LeakyReLU: _Program.elementwise,
+         Sigmoid: _Program.elementwise, Tanh: _Program.elementwise, Softmax: _Program.softmax}
+FOLDS_BATCHNORM = (Dense, Conv2D)
+SKIPPED = (Dropout,)
+REFUSED = (AvgPool2D, GlobalAvgPool, Residual)   # one clear line each (``_unsupported``); ONNX exports them
+
+
 def _program(model) -> _Program:
     """The steps of ``model``'s forward pass, BatchNorm folded where it follows a Conv2D or Dense, and the final
     softmax into ``probabilities`` (a model's own final Softmax is that one)."""
-    layers = [layer for layer in model.layers if not isinstance(layer, Dropout)]
+    layers = [layer for layer in model.layers if type(layer) not in SKIPPED]
     if layers and isinstance(layers[-1], Softmax):
         layers = layers[:-1]
     program = _Program(model.input_shape)
     k = 0
     while k < len(layers):
         layer = layers[k]
-        following = layers[k + 1] if k + 1 < len(layers) else None
-        bn = following if isinstance(following, BatchNorm) else None
-        if isinstance(layer, (Dense, Conv2D)):
-            (program.dense if isinstance(layer, Dense) else program.conv2d)(layer, bn)
+        write = STEPS.get(type(layer))
+        if write is None:
+            raise _unsupported(layer)
+        if type(layer) in FOLDS_BATCHNORM:
+            following = layers[k + 1] if k + 1 < len(layers) else None
+            bn = following if isinstance(following, BatchNorm) else None
+            write(program, layer, bn)
             k += 2 if bn is not None else 1
             continue
-        if isinstance(layer, MaxPool2D):
-            program.maxpool(layer)
-        elif isinstance(layer, Flatten):
-            program.flatten(layer)
-        elif isinstance(layer, BatchNorm):
-            program.batchnorm(layer)
-        elif isinstance(layer, (ReLU, LeakyReLU, Sigmoid, Tanh)):
-            program.elementwise(layer)
-        elif isinstance(layer, Softmax):
-            program.softmax(layer)
-        else:
-            raise _unsupported(layer)
+        write(program, layer)
         k += 1
     if program.shape != (len(model.classes),):
         raise MatnetError(f"the model's output has shape {program.shape}, not one value per class "

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from matnet.backend import to_numpy
+from matnet.nn.batchnorm import fold
 from matnet.errors import MatnetError
 
 __all__ = ["check_file_target", "check_folder_target", "batchnorm_affine", "float32"]
@@ -53,9 +54,8 @@ def float32(array) -> np.ndarray:
 
 
 def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray]:
-    """BatchNorm in inference form as ``out = x * scale + shift`` per feature or channel, in float64:
-    ``scale = gamma / sqrt(running_var + eps)``, ``shift = beta - running_mean * scale`` (matnet's own forward)."""
+    """BatchNorm in inference form as ``out = x * scale + shift`` per feature or channel (``nn.batchnorm.fold``,
+    the layer's own evaluation forward), computed in float64 on the host."""
     gamma, beta = (to_numpy(bn.params[key]).astype(np.float64) for key in ("gamma", "beta"))
     mean, var = (to_numpy(bn.buffers[key]).astype(np.float64) for key in ("running_mean", "running_var"))
-    scale = gamma / np.sqrt(var + bn.eps)
-    return scale, beta - mean * scale
+    return fold(gamma, beta, mean, var, bn.eps)

@@ -35,7 +35,7 @@ from matnet.nn.pool import AvgPool2D, GlobalAvgPool, MaxPool2D
 from matnet.nn.reshape import Flatten
 from matnet.nn.residual import Residual
 
-__all__ = ["OPSET", "IR_VERSION", "INPUT", "OUTPUT", "require_onnx", "to_onnx", "export_onnx"]
+__all__ = ["OPSET", "IR_VERSION", "INPUT", "OUTPUT", "EMITTERS", "require_onnx", "to_onnx", "export_onnx"]
 
 # Opset 17 and IR version 8 (ONNX 1.12, 2022): every op used here exists there unchanged, and runtimes years old
 # still load the file.
@@ -69,45 +69,68 @@ class _Graph:
         return name
 
 
+def _dense(graph: _Graph, layer, x: str) -> str:
+    w, b = graph.weight(f"{layer.name}.W", layer.params["W"]), graph.weight(f"{layer.name}.b", layer.params["b"])
+    return graph.node("Gemm", [x, w, b], layer.name, transB=1)
+
+
+def _conv(graph: _Graph, layer, x: str) -> str:
+    w, b = graph.weight(f"{layer.name}.W", layer.params["W"]), graph.weight(f"{layer.name}.b", layer.params["b"])
+    k, s, p = layer.kernel_size, layer.stride, layer.padding
+    return graph.node("Conv", [x, w, b], layer.name, kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
+
+
+def _batchnorm(graph: _Graph, layer, x: str) -> str:
+    inputs = [graph.weight(f"{layer.name}.{key}", array) for key, array in (
+        ("gamma", layer.params["gamma"]), ("beta", layer.params["beta"]),
+        ("running_mean", layer.buffers["running_mean"]), ("running_var", layer.buffers["running_var"]))]
+    return graph.node("BatchNormalization", [x, *inputs], layer.name, epsilon=layer.eps)
+
+
+def _pool(op: str):
+    def emit(graph: _Graph, layer, x: str) -> str:
+        k, s = layer.pool_size, layer.stride
+        return graph.node(op, [x], layer.name, kernel_shape=[k, k], strides=[s, s])
+    return emit
+
+
+def _global_avg_pool(graph: _Graph, layer, x: str) -> str:
+    pooled = graph.node("GlobalAveragePool", [x], f"{layer.name}.pooled")        # (N, C, 1, 1)
+    return graph.node("Flatten", [pooled], layer.name, axis=1)                    # (N, C), as matnet's
+
+
+def _op(op: str, **attributes):
+    return lambda graph, layer, x: graph.node(op, [x], layer.name, **attributes)
+
+
+def _residual(graph: _Graph, layer, x: str) -> str:
+    h = x
+    for inner in layer.layers:
+        h = _layer(graph, inner, h)
+    shortcut = _layer(graph, layer.projection, x) if layer.projection is not None else x
+    return graph.node("Add", [h, shortcut], layer.name)
+
+
+# Each layer type -> its emitter: (graph, layer, the value it reads) -> the value it outputs. A layer type missing
+# here is refused with one line (tests/test_layers_everywhere.py walks the registry against this table).
+EMITTERS = {
+    Dense: _dense, Conv2D: _conv, BatchNorm: _batchnorm,
+    MaxPool2D: _pool("MaxPool"), AvgPool2D: _pool("AveragePool"), GlobalAvgPool: _global_avg_pool,
+    Flatten: _op("Flatten", axis=1),
+    ReLU: _op("Relu"), Sigmoid: _op("Sigmoid"), Tanh: _op("Tanh"), Softmax: _op("Softmax", axis=-1),
+    LeakyReLU: lambda graph, layer, x: graph.node("LeakyRelu", [x], layer.name, alpha=layer.alpha),
+    Residual: _residual,
+    Dropout: lambda graph, layer, x: x,                                          # the identity at inference
+}
+
+
 def _layer(graph: _Graph, layer, x: str) -> str:
     """Append ``layer``'s ops reading the value ``x``; the name of the value it outputs."""
-    name = layer.name
-    if isinstance(layer, Dropout):
-        return x
-    if isinstance(layer, Dense):
-        w, b = graph.weight(f"{name}.W", layer.params["W"]), graph.weight(f"{name}.b", layer.params["b"])
-        return graph.node("Gemm", [x, w, b], name, transB=1)
-    if isinstance(layer, Conv2D):
-        w, b = graph.weight(f"{name}.W", layer.params["W"]), graph.weight(f"{name}.b", layer.params["b"])
-        k, s, p = layer.kernel_size, layer.stride, layer.padding
-        return graph.node("Conv", [x, w, b], name, kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
-    if isinstance(layer, BatchNorm):
-        inputs = [graph.weight(f"{name}.{key}", array) for key, array in (
-            ("gamma", layer.params["gamma"]), ("beta", layer.params["beta"]),
-            ("running_mean", layer.buffers["running_mean"]), ("running_var", layer.buffers["running_var"]))]
-        return graph.node("BatchNormalization", [x, *inputs], name, epsilon=layer.eps)
-    if isinstance(layer, (MaxPool2D, AvgPool2D)):
-        k, s = layer.pool_size, layer.stride
-        op = "MaxPool" if isinstance(layer, MaxPool2D) else "AveragePool"
-        return graph.node(op, [x], name, kernel_shape=[k, k], strides=[s, s])
-    if isinstance(layer, GlobalAvgPool):
-        pooled = graph.node("GlobalAveragePool", [x], f"{name}.pooled")        # (N, C, 1, 1)
-        return graph.node("Flatten", [pooled], name, axis=1)                    # (N, C), as matnet's
-    if isinstance(layer, Flatten):
-        return graph.node("Flatten", [x], name, axis=1)
-    if isinstance(layer, LeakyReLU):
-        return graph.node("LeakyRelu", [x], name, alpha=layer.alpha)
-    if isinstance(layer, (ReLU, Sigmoid, Tanh)):
-        return graph.node({ReLU: "Relu", Sigmoid: "Sigmoid", Tanh: "Tanh"}[type(layer)], [x], name)
-    if isinstance(layer, Softmax):
-        return graph.node("Softmax", [x], name, axis=-1)
-    if isinstance(layer, Residual):
-        h = x
-        for inner in layer.layers:
-            h = _layer(graph, inner, h)
-        shortcut = _layer(graph, layer.projection, x) if layer.projection is not None else x
-        return graph.node("Add", [h, shortcut], name)
-    raise MatnetError(f"layer {name} ({type(layer).__name__}) cannot be exported to ONNX: no ONNX op for it here")
+    emit = EMITTERS.get(type(layer))
+    if emit is None:
+        raise MatnetError(f"layer {layer.name} ({type(layer).__name__}) cannot be exported to ONNX: no ONNX op "
+                          f"for it here")
+    return emit(graph, layer, x)
 
 
 def to_onnx(model, *, source: str = "", check: bool = True):

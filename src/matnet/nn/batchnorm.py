@@ -6,7 +6,15 @@ from matnet.backend import xp
 from matnet.nn.layer import Layer
 from matnet.nn.layout import WideRows, as_rows, from_rows
 
-__all__ = ["BatchNorm"]
+__all__ = ["BatchNorm", "fold"]
+
+
+def fold(gamma, beta, running_mean, running_var, eps: float):
+    """BatchNorm in evaluation form, ``out = x * scale + shift`` per feature or channel:
+    ``scale = gamma / sqrt(running_var + eps)``, ``shift = beta - running_mean * scale``. Any arrays (the layer's
+    own on the device, or the exports' float64 copies on the host): the one place this algebra is written."""
+    scale = gamma / (running_var + eps) ** 0.5
+    return scale, beta - running_mean * scale
 
 
 class BatchNorm(Layer):
@@ -55,9 +63,9 @@ class BatchNorm(Layer):
         rows = self._rows(x)
         gamma, beta = self.params["gamma"], self.params["beta"]
         if not training:
-            scale = gamma / xp.sqrt(self.buffers["running_var"] + self.eps)
+            scale, shift = fold(gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], self.eps)
             out = rows * scale
-            out += beta - self.buffers["running_mean"] * scale
+            out += shift
             self._cache = None
             return self._like(out, x)
         channels = WideRows(rows)                # per-channel work on longer rows; the math is (M, C)'s
