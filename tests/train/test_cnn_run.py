@@ -82,7 +82,18 @@ def test_commands_take_a_cnn(tmp_path, mnist):
         return subprocess.run([sys.executable, "-m", "matnet.cli.main", *args], capture_output=True, text=True)
 
     result = json.loads(matnet("evaluate", str(out), "--json").stdout)
-    assert result["accuracy"] == pytest.approx(json.loads((out / "summary.json").read_text())["test_accuracy"])
+    summary = json.loads((out / "summary.json").read_text())
+    # the figures counted here in NumPy from the saved model's probabilities, not by the metrics both of them use
+    from matnet import load_model
+    labels = mnist.test_labels.astype(np.int64)
+    probabilities = load_model(out).predict_proba(mnist.test_images.reshape(-1, 784).astype(np.float32) / 255)
+    predicted = probabilities.argmax(axis=1)
+    confusion = np.zeros((10, 10), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    assert result["accuracy"] == summary["test_accuracy"] == np.mean(predicted == labels)
+    loss = -np.log(probabilities[np.arange(len(labels)), labels].astype(np.float64)).mean()
+    assert result["loss"] == pytest.approx(loss, rel=1e-4) and summary["test_loss"] == pytest.approx(loss, rel=1e-4)
+    np.testing.assert_array_equal(result["confusion"], confusion)
     from PIL import Image
     Image.fromarray(255 - mnist.test_images[0]).save(tmp_path / "seven.png")
     predicted = json.loads(matnet("predict", str(out), str(tmp_path / "seven.png"), "--json").stdout)
