@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from matnet.backend import to_numpy
+from matnet.errors import MatnetError
 from matnet.fileio import atomic_path, write_json
 from matnet.nn.activations import ACTIVATIONS, ReLU
 from matnet.nn.batchnorm import BatchNorm
@@ -38,8 +39,8 @@ from matnet.train.callbacks import batch_bar, standard_callbacks
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import History, Trainer
 
-__all__ = ["Sequential", "build_mlp", "build_cnn", "build_resnet", "ARCHITECTURES", "FORMAT", "VERSION",
-           "model_paths"]
+__all__ = ["Sequential", "build_mlp", "build_cnn", "build_resnet", "verdicts", "ranked", "ARCHITECTURES", "FORMAT",
+           "VERSION", "model_paths"]
 
 FORMAT, VERSION = "matnet-model", 1   # a model file's "format" and "version" entries (matnet.model_file reads them)
 
@@ -140,6 +141,27 @@ class Sequential(Network):
             "parameters": {name: list(shape) for name, shape in zip(self.parameters.names, self.parameters.shapes)},
         })
         return npz, meta
+
+
+def verdicts(probabilities: np.ndarray, classes, source: str = "the model") -> list[dict]:
+    """Class probabilities (N, C) on the host -> the model's verdict on each row: ``{label, class_index,
+    probabilities}``. Non-finite probabilities (a model whose weights hold NaN or inf) are a MatnetError naming
+    ``source``, never a NaN in an answer. The one place a model's output becomes an answer: ``matnet predict``,
+    the number reader and ``matnet serve`` all use it."""
+    probabilities = np.asarray(probabilities)
+    if not np.isfinite(probabilities).all():
+        raise MatnetError(f"{source}: the model gave non-finite probabilities (NaN or inf in its weights?)")
+    answers = []
+    for row in probabilities:
+        best = int(row.argmax())
+        answers.append({"label": str(classes[best]), "class_index": best, "probabilities": [float(p) for p in row]})
+    return answers
+
+
+def ranked(verdict: dict, classes, top: int) -> list[tuple[str, float]]:
+    """The ``top`` most likely classes of a verdict, most likely first: ``[(label, probability)]``."""
+    probabilities = np.asarray(verdict["probabilities"])
+    return [(str(classes[i]), float(probabilities[i])) for i in np.argsort(probabilities)[::-1][:top]]
 
 
 def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, init: str | None = None,

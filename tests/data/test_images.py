@@ -1,4 +1,4 @@
-"""The preprocessing of the user's images, step by step (matnet/data/images.py), on pages made on the spot."""
+"""The preprocessing of the user's images, step by step (matnet/data/images/), on pages made on the spot."""
 
 import struct
 import zlib
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matnet.data import images
+from matnet.data.images.read import at_side
+from matnet.data.images.stroke import MNIST_STROKE, STROKE_SIDE
 from matnet.data.images import (flatten, label_components, load_digit, normalise_stroke, otsu_threshold, read_gray,
                                 split_digits, stroke_width, to_mnist)
 from matnet.errors import MatnetError
@@ -202,13 +203,13 @@ def test_stroke_width_of_rings_and_bars(width):
 
 
 def test_thin_and_thick_strokes_are_brought_to_mnists_width():
-    target = images.MNIST_STROKE
+    target = MNIST_STROKE
     for width in (1.5, 30.0):
         digit = ring(size=80, radius=30, width=width)
         rows, cols = np.flatnonzero(digit.max(axis=1) > 0.05), np.flatnonzero(digit.max(axis=0) > 0.05)
         digit = digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
         out = normalise_stroke(digit)
-        measured = stroke_width(images._at_side(out, images.STROKE_SIDE))
+        measured = stroke_width(at_side(out, STROKE_SIDE))
         assert 0.6 * target < measured < 1.5 * target, (width, measured)
 
 

@@ -15,22 +15,15 @@ import numpy as np
 from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo_json, open_model
 from matnet.data.images import FIELD, read_gray, save_gray, split_digits, to_mnist
 from matnet.errors import MatnetError
+from matnet.model import ranked, verdicts
 
 __all__ = ["predict", "classify", "read_number", "save_unique"]
 
 
 def classify(net, fields: list[np.ndarray], source: str) -> list[dict]:
-    """The model's verdict on 28x28 fields: per field {label, class_index, probabilities}. Non-finite
-    probabilities (a model whose weights hold NaN or inf) are an error, never a NaN in the output."""
-    probabilities = net.predict_proba(np.stack(fields).reshape(len(fields), *net.input_shape))
-    if not np.isfinite(probabilities).all():
-        raise MatnetError(f"{source}: the model gave non-finite probabilities (NaN or inf in its weights?)")
-    verdicts = []
-    for row in probabilities:
-        best = int(row.argmax())
-        verdicts.append({"label": str(net.classes[best]), "class_index": best,
-                         "probabilities": [float(p) for p in row]})
-    return verdicts
+    """The model's verdict on 28x28 fields (``matnet.model.verdicts``): per field {label, class_index,
+    probabilities}."""
+    return verdicts(net.predict_proba(np.stack(fields).reshape(len(fields), *net.input_shape)), net.classes, source)
 
 
 def read_number(net, gray: np.ndarray, source: str = "image") -> list[dict]:
@@ -80,9 +73,7 @@ def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -
     entry = {"file": path, **classify(net, [field], path)[0]}
     if show_input:
         entry["input_image"] = str(save_unique(field, show_input, stem))
-    probabilities = entry["probabilities"]
-    ranked = [(str(net.classes[i]), probabilities[i]) for i in np.argsort(probabilities)[::-1][:top]]
-    return entry, f"{path}: {_shown(ranked)}"
+    return entry, f"{path}: {_shown(ranked(entry, net.classes, top))}"
 
 
 @click.command()

@@ -149,11 +149,14 @@ class Network:
         refused (see :mod:`matnet.nn.inputs`). ``progress`` as for ``forward_batches`` (``Sequential`` turns its
         ``verbose`` into a bar there; the engine itself shows nothing)."""
         x = as_batch(x, self.input_shape, self.dtype)
-        ends_in_softmax = isinstance(self.layers[-1], Softmax)
-        chunks = [out if ends_in_softmax else softmax(out, axis=1)
-                  for out in self.forward_batches(x, batch_size, progress)]
+        chunks = [self.probabilities(out) for out in self.forward_batches(x, batch_size, progress)]
         # one transfer for the whole result
         return to_numpy(xp.concatenate(chunks)) if chunks else np.zeros((0,) + self.output_shapes[-1], self.dtype)
+
+    def probabilities(self, output):
+        """The network's output (N, C) -> class probabilities (N, C), on the device: softmax of the logits, unless
+        the network already ends in a Softmax layer."""
+        return output if isinstance(self.layers[-1], Softmax) else softmax(output, axis=1)
 
     def predict(self, x, batch_size: int = 1000, progress=None) -> np.ndarray:
         """Predicted class indices (N,), a single sample included (then (1,)); ``x`` as for ``predict_proba``."""

@@ -13,14 +13,12 @@ import base64
 import numpy as np
 
 from matnet.backend import to_numpy, xp
-from matnet.nn.activations import Softmax, softmax
 from matnet.nn.batchnorm import BatchNorm
 from matnet.nn.dropout import Dropout
 from matnet.nn.layer import Layer
 from matnet.nn.residual import Residual
 
-__all__ = ["ENCODINGS", "OPERATIONS", "encode", "layer_table", "traced_outputs", "probabilities_from",
-           "explainable", "attribution"]
+__all__ = ["ENCODINGS", "OPERATIONS", "encode", "layer_table", "traced_outputs", "explainable", "attribution"]
 
 ENCODINGS = ("list", "base64")
 
@@ -93,19 +91,12 @@ def layer_table(model) -> list[dict]:
     return rows
 
 
-def traced_outputs(model, x, encoding: str = "list") -> tuple[list[dict], np.ndarray]:
+def traced_outputs(model, x, encoding: str = "list"):
     """x: one sample as a batch (1, *input_shape) -> (``[{"name", "output"}]`` in trace order, each output
-    without its batch axis and encoded, and the network's output (1, C) as a NumPy array). Evaluation mode."""
+    without its batch axis and encoded, and the network's output (1, C), on the device). Evaluation mode."""
     seen = model.trace(x)
     layers = [{"name": layer.name, "output": encode(to_numpy(out)[0], encoding)} for layer, out in seen]
-    return layers, to_numpy(seen[-1][1])     # the last top-level layer's output comes last (a block after its own)
-
-
-def probabilities_from(model, output) -> np.ndarray:
-    """The network's output (N, C) -> class probabilities (N, C): softmax of the logits, unless the network already
-    ends in a Softmax layer."""
-    output = xp.asarray(output)
-    return to_numpy(output if isinstance(model.layers[-1], Softmax) else softmax(output, axis=1))
+    return layers, seen[-1][1]     # the last top-level layer's output (on the device) comes last
 
 
 def explainable(model) -> bool:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from matnet.backend import to_device
+from matnet.backend import to_device, to_numpy
 from matnet.data.datasets import load_dataset
 from matnet.errors import MatnetError
+from matnet.model import verdicts
 from matnet.runfolder import find_run, load_model
-from matnet.serve.layers import (attribution, encode, explainable, layer_table, probabilities_from,
-                                 traced_outputs)
+from matnet.serve.layers import attribution, encode, explainable, layer_table, traced_outputs
 
 __all__ = ["ServedModel", "load_models", "TestImages", "FIELD_SIZE"]
 
@@ -112,18 +112,15 @@ class ServedModel:
         try:
             if layers:
                 result["layers"], output = traced_outputs(model, x, encoding)
-                probabilities = probabilities_from(model, output)[0]
             else:   # x is a checked float32 image already: the forward pass alone, not predict_proba's checks
-                probabilities = probabilities_from(model, model.forward(x))[0]
-            best = int(np.argmax(probabilities))
+                output = model.forward(x)
+            verdict = verdicts(to_numpy(model.probabilities(output)), model.classes, self.name)[0]
             if explain:
-                result["attribution"] = encode(attribution(model, x, best).reshape(field.shape), encoding)
+                result["attribution"] = encode(attribution(model, x, verdict["class_index"]).reshape(field.shape),
+                                               encoding)
         finally:
             self.lock.release()
-        if not np.isfinite(probabilities).all():
-            raise MatnetError(f"{self.name} gave non-finite probabilities (NaN or inf in its weights?)")
-        return {"model": self.name, "label": str(model.classes[best]), "class_index": best,
-                "probabilities": [float(p) for p in probabilities], "classes": list(model.classes), **result}
+        return {"model": self.name, **verdict, "classes": list(model.classes), **result}
 
 
 def load_models(paths: list[str | Path]) -> list[ServedModel]:

@@ -1,0 +1,155 @@
+"""Step 4: the connected blobs of ink (``label_components``, ``Blobs``) and the one that is the digit
+(``digit_mask``, ``find_ink``): the largest away from the page's edge, with its pieces; specks and lines dropped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matnet.data.images.ink import Ink, flatten, otsu_threshold
+from matnet.errors import MatnetError
+
+__all__ = ["Blobs", "digit_mask", "dilate", "erode", "find_ink", "label_components", "speck_area", "strong_mask"]
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The 8-connected components of a boolean mask: (labels, count), labels (H, W) int32, 0 for background.
+
+    The runs of True along each row are the nodes; a run is joined (union-find) to each run of the row above
+    that it touches, diagonals included, found by walking the two rows' runs together. Python visits runs, not
+    pixels, and the labels are painted back with a cumulative sum.
+    """
+    h, w = mask.shape
+    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    run_rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)                      # exclusive; same row-major order as the starts
+    first = np.searchsorted(run_rows, np.arange(h + 1))    # runs of row y: first[y] .. first[y + 1]
+    parent = list(range(len(starts)))
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    starts_l, ends_l = starts.tolist(), ends.tolist()
+    for y in range(1, h):
+        i, i_end, j, j_end = first[y - 1], first[y], first[y], first[y + 1]
+        while i < i_end and j < j_end:
+            if starts_l[j] <= ends_l[i] and starts_l[i] <= ends_l[j]:
+                a, b = find(i), find(j)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            if ends_l[i] < ends_l[j]:
+                i += 1
+            else:
+                j += 1
+    roots = np.array([find(i) for i in range(len(starts))], dtype=np.int64)
+    unique, component = np.unique(roots, return_inverse=True)
+    run_start = np.zeros(h * w, np.int32)
+    run_start[run_rows * w + starts] = 1
+    run_of_pixel = np.cumsum(run_start).reshape(h, w) - 1
+    labels = np.where(mask, component.astype(np.int32)[np.maximum(run_of_pixel, 0)] + 1, 0).astype(np.int32)
+    return labels, len(unique)
+
+
+@dataclass
+class Blobs:
+    """Per component (index 0 is label 1): pixel count and bounding box (top, left, bottom, right; exclusive)."""
+
+    area: np.ndarray
+    top: np.ndarray
+    left: np.ndarray
+    bottom: np.ndarray
+    right: np.ndarray
+
+    @classmethod
+    def of(cls, labels: np.ndarray, count: int) -> Blobs:
+        ys, xs = np.nonzero(labels)
+        which = labels[ys, xs] - 1
+        area = np.bincount(which, minlength=count)
+        top, left = np.full(count, labels.shape[0]), np.full(count, labels.shape[1])
+        bottom, right = np.zeros(count, np.int64), np.zeros(count, np.int64)
+        np.minimum.at(top, which, ys)
+        np.minimum.at(left, which, xs)
+        np.maximum.at(bottom, which, ys + 1)
+        np.maximum.at(right, which, xs + 1)
+        return cls(area, top, left, bottom, right)
+
+
+def dilate(a: np.ndarray, radius: int, pad: float = 0.0) -> np.ndarray:
+    """Grey dilation (a running maximum) by ``radius`` pixels, 3x3 squares and crosses alternated so that the
+    shape grown is an octagon, close to a disk; ``pad`` is the value outside the image."""
+    for step in range(radius):
+        p = np.pad(a, 1, constant_values=pad)
+        cross = np.maximum.reduce([p[1:-1, 1:-1], p[:-2, 1:-1], p[2:, 1:-1], p[1:-1, :-2], p[1:-1, 2:]])
+        a = np.maximum.reduce([cross, p[:-2, :-2], p[:-2, 2:], p[2:, :-2], p[2:, 2:]]) if step % 2 == 0 else cross
+    return a
+
+
+def erode(a: np.ndarray, radius: int) -> np.ndarray:
+    """Grey erosion (a running minimum) of ink in [0, 1] by ``radius`` pixels; outside the image is paper."""
+    return 1.0 - dilate(1.0 - a, radius, pad=1.0)
+
+
+def strong_mask(page: Ink) -> np.ndarray:
+    """The pixels surely ink: above Otsu's threshold, and well above the noise."""
+    high = min(max(otsu_threshold(page.ink), 2.0 * page.low, 0.2), 0.6)
+    return page.ink > high
+
+
+def speck_area(area: np.ndarray) -> float:
+    """Blobs under 2% of the largest blob's area (and under 3 pixels) are specks: noise, paper texture, dust."""
+    return max(3.0, 0.02 * float(area.max()))
+
+
+def digit_mask(page: Ink) -> np.ndarray:
+    """The pixels of the one digit on the page (a boolean (H, W) mask), as described in step 4 above.
+
+    The digit's main blob is the largest one that does not touch the page's edge (a ruled line or a mark at the
+    margin usually does); a blob touching the edge is taken only when there is no other or it is four times
+    larger and not a line (a tightly cropped digit). Blobs within a quarter of the digit's size of it, and not
+    specks, are pieces of it. The mask is then the ink above the noise level within two pixels of those blobs.
+    """
+    labels, count = label_components(strong_mask(page))
+    if count == 0:
+        raise MatnetError("no digit found (the image is blank or has no contrast)")
+    blobs = Blobs.of(labels, count)
+    h, w = labels.shape
+    edge = (blobs.top == 0) | (blobs.left == 0) | (blobs.bottom == h) | (blobs.right == w)
+    heights, widths = blobs.bottom - blobs.top, blobs.right - blobs.left
+    line = np.maximum(heights, widths) > 10 * np.minimum(heights, widths)
+    inner = np.flatnonzero(~edge)
+    main = int(np.argmax(blobs.area))
+    if inner.size:
+        best_inner = int(inner[np.argmax(blobs.area[inner])])
+        if edge[main] and (line[main] or blobs.area[main] < 4 * blobs.area[best_inner]):
+            main = best_inner
+    kept = np.zeros(count, bool)
+    kept[main] = True
+    reach = 0.25 * max(heights[main], widths[main])
+    candidate = (blobs.area >= max(3.0, 0.02 * float(blobs.area[main]))) & ~line
+    while True:                                  # grow the digit by the pieces near it, until none is left
+        top, left = blobs.top[kept].min(), blobs.left[kept].min()
+        bottom, right = blobs.bottom[kept].max(), blobs.right[kept].max()
+        dy = np.maximum(np.maximum(top - blobs.bottom, blobs.top - bottom), 0)
+        dx = np.maximum(np.maximum(left - blobs.right, blobs.left - right), 0)
+        near = candidate & ~kept & (np.hypot(dy, dx) <= reach)
+        if not near.any():
+            break
+        kept |= near
+    top, left = max(int(top) - 2, 0), max(int(left) - 2, 0)
+    window = (slice(top, int(bottom) + 2), slice(left, int(right) + 2))
+    chosen = np.isin(labels[window], np.flatnonzero(kept) + 1)
+    mask = np.zeros(labels.shape, bool)
+    mask[window] = (page.ink[window] > page.low) & (dilate(chosen.astype(np.float32), 2) > 0)
+    return mask
+
+
+def find_ink(gray: np.ndarray, source: str = "image") -> tuple[Ink, np.ndarray]:
+    """Steps 2-4 on a working copy of the page: (its ``Ink``, the digit's mask)."""
+    page = flatten(gray, source)
+    try:
+        return page, digit_mask(page)
+    except MatnetError as err:
+        raise MatnetError(f"{source}: {err}") from None

@@ -1,0 +1,52 @@
+"""Step 5: a stroke far thinner or thicker than MNIST's measured (``stroke_width``) and redrawn at MNIST's width
+(``normalise_stroke``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matnet.data.images.components import dilate, erode
+from matnet.data.images.field import BOX
+from matnet.data.images.ink import NOISE_FLOOR
+from matnet.data.images.read import at_side
+
+__all__ = ["MNIST_STROKE", "STROKE_RANGE", "STROKE_SIDE", "normalise_stroke", "stroke_width"]
+
+STROKE_SIDE = 4 * BOX       # strokes are measured and changed with the digit's longer side at 80 pixels
+MNIST_STROKE = 9.2          # the median MNIST stroke at that size, as `stroke_width` measures it (test set)
+STROKE_RANGE = (0.5, 2.0)   # strokes within these multiples of MNIST's are left as they are
+
+
+def stroke_width(digit: np.ndarray) -> float:
+    """The mean width of the strokes of a digit (ink in [0, 1]), in pixels: the ink's area over the length of
+    its strokes, the length being a quarter of the number of ink/paper edges between pixels times pi/2 (a
+    stroke has two sides, and a side at a random angle crosses 4/pi times as many pixel edges as its length)."""
+    ink = np.pad(digit > 0.5, 1)
+    area = ink.sum()
+    edges = (ink[1:] != ink[:-1]).sum() + (ink[:, 1:] != ink[:, :-1]).sum()
+    return float(8.0 * area / (np.pi * max(edges, 1)))
+
+
+def normalise_stroke(digit: np.ndarray) -> np.ndarray:
+    """A digit drawn with a pen far thinner or thicker than MNIST's, redrawn at MNIST's stroke width.
+
+    The digit (cropped to its box) is measured at ``STROKE_SIDE`` pixels; outside ``STROKE_RANGE`` times
+    ``MNIST_STROKE`` it is dilated or eroded there by half the difference, then cropped again. Within the range
+    it is returned unchanged (MNIST's own strokes vary by about that much, and the model has seen them all).
+    """
+    work = at_side(digit, STROKE_SIDE)
+    width = stroke_width(work)
+    low, high = STROKE_RANGE
+    if low * MNIST_STROKE <= width <= high * MNIST_STROKE:
+        return digit
+    radius = round(abs(MNIST_STROKE - width) / 2)
+    if radius == 0:
+        return digit
+    if width < MNIST_STROKE:       # a faint hairline spreads at its own level: bring its core to full ink
+        work = dilate(np.pad(work, radius), radius)
+        work = np.clip(work / max(float(np.percentile(work[work > NOISE_FLOOR], 90)), 0.1), 0.0, 1.0)
+    else:                          # eroded as a shape: a grey minimum would spread a stroke's faintest pixel
+        eroded = erode((work > 0.5).astype(np.float32), radius)
+        work = eroded if eroded.sum() >= 0.15 * (work > 0.5).sum() else work      # never erase the digit
+    rows, cols = np.flatnonzero(work.max(axis=1) > NOISE_FLOOR), np.flatnonzero(work.max(axis=0) > NOISE_FLOOR)
+    return work[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] if rows.size else digit
