@@ -7,7 +7,7 @@
    then        the values, row-major
 
    The files must be uncompressed: gunzip the standard .gz files, or write them from matnet's cache with
-   `python c/write_idx.py DIR` (matnet.data.idx.write_idx). */
+   `matnet data export-idx mnist DIR` (matnet.data.idx.write_idx). */
 #include "idx.h"
 
 #include <stdio.h>

@@ -1,16 +1,20 @@
 /* train.c: the MLP of matnet's demo, 784-128-64-10 with ReLU, trained on MNIST in plain C99.
 
-   mnist-train --data DIR [--out DIR] [--epochs 5] [--batch 128] [--lr 0.1] [--momentum 0.9] [--seed 0]
+   mnist-train --data DIR [--out DIR [--force]] [--epochs 5] [--batch 128] [--lr 0.1] [--momentum 0.9] [--seed 0]
                [--schedule cosine|constant] [--layers 784,128,64,10] [--train-size N] [--init FILE] [--order FILE]
 
    DIR holds the four uncompressed MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte,
-   t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; `python c/write_idx.py DIR` writes them from matnet's cache).
+   t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; `matnet data export-idx mnist DIR` writes them from matnet's
+   cache).
    Per step, exactly as matnet's Trainer with Momentum(lr, momentum) (no weight decay) and its schedules:
        lr = the schedule after this step's fraction of the epochs (cosine from --lr to 0, or constant);
        x = pixel * (1/255);  z = the layers' forward pass;  L = softmax cross-entropy;  backward;
        v = mu v + g;  theta -= lr v
-   --out DIR (an existing folder) receives what `matnet train` would write there and `matnet evaluate`, `report`
-   and `export` read: model.npz + model.json, metrics.jsonl, steps.json, summary.json, config.toml.
+   --out DIR (made if needed) receives what `matnet train` would write there and `matnet evaluate`, `report` and
+   `export` read: model.npz + model.json, metrics.jsonl, steps.json, summary.json, config.toml. As for `matnet
+   train`, a folder that already holds a run is refused unless --force, which removes that run's files (its
+   report.html and the .png files in figures/ too) and nothing else; an export of the old run left in
+   DIR/exported is refused rather than kept beside the new run (see run_folder.c).
 
    Without --init the weights are He-normal, N(0, 2 / n_in), from this program's own generator, biases 0;
    --init FILE reads them instead: float32, layer by layer W (n_out, n_in) row by row, then b. Without --order
@@ -27,17 +31,18 @@
 #include "model_file.h"
 #include "relu.h"
 #include "rng.h"
+#include "run_folder.h"
 #include "sgd.h"
 #include "softmax_xent.h"
 
 #define MAX_LAYERS 8
-#define USAGE "usage: mnist-train --data DIR [--out DIR] [--epochs 5] [--batch 128] [--lr 0.1] [--momentum 0.9] " \
+#define USAGE "usage: mnist-train --data DIR [--out DIR [--force]] [--epochs 5] [--batch 128] [--lr 0.1] [--momentum 0.9] " \
               "[--seed 0] [--schedule cosine|constant] [--layers 784,128,64,10] [--train-size N] [--init FILE] " \
               "[--order FILE]   (see the top of c/train.c)"
 
 typedef struct {
     const char *data, *out, *init, *order;
-    int epochs, batch, seed, train_size, sizes[MAX_LAYERS + 1], n_layers, cosine;
+    int epochs, batch, seed, train_size, sizes[MAX_LAYERS + 1], n_layers, cosine, force;
     double lr, momentum;
 } Options;
 
@@ -74,13 +79,17 @@ static int parse_sizes(const char *text, Options *o)
 
 static Options parse(int argc, char **argv)
 {
-    Options o = {NULL, NULL, NULL, NULL, 5, 128, 0, 0, {784, 128, 64, 10}, 3, 1, 0.1, 0.9};
+    Options o = {NULL, NULL, NULL, NULL, 5, 128, 0, 0, {784, 128, 64, 10}, 3, 1, 0, 0.1, 0.9};
     int i;
     for (i = 1; i < argc; i++) {
         const char *key = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(key, "-h") == 0 || strcmp(key, "--help") == 0) {
             printf("%s\n", USAGE);
             exit(0);
+        }
+        if (strcmp(key, "--force") == 0) {
+            o.force = 1;
+            continue;
         }
         if (value == NULL)
             die("a value must follow", key);
@@ -109,6 +118,10 @@ static Options parse(int argc, char **argv)
         die(USAGE, NULL);
     if (o.epochs < 1 || o.batch < 1 || o.train_size < 0 || !(o.lr > 0.0) || !(o.momentum >= 0.0 && o.momentum < 1.0))
         die("--epochs and --batch must be positive, --lr > 0, 0 <= --momentum < 1, --train-size >= 0", NULL);
+    if (o.force && o.out == NULL)
+        die("--force replaces the run in --out: give --out too", NULL);
+    if (o.out != NULL && run_folder_check(o.out, o.force) != 0)
+        exit(1);
     return o;
 }
 
@@ -193,7 +206,7 @@ static FILE *open_out(const Options *o, const char *name)
     snprintf(path, sizeof path, "%s/%s.tmp", o->out, name);
     f = fopen(path, "w");
     if (f == NULL)
-        die("cannot write (does the --out folder exist?)", path);
+        die("cannot write", path);
     return f;
 }
 
@@ -290,12 +303,14 @@ int main(int argc, char **argv)
     }
     losses = alloc(sizeof(float) * (size_t)steps_per_epoch * (size_t)o.epochs);
     rates = alloc(sizeof(float) * (size_t)steps_per_epoch * (size_t)o.epochs);
+    if (o.out != NULL && run_folder_create(o.out, o.force) != 0)
+        return 1;
     metrics = o.out ? open_out(&o, "metrics.jsonl") : NULL;
     printf("training %d", o.sizes[0]);
     for (l = 1; l <= o.n_layers; l++)
         printf(",%d", o.sizes[l]);
-    printf(" (relu) in C on %d images with momentum %g, lr %g (%s), batch %d, %d epochs\n", n, o.momentum, o.lr,
-           o.cosine ? "cosine" : "constant", o.batch, o.epochs);
+    printf(" (relu) in C on %d images with momentum %g, lr %g (%s), batch %d, %d epoch%s\n", n, o.momentum, o.lr,
+           o.cosine ? "cosine" : "constant", o.batch, o.epochs, o.epochs == 1 ? "" : "s");
 
     for (epoch = 1; epoch <= o.epochs; epoch++) {
         const int *epoch_order = order + (long)(epoch - 1) * n;

@@ -1,8 +1,18 @@
-"""Files written atomically: to a temporary file beside the target, then renamed over it.
+"""Files written atomically: to a temporary file beside the target, then renamed over it; and the one rule for
+where a file may be written.
 
 A rename within one folder is atomic, so a reader (or a crash half-way) sees the old file or the new one,
 never a torn one. A write killed half-way leaves its temporary file (``.NAME.tmp.*``) behind; the next write of
 the same file removes it.
+
+Where files land (every command and function follows it; the README's "Files matnet writes" says the same):
+
+- a file written under a *default* name, because you named none (``lr-find``'s plot, ``compare``'s figure):
+  ``default_output`` puts it in ``runs/`` under the first free name (``lr-find.png``, ``lr-find-2.png``, ...),
+  so nothing is replaced and a second run just works;
+- a path you *named* that exists is replaced only with ``--force`` (``force=True`` in Python): ``named_output``.
+  In Python, where a notebook cell runs again, a file that matnet itself wrote there in the same form (a model
+  file, an ONNX export, a C export) is replaced too; anything else is refused.
 """
 
 from __future__ import annotations
@@ -13,7 +23,38 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_text", "write_json", "remove_leftovers"]
+from matnet.errors import MatnetError
+
+__all__ = ["atomic_path", "write_text", "write_json", "remove_leftovers", "default_output", "named_output",
+           "DEFAULT_FOLDER"]
+
+DEFAULT_FOLDER = "runs"     # where files written under a default name land (beside the run folders; git ignores it)
+
+
+def default_output(name: str, folder: str | os.PathLike = DEFAULT_FOLDER) -> Path:
+    """``folder/name``, or ``folder/STEM-2.EXT``, ``-3``, ...: the first name not taken (the folder made)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem, suffix = Path(name).stem, Path(name).suffix
+    k = 1
+    while True:
+        path = folder / (name if k == 1 else f"{stem}-{k}{suffix}")
+        if not path.exists() and not path.is_symlink():
+            return path
+        k += 1
+
+
+def named_output(path: str | os.PathLike, *, force: bool, made_by_matnet=None) -> Path:
+    """``path``, which the user named: an existing file is refused (one MatnetError line) unless ``force``, or
+    unless ``made_by_matnet(path)`` says that matnet wrote it in this form (the Python functions pass that test,
+    the command line does not). A folder is never replaced by a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise MatnetError(f"{path} is a folder; give the name of the file to write")
+    if (path.exists() or path.is_symlink()) and not force and not (made_by_matnet and made_by_matnet(path)):
+        raise MatnetError(f"{path} already exists: add --force (force=True in Python) to replace it, or give "
+                          f"another name")
+    return path
 
 
 @contextlib.contextmanager

@@ -17,13 +17,14 @@ so it lives with the class it writes; reading, with all its checks of files it d
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from matnet.backend import to_numpy
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path, write_json
+from matnet.fileio import atomic_path, named_output, write_json
 from matnet.nn.activations import ACTIVATIONS, ReLU
 from matnet.nn.batchnorm import BatchNorm
 from matnet.nn.conv import Conv2D
@@ -119,13 +120,17 @@ class Sequential(Network):
         classes = self.output_shapes[-1][0] if self.output_shapes[-1] else 1
         return check_data(x, y, self.input_shape, classes, self.dtype, names=names)
 
-    def save(self, path: str | Path) -> tuple[Path, Path]:
+    def save(self, path: str | Path, *, force: bool = False) -> tuple[Path, Path]:
         """Write ``path.npz`` (every parameter and buffer, e.g. BatchNorm's running statistics) and ``path.json``
         (format, version, name, input shape, dtype, layers, classes, preprocessing, and every parameter's name
         and shape, which loading checks the weights against), each atomically, the weights first so that a
         description always has its weights. Returns the two paths; ``matnet.load(path)`` reads them back.
+        A model matnet saved there before is replaced (a notebook cell runs again); any other file of those names
+        only with ``force=True`` (see :mod:`matnet.fileio`).
         (Why this lives here and not in matnet.model_file: see the module's docstring.)"""
         npz, meta = model_paths(path)
+        for target in (npz, meta):
+            named_output(target, force=force, made_by_matnet=lambda _: _is_saved_model(meta))
         arrays = {name: to_numpy(a) for name, a in {**self.parameters.arrays(), **self.buffers()}.items()}
         with atomic_path(npz, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
@@ -141,6 +146,16 @@ class Sequential(Network):
             "parameters": {name: list(shape) for name, shape in zip(self.parameters.names, self.parameters.shapes)},
         })
         return npz, meta
+
+
+def _is_saved_model(meta: Path) -> bool:
+    """Whether ``meta`` is the description of a model matnet saved (its JSON names matnet's model format)."""
+    try:
+        if meta.stat().st_size > 10_000_000:
+            return False
+        return json.loads(meta.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def verdicts(probabilities: np.ndarray, classes, source: str = "the model") -> list[dict]:

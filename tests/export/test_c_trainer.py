@@ -117,7 +117,6 @@ def test_bad_input_is_a_clear_error(trainer, idx10k, mnist, tmp_path):
         (gz / stem).write_bytes(gzip.compress((idx10k / stem).read_bytes()[:1000]))
     cases = {("--data", gz): "gunzip it first", ("--data", tmp_path / "none"): "cannot open",
              ("--data", idx10k, "--frobnicate", 1): "unknown option",
-             ("--data", idx10k, "--out", tmp_path / "no-folder", "--epochs", 1, "--train-size", 200): "--out folder",
              ("--data", idx10k, "--init", tmp_path / "short.f32"): "fewer values",
              ("--data", idx10k, "--schedule", "step"): "cosine or constant"}
     np.zeros(10, "<f4").tofile(tmp_path / "short.f32")
@@ -125,6 +124,51 @@ def test_bad_input_is_a_clear_error(trainer, idx10k, mnist, tmp_path):
         done = train_c(trainer, *args, check=False)
         assert done.returncode == 1 and words in done.stderr, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_out_folder_is_made_and_a_run_is_never_overwritten_silently(trainer, idx10k, tmp_path):
+    """As `matnet train`: --out is made (parents too); a folder that holds a run is refused in one line unless
+    --force, which removes the run's files (the report and figures of the old run too) and nothing else; an export
+    of the old run inside it is refused rather than left stale beside the new run."""
+    out = tmp_path / "runs" / "c"
+    quick = ("--data", idx10k, "--epochs", 1, "--train-size", 300, "--layers", "784,16,10")
+    done = train_c(trainer, *quick, "--out", out)
+    assert "batch 128, 1 epoch\n" in done.stdout and "1 epochs" not in done.stdout
+    summary = (out / "summary.json").read_text()
+    (out / "report.html").write_text("<html>the old run</html>")
+    (out / "figures").mkdir()
+    (out / "figures" / "curves.png").write_bytes(b"old")
+    (out / "notes.txt").write_text("mine")
+
+    done = train_c(trainer, *quick, "--seed", 1, "--out", out, check=False)
+    assert done.returncode == 1 and not done.stdout, done.stdout
+    assert done.stderr.strip() == f"mnist-train: {out} already holds a run: choose another --out, or add --force " \
+                                  "to replace it", done.stderr
+    assert (out / "summary.json").read_text() == summary and (out / "report.html").is_file()
+
+    (out / "exported").mkdir()
+    done = train_c(trainer, *quick, "--seed", 1, "--out", out, "--force", check=False)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "exported" in done.stderr and (out / "report.html").is_file()
+    (out / "exported").rmdir()
+
+    train_c(trainer, *quick, "--seed", 1, "--out", out, "--force")
+    assert (out / "summary.json").read_text() != summary
+    assert not (out / "report.html").exists() and not (out / "figures" / "curves.png").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "figures", "metrics.jsonl", "model.json",
+                                                    "model.npz", "notes.txt", "steps.json", "summary.json"]
+
+    copied = tmp_path / "copied"                             # a model copied in by hand is a run, as for matnet
+    copied.mkdir()
+    (copied / "model.json").write_text("{}")
+    done = train_c(trainer, *quick, "--out", copied, check=False)
+    assert done.returncode == 1 and "already holds a run" in done.stderr
+    (tmp_path / "file").write_text("")
+    for where in (tmp_path / "file", tmp_path / "file" / "below"):
+        done = train_c(trainer, *quick, "--out", where, check=False)
+        assert done.returncode == 1 and done.stderr.strip() == f"mnist-train: {tmp_path / 'file'} is a file, not a " \
+                                                               "folder: choose another --out", done.stderr
 
 
 @pytest.mark.slow

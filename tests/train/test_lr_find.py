@@ -31,9 +31,15 @@ def test_lr_find_cli_plot_json_and_apply(tmp_path, monkeypatch, capsys, mnist):
     (tmp_path / "mine.toml").write_text('epochs = 3\nlr = 0.5\n')
     assert main(["lr-find", "--subset", "2000", "--steps", "60", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert (tmp_path / "lr-find.png").is_file() and out["suggestion"] > 0
-    assert main(["lr-find", "--subset", "2000", "--steps", "60"]) == 1          # the plot exists: refused
-    assert "exists" in capsys.readouterr().err
+    assert out["plot"] == "runs/lr-find.png" and (tmp_path / "runs" / "lr-find.png").is_file()
+    assert out["suggestion"] > 0 and "too few" in out["warning"]                 # 60 steps: a rough suggestion
+    assert main(["lr-find", "--subset", "2000", "--steps", "60"]) == 0          # a default name: the next free one
+    printed = capsys.readouterr()
+    assert "plot: runs/lr-find-2.png" in printed.out and "warning: 60 steps are too few" in printed.err
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["lr-find-2.png", "lr-find.png"]
+    assert main(["lr-find", "--subset", "2000", "--steps", "60", "--plot", "mine.toml"]) == 1   # a named file
+    assert "mine.toml already exists: add --force" in capsys.readouterr().err
+    assert main(["lr-find", "--subset", "2000", "--steps", "60", "--lr", "0.5"]) == 2   # no --lr: it is the test's
     assert main(["lr-find", "--subset", "2000", "--steps", "60", "--plot", "b.png", "--apply", "mine.toml"]) == 1
     assert main(["lr-find", "--subset", "2000", "--steps", "60", "--plot", "b.png", "--apply", "new.toml"]) == 0
     written = tomllib.loads((tmp_path / "new.toml").read_text())
@@ -42,7 +48,7 @@ def test_lr_find_cli_plot_json_and_apply(tmp_path, monkeypatch, capsys, mnist):
                  "--force"]) == 0
     updated = tomllib.loads((tmp_path / "mine.toml").read_text())
     assert updated["epochs"] == 3 and updated["lr"] != 0.5
-    assert not (tmp_path / "runs").exists()   # no run folder
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["lr-find-2.png", "lr-find.png"]   # no run
 
 
 def test_nothing_of_the_test_survives_it(mnist_splits):

@@ -1,18 +1,24 @@
-"""``matnet data fetch|info``: get, verify and cache datasets; show what is cached."""
+"""``matnet data fetch|info|export-idx``: get, verify and cache datasets; show what is cached; write a cached
+dataset as the four raw IDX files that the C trainer (c/) reads."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 import numpy as np
 
 from matnet.cli.common import echo_json
 from matnet.data.datasets import KNOWN, cache_dir, cache_path, cached_names, fetch, load_dataset
+from matnet.data.idx import write_idx
 from matnet.data.sources import PARTS
+from matnet.errors import MatnetError
+from matnet.fileio import atomic_path
 
 
 @click.group()
 def data():
-    """Datasets: fetch (download, verify checksums, cache) and info."""
+    """Datasets: fetch (download, verify checksums, cache), info, and export-idx (raw IDX files for c/)."""
 
 
 def _checksum(ctx, param, values):
@@ -78,3 +84,46 @@ def info_command(name, as_json):
                    f"{'x'.join(map(str, r['image_shape']))}, {len(r['classes'])} classes, "
                    f"mean pixel {r['pixel_mean']:.4f}")
         click.echo(f"  train images per class: {r['train_class_counts']}")
+
+
+def export_idx(name: str, folder, *, train_size: int | None = None, force: bool = False,
+               progress: bool = True) -> dict:
+    """Dataset ``name`` (fetched first if it is not cached) as the four uncompressed IDX files in ``folder``
+    (made if needed), the training set cut to its first ``train_size`` images: {part: path}. IDX files already
+    there are refused unless ``force``; nothing else in the folder is touched."""
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if path.exists() and not path.is_dir():
+            raise MatnetError(f"{path} is a file, not a folder: choose another folder")
+    paths = {part: folder / stem for part, stem in PARTS.items()}
+    there = [path.name for path in paths.values() if path.exists() or path.is_symlink()]
+    if there and not force:
+        raise MatnetError(f"{folder} already holds {', '.join(there)}: choose another folder, or add --force to "
+                          "replace them")
+    dataset = load_dataset(name, progress=progress)
+    arrays = {"train_images": dataset.train_images[:train_size], "train_labels": dataset.train_labels[:train_size],
+              "test_images": dataset.test_images, "test_labels": dataset.test_labels}
+    for part, path in paths.items():
+        with atomic_path(path) as tmp:
+            write_idx(arrays[part], tmp)
+    return paths
+
+
+@data.command("export-idx")
+@click.argument("name")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--train-size", type=click.IntRange(min=1), metavar="N", help="Keep the first N training images.")
+@click.option("--force", is_flag=True, help="Replace IDX files already in FOLDER.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def export_idx_command(name, folder, train_size, force, as_json):
+    """Write dataset NAME (e.g. mnist) as four uncompressed IDX files in FOLDER, for the C trainer:
+    c/build/mnist-train --data FOLDER. The folder is made if needed; IDX files already there are refused
+    without --force."""
+    paths = export_idx(name, folder, train_size=train_size, force=force, progress=not as_json)
+    train, test = (paths[part].stat().st_size - 8 for part in ("train_labels", "test_labels"))  # 8-byte headers
+    if as_json:
+        echo_json({"name": name, "folder": str(folder), "train": train, "test": test,
+                   "files": [str(p) for p in paths.values()]})
+        return
+    click.echo(f"{name}: {train:,} train + {test:,} test images as raw IDX files in {folder}")
+    click.echo(f"next: c/build/mnist-train --data {folder} --out runs/c   (build it with: make c)")

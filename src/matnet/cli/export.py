@@ -33,9 +33,9 @@ def export(model, fmt, out, force, as_json):
     """Export MODEL_OR_RUN (a model file or a run folder) as ONNX or as C source."""
     net = open_model(model)
     if fmt == "onnx":
-        paths = [export_onnx(net, out, force=force, source=model)]
+        paths = [export_onnx(net, out, force=force, source=model, replace_own=False)]
     else:
-        paths = export_c(net, out, force=force, source=model)
+        paths = export_c(net, out, force=force, source=model, replace_own=False)
     if as_json:
         echo_json({"format": fmt, "files": [str(p) for p in paths]})
         return

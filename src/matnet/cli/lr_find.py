@@ -17,6 +17,7 @@ import tomli_w
 from click.core import ParameterSource
 
 from matnet.cli.common import echo_json
+from matnet.fileio import default_output, named_output
 from matnet.cli.train import _new_config, train
 from matnet.config import config_toml, load_config
 from matnet.data.datasets import load_dataset
@@ -27,7 +28,7 @@ from matnet.run import build_model
 from matnet.train.lr_find import lr_find as range_test
 from matnet.train.lr_find import plot_lr_find
 
-_NOT_SHARED = {"resume", "out", "force", "as_json", "epochs", "patience", "schedule", "warmup"}
+_NOT_SHARED = {"resume", "out", "force", "as_json", "epochs", "patience", "schedule", "warmup", "lr"}
 
 
 def _apply(path: Path, config, lr: float, force: bool) -> str:
@@ -52,8 +53,9 @@ def _apply(path: Path, config, lr: float, force: bool) -> str:
 @click.command("lr-find", params=[p for p in train.params if p.name not in _NOT_SHARED])
 @click.option("--steps", type=click.IntRange(min=10), default=300, show_default=True,
               help="Steps of the test (the rate grows from 1e-6 to 10 over them, or until the loss diverges).")
-@click.option("--plot", "plot", type=click.Path(dir_okay=False), default="lr-find.png", show_default=True,
-              help="Where to draw the smoothed loss against the rate (refused if it exists, unless --force).")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False),
+              help="Where to draw the smoothed loss against the rate (default: runs/lr-find.png, or lr-find-2.png, "
+                   "... the first free name; a file you name is replaced only with --force).")
 @click.option("--apply", "apply", type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Write the suggestion into a config file: a new one gets the whole config; an existing one "
                    "only its lr key (with --force).")
@@ -68,9 +70,7 @@ def lr_find(ctx, config_file, preset, steps, plot, apply, force, as_json, **opti
     """
     given = {key: value for key, value in options.items()
              if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE and value is not None}
-    plot_path = Path(plot)
-    if plot_path.exists() and not force:
-        raise MatnetError(f"{plot_path} exists: choose another --plot or add --force")
+    plot_path = named_output(plot, force=force) if plot else None   # a default name is chosen once there is a plot
     if apply and Path(apply).exists() and not force:
         raise MatnetError(f"{apply} exists: add --force to set its lr key (its other keys are kept)")
     config = _new_config(config_file, preset, given)
@@ -81,16 +81,19 @@ def lr_find(ctx, config_file, preset, steps, plot, apply, force, as_json, **opti
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum)
     result = range_test(model, optimizer, x, splits.y_train, steps=steps, batch_size=config.batch_size,
                         seed=config.seed)
+    plot_path = plot_path or default_output("lr-find.png")
     plot_lr_find(result, plot_path)
     verb = _apply(Path(apply), config, result.suggestion, force) if apply else None
     if as_json:
         echo_json({"suggestion": result.suggestion, "minimum": result.minimum, "steepest": result.steepest,
                    "optimizer": config.optimizer, "steps": len(result.lrs), "stopped": result.stopped,
-                   "plot": str(plot_path), "applied": apply})
+                   "plot": str(plot_path), "applied": apply, "warning": result.warning})
         return
     click.echo(f"suggested learning rate: {result.suggestion:.3g}  ({config.optimizer}; smoothed loss lowest at "
                f"{result.minimum:.3g}, steepest at {result.steepest:.3g}; {len(result.lrs)} steps, "
                f"{result.stopped})")
     click.echo(f"plot: {plot_path}")
+    if result.warning:
+        click.echo(f"warning: {result.warning}", err=True)
     if apply:
         click.echo(f"{verb} {apply}: lr = {result.suggestion:.3g}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from matnet.cli.common import echo_json
+from matnet.fileio import default_output, named_output
 from matnet.reports.compare import compare_runs
 from matnet.reports.report import write_report
 
@@ -26,12 +27,17 @@ def report(run, as_json):
 
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
-@click.option("--out", default="compare.png", show_default=True, type=click.Path(dir_okay=False),
-              help="Where to write the figure of overlaid learning curves.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Where to write the figure of overlaid learning curves (default: runs/compare.png, or "
+                   "compare-2.png, ... the first free name; a file you name is replaced only with --force).")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write the comparison as a page.")
+@click.option("--force", is_flag=True, help="Replace an existing --out or --html file.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def compare(runs, out, html_path, as_json):
+def compare(runs, out, html_path, force, as_json):
     """Overlay the learning curves of RUNS in one figure and print their final figures side by side."""
+    out = str(named_output(out, force=force) if out else default_output("compare.png"))
+    if html_path:
+        html_path = str(named_output(html_path, force=force))
     table = compare_runs(runs, out, html_path)
     if as_json:
         echo_json({"figure": out, "html": html_path, "runs": table})

@@ -29,7 +29,7 @@ import numpy as np
 
 from matnet.backend import to_numpy
 from matnet.errors import MatnetError
-from matnet.export.common import batchnorm_affine, check_folder_target
+from matnet.export.common import batchnorm_affine, check_folder_target, starts_with
 from matnet.fileio import write_text
 from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from matnet.nn.batchnorm import BatchNorm
@@ -327,11 +327,19 @@ def c_sources(model, *, source: str = "") -> dict[str, str]:
     return {name: _env.get_template(name + ".j2").render(**context) for name in C_FILES}
 
 
-def export_c(model, folder: str | Path, *, force: bool = False, source: str = "") -> list[Path]:
+def _made_by_matnet(path: Path) -> bool:
+    """Whether ``path`` is a file of a C export: its header comment names it and matnet."""
+    return starts_with(f"/* {path.name}: ")(path) and b"exported by matnet" in path.read_bytes()[:400]
+
+
+def export_c(model, folder: str | Path, *, force: bool = False, source: str = "",
+             replace_own: bool = True) -> list[Path]:
     """Write model.h, model.c and main.c into ``folder`` (made if needed; its parent must exist), each atomically.
-    An existing folder that is not empty is written into only with ``force``, which replaces those three files and
-    nothing else. Unsupported layers are refused before anything is written."""
-    folder = check_folder_target(folder, force, list(C_FILES))
+    An existing folder that is not empty is written into with ``force``, which replaces those three files and
+    nothing else; or, when ``replace_own`` (Python's default: a notebook cell runs again), if it holds only an
+    earlier C export (the three files, each with matnet's header); the command line passes ``replace_own=False``.
+    Unsupported layers are refused before anything is written."""
+    folder = check_folder_target(folder, force, list(C_FILES), _made_by_matnet if replace_own else None)
     texts = c_sources(model, source=source)
     folder.mkdir(exist_ok=True)
     paths = []

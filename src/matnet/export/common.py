@@ -9,8 +9,9 @@ import numpy as np
 from matnet.backend import to_numpy
 from matnet.nn.batchnorm import fold
 from matnet.errors import MatnetError
+from matnet.fileio import named_output
 
-__all__ = ["check_file_target", "check_folder_target", "batchnorm_affine", "float32"]
+__all__ = ["check_file_target", "check_folder_target", "batchnorm_affine", "float32", "starts_with"]
 
 
 def _check_parent(path: Path) -> None:
@@ -21,28 +22,31 @@ def _check_parent(path: Path) -> None:
         raise MatnetError(f"{path}: {parent} is a file, not a folder")
 
 
-def check_file_target(path: str | Path, force: bool) -> Path:
-    """``path``, a file about to be written: its folder must exist, and an existing file is replaced only with
-    ``force`` (a folder never)."""
+def check_file_target(path: str | Path, force: bool, made_by_matnet=None) -> Path:
+    """``path``, a file about to be written: its folder must exist, and an existing file is replaced only as
+    ``fileio.named_output`` allows (with ``force``, or when ``made_by_matnet(path)``; a folder never)."""
     path = Path(path)
     if path.is_dir():
         raise MatnetError(f"{path} is a folder; give the file to write, e.g. {path / 'model.onnx'}")
-    if (path.exists() or path.is_symlink()) and not force:
-        raise MatnetError(f"{path} already exists: add --force (force=True in Python) to replace it")
+    named_output(path, force=force, made_by_matnet=made_by_matnet)
     _check_parent(path)
     return path
 
 
-def check_folder_target(path: str | Path, force: bool, names: list[str]) -> Path:
+def check_folder_target(path: str | Path, force: bool, names: list[str], made_by_matnet=None) -> Path:
     """``path``, a folder the files ``names`` are about to be written into: its parent must exist; the folder may
-    exist only empty, or with ``force`` (which replaces those files and touches nothing else in it)."""
+    exist only empty, or with ``force`` (which replaces those files and touches nothing else in it), or holding
+    only files among ``names`` that ``made_by_matnet(file)`` says matnet wrote (an export made again)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise MatnetError(f"{path} is a file; give a folder to write {', '.join(names)} into")
-    if path.is_dir() and any(path.iterdir()) and not force:
+    present = list(path.iterdir()) if path.is_dir() else []
+    ours = made_by_matnet is not None and all(p.name in names and made_by_matnet(p) for p in present)
+    if present and not force and not ours:
         taken = [name for name in names if (path / name).exists()]
         what = f"holds {', '.join(taken)}" if taken else "is not empty"
-        raise MatnetError(f"{path} already exists and {what}: add --force to write into it anyway")
+        raise MatnetError(f"{path} already exists and {what}: add --force (force=True in Python) to write into it "
+                          f"anyway")
     if not path.is_dir():
         _check_parent(path)
     return path
@@ -59,3 +63,16 @@ def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray]:
     gamma, beta = (to_numpy(bn.params[key]).astype(np.float64) for key in ("gamma", "beta"))
     mean, var = (to_numpy(bn.buffers[key]).astype(np.float64) for key in ("running_mean", "running_var"))
     return fold(gamma, beta, mean, var, bn.eps)
+
+
+def starts_with(text: str):
+    """A ``made_by_matnet`` test: the file's first bytes are ``text`` (the header every export writes)."""
+    head = text.encode()
+
+    def test(path: Path) -> bool:
+        try:
+            with open(path, "rb") as file:
+                return file.read(len(head)) == head
+        except OSError:
+            return False
+    return test

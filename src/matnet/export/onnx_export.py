@@ -172,9 +172,19 @@ def to_onnx(model, *, source: str = "", check: bool = True):
     return proto
 
 
-def export_onnx(model, path: str | Path, *, force: bool = False, source: str = "") -> Path:
-    """Write ``model`` to ``path`` as ONNX, atomically; an existing file is replaced only with ``force``."""
-    path = check_file_target(path, force)
+def _made_by_matnet(path: Path) -> bool:
+    """Whether ``path`` is an ONNX file matnet exported (its producer is matnet)."""
+    try:
+        return require_onnx().load(str(path), load_external_data=False).producer_name == "matnet"
+    except Exception:  # noqa: BLE001 - not ONNX, unreadable: not ours
+        return False
+
+
+def export_onnx(model, path: str | Path, *, force: bool = False, source: str = "", replace_own: bool = True) -> Path:
+    """Write ``model`` to ``path`` as ONNX, atomically. An existing file is replaced with ``force``, or, when
+    ``replace_own`` (Python's default, so that a notebook cell runs again), if matnet exported it; anything else
+    is refused (the command line passes ``replace_own=False``: there only ``--force`` replaces)."""
+    path = check_file_target(path, force, _made_by_matnet if replace_own else None)
     proto = to_onnx(model, source=source)
     data = proto.SerializeToString()
     with atomic_path(path, suffix=".onnx") as tmp:

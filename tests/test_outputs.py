@@ -1,0 +1,89 @@
+"""The one rule for files matnet writes (``matnet/fileio.py``): a default name lands in runs/ under the first free
+name; a path you name is replaced only with --force (force=True), or, in Python, when matnet wrote it there."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from matnet.cli.main import main
+from matnet.config import TrainConfig
+from matnet.errors import MatnetError
+from matnet.export import export_c, export_onnx
+from matnet.fileio import default_output, named_output
+from matnet.model import build_mlp
+from matnet.run import train_run
+
+
+def test_a_default_name_takes_the_first_free_one_in_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = default_output("plot.png")
+    assert first == tmp_path.joinpath("runs", "plot.png").relative_to(tmp_path)
+    first.write_text("1")
+    second = default_output("plot.png")
+    assert second.name == "plot-2.png"
+    second.write_text("2")
+    assert default_output("plot.png").name == "plot-3.png" and first.read_text() == "1"
+
+
+def test_a_named_path_is_replaced_only_with_force_or_when_matnet_made_it(tmp_path):
+    mine = tmp_path / "mine.png"
+    mine.write_text("the user's")
+    with pytest.raises(MatnetError, match=r"mine.png already exists: add --force \(force=True in Python\)"):
+        named_output(mine, force=False)
+    assert named_output(mine, force=True) == mine
+    assert named_output(mine, force=False, made_by_matnet=lambda p: True) == mine
+    with pytest.raises(MatnetError, match="is a folder"):
+        named_output(tmp_path, force=True)
+
+
+def test_saving_a_model_again_works_and_a_foreign_file_is_kept(tmp_path):
+    model = build_mlp([4, 3, 2])
+    model.save(tmp_path / "digits")
+    model.save(tmp_path / "digits")                                      # a notebook cell run again
+    (tmp_path / "notes.json").write_text('{"mine": true}')
+    with pytest.raises(MatnetError, match="notes.json already exists: add --force"):
+        model.save(tmp_path / "notes")
+    assert json.loads((tmp_path / "notes.json").read_text()) == {"mine": True}
+    assert not (tmp_path / "notes.npz").exists()
+    model.save(tmp_path / "notes", force=True)
+    assert json.loads((tmp_path / "notes.json").read_text())["format"] == "matnet-model"
+
+
+def test_exports_from_python_replace_their_own_earlier_output_only(tmp_path):
+    pytest.importorskip("onnx")
+    model = build_mlp([784, 8, 10])
+    path = export_onnx(model, tmp_path / "m.onnx")
+    export_onnx(model, path)                                             # its own: replaced
+    (tmp_path / "other.onnx").write_bytes(b"not an export")
+    with pytest.raises(MatnetError, match="other.onnx already exists"):
+        export_onnx(model, tmp_path / "other.onnx")
+    export_c(model, tmp_path / "c")
+    export_c(model, tmp_path / "c")                                      # its own: replaced
+    (tmp_path / "c" / "notes.txt").write_text("the user's")
+    with pytest.raises(MatnetError, match="already exists"):
+        export_c(model, tmp_path / "c")
+    assert (tmp_path / "c" / "notes.txt").read_text() == "the user's"
+
+
+def test_on_the_command_line_only_force_replaces_a_named_file(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    build_mlp([784, 8, 10]).save(tmp_path / "m")
+    out = str(tmp_path / "m.onnx")
+    assert main(["export", str(tmp_path / "m"), "--format", "onnx", "-o", out]) == 0
+    assert main(["export", str(tmp_path / "m"), "--format", "onnx", "-o", out]) == 1
+    assert "already exists: add --force" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "m"), "--format", "onnx", "-o", out, "--force"]) == 0
+
+
+def test_compare_writes_its_default_figure_under_a_free_name(tmp_path, monkeypatch, capsys, mnist):
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        train_run(TrainConfig(out=f"runs/{name}", epochs=1, subset=300, val_size=200), progress=False)
+    assert main(["compare", "runs/a", "runs/b"]) == 0
+    assert main(["compare", "runs/a", "runs/b"]) == 0
+    assert "figure: runs/compare-2.png" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "compare.png").is_file() and (tmp_path / "runs" / "compare-2.png").is_file()
+    assert main(["compare", "runs/a", "runs/b", "--out", "runs/compare.png"]) == 1       # named: refused
+    assert main(["compare", "runs/a", "runs/b", "--out", "runs/compare.png", "--force"]) == 0
