@@ -217,7 +217,7 @@ class Terminal(io.StringIO):
 
 
 EPOCH_LINE = re.compile(r"^epoch 1/2  loss \d\.\d{4}  acc \d+\.\d\d%  val_loss \d\.\d{4}  val_acc \d+\.\d\d%  "
-                        r"lr 1\.00e-03  \d+\.\ds$")
+                        r"lr 1\.00e-03  \d+\.\ds  ~\d+s left$")
 
 
 @pytest.mark.parametrize("verbose, lines, bar", [(0, 0, False), (1, 2, True), (2, 2, False)])

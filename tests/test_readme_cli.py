@@ -2,7 +2,8 @@
 
 Training lines get ``--epochs 1 --subset 300 --val-size 200`` appended (later flags win), so they run in seconds;
 everything else runs as written, in a scratch folder with its own data cache. Placeholders are made real: run
-folders (``runs/x``, ``runs/demo``, ...), ``DIR`` (four IDX files), ``digit.png`` (a real MNIST test digit).
+folders (``runs/x``, ``runs/demo``, ...), ``DIR`` (four IDX files), ``digit.png`` (a real MNIST test digit),
+``examples/`` (the repository's own).
 """
 
 import json
@@ -68,6 +69,7 @@ def workdir(tmp_path, monkeypatch, mnist):
     make_idx_dir(tmp_path / "DIR")
     digit = mnist.test_images[0]                              # a 7, dark ink on light paper, 4x larger
     Image.fromarray(255 - np.kron(digit, np.ones((4, 4), np.uint8))).save(tmp_path / "digit.png")
+    shutil.copytree(README.parent / "examples", tmp_path / "examples")   # the example photos the project ships
     return tmp_path
 
 

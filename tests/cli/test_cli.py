@@ -91,7 +91,7 @@ def test_epoch_lines_show_what_the_issue_asks(tmp_path, mnist):
     assert done.returncode == 0, done.stderr
     line = [ln for ln in done.stdout.splitlines() if ln.startswith("epoch 1/2")][0]
     assert re.fullmatch(r"epoch 1/2  loss \d\.\d{4}  acc \d+\.\d\d%  val_loss \d\.\d{4}  val_acc \d+\.\d\d%  "
-                        r"lr \d\.\d\de[-+]\d\d  \d+\.\ds", line), line
+                        r"lr \d\.\d\de[-+]\d\d  \d+\.\ds  ~\d+(s|m \d\ds) left", line), line
 
 
 @pytest.mark.slow

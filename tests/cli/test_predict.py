@@ -140,3 +140,18 @@ def test_multi_reads_written_numbers(default_run, mnist, tmp_path):
     text = matnet("predict", str(out), str(files[0]), "--multi")
     assert text.stdout.startswith(f"{files[0]}: {results[0]['number']}   ")
     assert text.stdout.count("%") == len(results[0]["digits"])                # each digit's confidence
+
+
+@pytest.mark.slow
+def test_the_shipped_example_photos_are_read_right_by_the_demo_network(default_run, capsys):
+    """`make demo` points a new user at examples/: the demo's network must read them."""
+    from matnet.cli.main import main
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    out, _ = default_run
+    assert main(["predict", "--json", str(out), str(examples / "seven-shadow.png"),
+                 str(examples / "two-ballpoint.png")]) == 0
+    read = json.loads(capsys.readouterr().out)
+    assert [entry["label"] for entry in read] == ["7", "2"]
+    assert main(["predict", "--multi", "--json", str(out), str(examples / "number-2024.png")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["number"] == "2024"

@@ -106,9 +106,32 @@ def test_main_reads_pgm(cc, mlp, images, tmp_path):
         got = [float(p) for p in probabilities.split()[1::2]]
         np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)        # printed with 6 decimals
     flipped = subprocess.run([str(predict), "-i", str(inverted)], capture_output=True, text=True, timeout=60)
-    assert flipped.stdout.split(": ")[1].startswith(f"{expected[0].argmax()} (")
+    assert flipped.stdout.split(": ")[1].startswith(f"{expected[0].argmax()} (") and not flipped.stderr
+    assert not done.stderr                                           # light ink on dark: read as it is, no note
     usage = subprocess.run([str(predict)], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_main_reads_dark_ink_on_light_paper_without_i(cc, mlp, images, tmp_path):
+    """As `matnet predict`, the polarity is read from the image's border: a dark digit on white paper is inverted
+    (with a note on stderr) and read as the digit; -n reads every image as it is, -i inverts every image."""
+    export_c(mlp, tmp_path / "c")
+    predict = compile_c(cc, [tmp_path / "c" / "main.c", tmp_path / "c" / "model.c"], tmp_path / "predict")
+    expected = mlp.predict_proba(inputs(mlp, images[:20])).argmax(axis=1)
+    dark = [write_pgm(tmp_path / f"dark{k}.pgm", 255 - images[k], ascii_=k % 2 == 1) for k in range(20)]
+    done = subprocess.run([str(predict), *map(str, dark)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    got = [int(line.split(": ")[1].split(" (")[0]) for line in done.stdout.splitlines()]
+    np.testing.assert_array_equal(got, expected)
+    notes = done.stderr.strip().splitlines()
+    assert len(notes) == 20 and all(line.startswith(f"predict: {path}: ") and "inverted" in line and "-n" in line
+                                    for line, path in zip(notes, dark, strict=True)), done.stderr
+    light = write_pgm(tmp_path / "light.pgm", images[0])
+    as_is = subprocess.run([str(predict), "-n", str(dark[0]), str(light)], capture_output=True, text=True, timeout=60)
+    assert as_is.returncode == 0 and not as_is.stderr, as_is.stderr
+    assert as_is.stdout.splitlines()[1].split(": ")[1].startswith(f"{expected[0]} (")
+    forced = subprocess.run([str(predict), "-i", str(light)], capture_output=True, text=True, timeout=60)
+    assert forced.returncode == 0 and not forced.stderr
 
 
 def test_every_supported_layer(cc, images, tmp_path):

@@ -199,3 +199,20 @@ def test_fit_and_matnet_train_add_the_same_standard_callbacks_in_one_order():
     made = standard_callbacks(patience=3, bar=True, lines=True)
     assert [type(c) for c in made] == [EarlyStopping, ProgressBar, EpochLog] and made[0].patience == 3
     assert standard_callbacks() == []
+
+
+def test_epoch_lines_say_how_long_the_rest_of_the_run_will_take():
+    import io
+
+    from matnet.train.callbacks import EpochLog, format_duration
+
+    assert [format_duration(s) for s in (4.4, 65, 3725)] == ["4s", "1m 05s", "1h 02m"]
+    out = io.StringIO()
+    log = EpochLog(file=out)
+    trainer = SimpleNamespace(epochs=5, history=SimpleNamespace(epochs=[{"seconds": 10.0}, {"seconds": 30.0}]))
+    log.on_epoch_end(trainer, 2, {"epoch": 2, "loss": 0.5, "seconds": 30.0})
+    trainer.history.epochs += [{"seconds": 20.0}] * 3
+    log.on_epoch_end(trainer, 5, {"epoch": 5, "loss": 0.4, "seconds": 20.0})
+    first, last = out.getvalue().splitlines()
+    assert first == "epoch 2/5  loss 0.5000  30.0s  ~1m 00s left"     # 3 epochs left at 20 s each
+    assert last == "epoch 5/5  loss 0.4000  20.0s"                     # nothing left to wait for

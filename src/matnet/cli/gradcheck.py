@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import click
 import numpy as np
+from tqdm.auto import tqdm
 
 from matnet.backend import xp
 from matnet.cli.common import DEVICE_OPTION, echo_json, open_model
@@ -26,8 +28,12 @@ def check_trained(path: str, batch: int, samples: int, seed: int) -> list[CheckR
     x = model_inputs(data.test_images[:batch], net.input_shape, np.float64)
     x = x + xp.asarray(np.random.default_rng(seed).normal(0.0, 0.01, x.shape))
     y = xp.asarray(data.test_labels[:batch], dtype=xp.int64)
-    errors = check_network(net.astype(np.float64), x, y, SoftmaxCrossEntropy(), samples=samples, seed=seed,
-                           trained=True)
+    arrays = len(net.parameters.names) + 1
+    click.echo(f"checking {arrays - 1} parameter arrays and dL/dx of {path} on {batch} test images, {samples} "
+               f"entries each...", err=True)
+    with tqdm(total=arrays, desc="gradcheck", unit="array", leave=False, file=sys.stderr, disable=None) as bar:
+        errors = check_network(net.astype(np.float64), x, y, SoftmaxCrossEntropy(), samples=samples, seed=seed,
+                               trained=True, progress=lambda name: (bar.set_postfix_str(name), bar.update(1)))
     kinks = errors.pop(KINKS)
     if kinks:
         click.echo(f"({kinks} sampled entries skipped: a ReLU or max-pooling kink lies within the step, where no "

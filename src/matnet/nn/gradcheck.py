@@ -170,11 +170,12 @@ def _kink_free(f, x, idx, stencil):
 
 
 def check_network(net: Network, x, y, loss, samples: int | None = None, seed: int = 0,
-                  trained: bool = False) -> dict[str, float]:
+                  trained: bool = False, progress=None) -> dict[str, float]:
     """Worst relative error of every parameter's gradient and of dL/dx, through a whole network; with
     ``samples``, over that many randomly chosen entries of each array (for networks too big to check whole).
     ``trained`` uses the fourth-order stencil with h = 1e-4, at h and h/2, skipping entries at kinks (see the
-    module's docstring); the number skipped is reported under ``KINKS``."""
+    module's docstring); the number skipped is reported under ``KINKS``. ``progress(name)``, if given, is called
+    as each array's check ends (a bar for long checks)."""
     stencil = {"h": 1e-4, "order": 4} if trained else {}
     net.astype(np.float64)
     x, y = xp.asarray(x, dtype=xp.float64), xp.asarray(y)
@@ -207,8 +208,12 @@ def check_network(net: Network, x, y, loss, samples: int | None = None, seed: in
         for name, span in zip(net.parameters.names, net.parameters.slices):
             idx = pick(span.stop - span.start, span.start)
             pairs[name] = (to_numpy(analytic)[idx], to_numpy(numeric(net.parameters.values, idx)))
+            if progress is not None:
+                progress(name)
         idx = pick(x.size)
         pairs["dx"] = (to_numpy(dx).reshape(-1)[idx], to_numpy(numeric(x, idx)))
+        if progress is not None:
+            progress("dx")
         if trained:  # NaN marks a kink (_kink_free); elsewhere it is a non-finite value, which must fail
             kinks = sum(int(np.isnan(n).sum()) for _, n in pairs.values())
             pairs = {name: (a[~np.isnan(n)], n[~np.isnan(n)]) for name, (a, n) in pairs.items()}
