@@ -16,7 +16,7 @@ from matnet.runfolder import load_model
 from serve_support import skeleton, start_server, stop_server, strokes_of
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-VIEWPORTS = {"desktop": ((1280, 900), 7), "phone": ((390, 844), 2)}   # each draws another digit
+VIEWPORTS = {"desktop": ((1400, 1000), 7), "phone": ((390, 844), 2)}   # each draws another digit
 
 pytestmark = pytest.mark.slow
 
@@ -65,11 +65,18 @@ def test_draw_a_digit_and_see_every_layer(browser, served, mnist, viewport_name)
     page.on("request", lambda request: problems.append(f"left the server: {request.url}")
             if not request.url.startswith(url) and not request.url.startswith("data:") else None)
     page.goto(url)
-    page.wait_for_selector("body[data-state=idle]")
+    # On arrival the page shows a random test digit and every layer at work on it: no empty box.
+    page.wait_for_selector("body[data-state=done][data-shown=sample]")   # the page's CSP allows no eval
     assert f"test accuracy {100 * summary['test_accuracy']:.2f}%" in page.inner_text("#model-info")
+    assert page.inner_text("#true-label").startswith("True label: ") and page.inner_text("#label") in "0123456789"
+    if viewport_name == "desktop":      # the verdict in view beside the pad, without scrolling
+        assert page.locator("#prediction-panel").bounding_box()["y"] + 60 <= height
+        assert page.locator("#bars").bounding_box()["y"] + page.locator("#bars").bounding_box()["height"] <= height
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"serve-{viewport_name}-on-arrival.png"))
 
     draw(page, digit_strokes(mnist, model, digit))
-    page.wait_for_selector("body[data-state=done][data-predictions]")   # the page's CSP allows no eval
+    page.wait_for_selector("body[data-state=done][data-shown=draw]")
     assert page.inner_text("#label") == str(digit)
 
     shown = page.eval_on_selector_all(".bar .pct", "bars => bars.map(b => parseFloat(b.textContent))")
@@ -86,8 +93,32 @@ def test_draw_a_digit_and_see_every_layer(browser, served, mnist, viewport_name)
         assert sizes and all(w > 0 and 0 < shown_w <= width for w, shown_w in sizes), (name, sizes)
     assert page.evaluate("document.documentElement.scrollWidth") <= width      # no sideways scrolling
 
+    # z = x @ W.T + b as the matrices it is: x a row, W.T drawn in (in, out) (in tall, out wide), the +, the =
+    dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    assert len(dense) == 3
+    for layer in dense:
+        out, inp = layer.params["W"].shape
+        panel = page.locator(f'.panel[data-layer="{layer.name}"]')
+        ops = panel.locator(".op .sym").all_inner_texts()
+        assert ops[:3] == ["@", "+", "="], (layer.name, ops)
+        w = panel.locator("canvas.matrix")
+        assert w.evaluate("c => [c.width, c.height]") == [out, inp], layer.name        # W.T: in rows, out columns
+        shown = w.bounding_box()
+        assert shown["height"] > shown["width"] if inp > out else True, (layer.name, shown)
+        captions = panel.locator("figcaption").all_inner_texts()
+        assert captions[1].startswith(f"W.T ({inp}, {out})"), captions
+        assert captions[2].startswith(f"b ({out},)"), captions
+        x_caption, z_caption = captions[0], captions[3]
+        if layer is dense[0]:
+            assert x_caption == "x (1, 784), the 28x28 image as one row"
+        else:
+            assert x_caption.startswith(f"x (1, {inp})"), x_caption
+            rows = panel.locator("figure").first.locator("canvas").evaluate("c => [c.width, c.height]")
+            assert rows == [min(inp, 64), 2 * -(-inp // 64) - 1], (layer.name, rows)   # one row, wrapped
+        assert z_caption.startswith(f"z (1, {out})"), z_caption
+
     if viewport_name == "desktop":      # a unit's incoming weights, and gradient x input
-        page.locator('[data-layer="dense_1"] figure canvas.units').first.click(position={"x": 3, "y": 3})
+        page.locator('[data-layer="dense_1"] figure canvas.units').first.click(position={"x": 1, "y": 1})
         page.wait_for_selector("#unit:not([hidden])")
         assert page.inner_text("#unit-title") == "dense_1, unit 0"
         assert "28x28 image" in page.inner_text("#unit-caption")
@@ -105,9 +136,9 @@ def test_random_test_digit_shows_its_true_label(browser, served):
     url, _, _ = served
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(url)
-    page.wait_for_selector("body[data-state=idle]")
+    page.wait_for_selector("body[data-state=done][data-shown=sample][data-predictions='1']")   # on arrival
     page.click("#random")
-    page.wait_for_selector("body[data-state=done][data-predictions]")   # the page's CSP allows no eval
+    page.wait_for_selector("body[data-state=done][data-predictions='2']")   # the page's CSP allows no eval
     assert page.inner_text("#true-label").startswith("True label: ")
     assert page.inner_text("#label") in "0123456789"
     page.click("#clear")

@@ -67,20 +67,45 @@ function paint(canvas, values, rows, cols, { gray = false, scale = null } = {}) 
   c.putImageData(image, 0, 0);
 }
 
-// a vector as a grid of units: a square number of units as a square (784 -> 28x28), else up to 32 a row
-function gridOf(n) {
-  const side = Math.round(Math.sqrt(n));
-  const cols = side * side === n && n >= 64 ? side : Math.min(n, 32);
-  return { cols, rows: Math.ceil(n / cols) };
+// A vector is a row, as the formula has it: (1, n). One longer than ROW units is wrapped into lines of ROW, each
+// under the last with an empty line between, so that it still reads as one row (the caption says so).
+const ROW = 64;
+
+function paintRow(canvas, values) {
+  const n = values.length, per = Math.min(n, ROW), lines = Math.ceil(n / per);
+  const width = per, height = 2 * lines - 1;
+  canvas.width = width; canvas.height = height;
+  const g = canvas.getContext("2d");
+  const image = g.createImageData(width, height);   // transparent: the gaps between wrapped lines
+  const s = maxAbs(values);
+  for (let j = 0; j < n; j++) diverging(values[j] / s, image.data, 4 * (2 * Math.floor(j / per) * width + (j % per)));
+  g.putImageData(image, 0, 0);
+  const cell = Math.max(3, Math.min(12, Math.floor(200 / per)));
+  canvas.style.width = `${width * cell}px`;
+  canvas.style.height = "auto";
+  canvas.dataset.cols = per; canvas.dataset.layout = "row";
 }
 
-function paintUnits(canvas, values) {
-  const { rows, cols } = gridOf(values.length);
-  paint(canvas, values, rows, cols);
-  const cell = Math.max(4, Math.min(12, Math.floor(200 / cols)));
-  canvas.style.width = `${cols * cell}px`;
+// the network's input, when it is an image: the 784 values of the row x drawn as the 28x28 image they are
+function paintImageRow(canvas, values, side) {
+  paint(canvas, values, side, side);
+  canvas.style.width = `${side * 4}px`;
   canvas.style.height = "auto";
-  canvas.dataset.cols = cols;
+  canvas.dataset.cols = side; canvas.dataset.layout = "image";
+}
+
+const rowCaption = (name, n) => `${name} (1, ${n})` + (n > ROW ? `, one row (wrapped every ${ROW})` : "");
+const imageSide = (n) => { const side = Math.round(Math.sqrt(n)); return side * side === n && n >= 64 ? side : 0; };
+
+// W drawn as W.T, the (in, out) matrix the formula multiplies by: in tall, out wide; at most 400 px tall
+function paintTransposed(canvas, W) {
+  const [out, inp] = W.shape;
+  const values = new Float32Array(out * inp);
+  for (let i = 0; i < inp; i++) for (let j = 0; j < out; j++) values[i * out + j] = W.values[j * inp + i];
+  paint(canvas, values, inp, out);
+  const scale = Math.min(8, 400 / inp, 560 / out);
+  canvas.style.width = `${Math.max(1, Math.round(out * scale))}px`;
+  canvas.style.height = `${Math.max(1, Math.round(inp * scale))}px`;
 }
 
 // feature maps (C, H, W) as a grid of C tiles with a one-pixel gap, one scale for the whole layer
@@ -177,6 +202,7 @@ async function chooseModel(name) {
   if (!m.explainable) $("explain").checked = false;
   buildBars(m.classes);
   buildPanels(m.layers);
+  for (const panel of state.panels) if (panel.W) await paintWeights(panel);
   document.body.dataset.state = "idle";
   if (hasInput()) predictNow(); else resetOutputs();
 }
@@ -232,7 +258,7 @@ function buildPanels(rows) {
       panel.out.cap.textContent = `${shapeText(row.output_shape)}: ${c} feature map${c > 1 ? "s" : ""} of ${h}x${w}, one per channel`;
     } else {
       panel.el.classList.add("small");
-      panel.out = figure(op, `out ${rowText(row.output_shape)}`);
+      panel.out = figure(op, rowCaption("out", row.output_shape[0]));
     }
     root.appendChild(panel.el);
     state.panels.push(panel);
@@ -242,13 +268,16 @@ function buildPanels(rows) {
 function buildDense(panel) {
   const row = panel.row, op = panel.op;
   const [out] = row.output_shape, [inp] = row.input_shape;
-  panel.x = figure(op, `x ${rowText(row.input_shape)}`);
+  const side = row.input === "input" ? imageSide(inp) : 0;
+  panel.x = figure(op, side ? `x (1, ${inp}), the ${side}x${side} image as one row` : rowCaption("x", inp));
   symbol(op, "@");
-  panel.W = figure(op, `W.T, with W ${shapeText([out, inp])}: row j is unit j's weights`, "wide");
+  panel.W = figure(op, `W.T ${shapeText([inp, out])}: column j is unit j's weights (W is ${shapeText([out, inp])})`);
   panel.W.canvas.className = "matrix";
-  panel.b = figure(op, `b ${shapeText([out])}`);
+  panel.W.fig.className = "matrix";
+  symbol(op, "+");
+  panel.b = figure(op, `b ${shapeText([out])}, added to each row`);
   symbol(op, "=");
-  panel.z = figure(op, `z ${rowText([out])}`);
+  panel.z = figure(op, rowCaption("z", out));
   panel.z.canvas.classList.add("units");
   panel.z.canvas.addEventListener("click", (event) => clickUnit(panel, panel.z.canvas, event));
 }
@@ -257,11 +286,21 @@ function addActivation(panel, row) {
   const name = ACTIVATION_NAMES[row.type] || row.type.toLowerCase();
   symbol(panel.op, `\u2192 ${name} \u2192`);
   panel.activation = row;
-  panel.a = figure(panel.op, `a = ${name}(z) ${rowText(row.output_shape)}  [${row.name}]`);
+  panel.a = figure(panel.op, `${rowCaption(`a = ${name}(z)`, row.output_shape[0])}  [${row.name}]`);
   panel.a.fig.dataset.layer = row.name;
   panel.a.canvas.classList.add("units");
   panel.a.canvas.addEventListener("click", (event) => clickUnit(panel, panel.a.canvas, event));
   panel.formula.textContent = `${panel.row.operation},   a = ${name}(z)`;
+}
+
+// W and b are known before any input: drawn as soon as the panels are
+async function paintWeights(panel) {
+  if (panel.W.painted) return;
+  const weights = await layerWeights(panel.row.name);
+  paintTransposed(panel.W.canvas, weights.W);
+  paintRow(panel.b.canvas, weights.b.values);
+  panel.W.painted = true;
+  panel.W.fig.dataset.rendered = "1";
 }
 
 function inputOf(row) {
@@ -276,25 +315,18 @@ async function renderPanels() {
     if (!out) continue;
     if (row.type === "Dense") {
       const x = inputOf(row);
-      paintUnits(panel.x.canvas, x.values);
-      paintUnits(panel.z.canvas, out.values);
+      const side = row.input === "input" ? imageSide(x.values.length) : 0;
+      if (side) paintImageRow(panel.x.canvas, x.values, side); else paintRow(panel.x.canvas, x.values);
+      paintRow(panel.z.canvas, out.values);
       if (panel.a) {
-        paintUnits(panel.a.canvas, state.last.outputs.get(panel.activation.name).values);
+        paintRow(panel.a.canvas, state.last.outputs.get(panel.activation.name).values);
         panel.a.fig.dataset.rendered = "1";
       }
-      const weights = await layerWeights(row.name);
-      if (!panel.W.painted) {
-        const [rows, cols] = weights.W.shape;
-        paint(panel.W.canvas, weights.W.values, rows, cols);
-        const cell = Math.max(1, Math.min(8, Math.floor(Math.min(800 / cols, 200 / rows))));
-        panel.W.canvas.style.width = `${cols * cell}px`;   // at most 100% wide (CSS), the height follows
-        paintUnits(panel.b.canvas, weights.b.values);
-        panel.W.painted = true;
-      }
+      await paintWeights(panel);
     } else if (out.shape.length === 3) {
       paintMaps(panel.out.canvas, out.values, out.shape);
     } else {
-      paintUnits(panel.out.canvas, out.values);
+      paintRow(panel.out.canvas, out.values);
     }
     panel.el.dataset.rendered = "1";
   }
@@ -304,10 +336,11 @@ async function renderPanels() {
 async function clickUnit(panel, canvas, event) {
   if (!state.last) return;
   const rect = canvas.getBoundingClientRect();
-  const cols = Number(canvas.dataset.cols), rows = canvas.height;
+  const cols = Number(canvas.dataset.cols);
   const col = Math.floor(((event.clientX - rect.left) / rect.width) * cols);
-  const rowIndex = Math.floor(((event.clientY - rect.top) / rect.height) * rows);
-  const j = rowIndex * cols + col;
+  const y = Math.floor(((event.clientY - rect.top) / rect.height) * canvas.height);
+  if (canvas.dataset.layout === "row" && y % 2) return;      // the gap between two wrapped lines
+  const j = (canvas.dataset.layout === "row" ? y / 2 : y) * cols + col;
   const row = panel.row;
   if (j < 0 || j >= row.output_shape[0]) return;
   await showUnit(panel, j);
@@ -378,6 +411,7 @@ function render(result) {
   const outputs = new Map();
   for (const layer of result.layers) outputs.set(layer.name, decode(layer.output));
   state.last = { input, outputs };
+  document.body.dataset.shown = state.mode;     // what the panels now show: "draw", "sample" or "photo"
   paint($("seen"), input.values, 28, 28, { gray: true });
   $("label").textContent = result.label;
   const best = result.probabilities[result.class_index];
@@ -546,9 +580,10 @@ function showImage(values) {   // a 28x28 MNIST image on the pad, dark on white 
   ctx.drawImage(small, 0, 0, pad.width, pad.height);
 }
 
-$("random").addEventListener("click", async () => {
+async function randomDigit({ onArrival = false } = {}) {
   try {
     const sample = await api(`/api/test-images/random?model=${encodeURIComponent(state.model.name)}`);
+    if (onArrival && hasInput()) return;     // the user started drawing (or chose a photo) meanwhile
     state.mode = "sample"; state.sample = sample; state.strokes = []; state.photo = null;
     showImage(Float32Array.from(sample.image.flat()));
     $("true-label").textContent = `True label: ${sample.label} (test image #${sample.index})`;
@@ -557,7 +592,9 @@ $("random").addEventListener("click", async () => {
   } catch (err) {
     setStatus(err.message, true);
   }
-});
+}
+
+$("random").addEventListener("click", () => randomDigit());
 
 $("upload").addEventListener("change", async (event) => {
   const file = event.target.files[0];
@@ -583,5 +620,8 @@ $("unit-close").addEventListener("click", () => { $("unit").hidden = true; });
 
 clearPad();
 loadModels()
-  .then(() => setStatus("Draw a digit in the box (mouse, pen or finger), or load a test digit."))
+  .then(() => {
+    setStatus("Draw a digit in the box (mouse, pen or finger), or load a test digit.");
+    return randomDigit({ onArrival: true });   // the page explains itself on arrival: a test digit, and every layer working on it
+  })
   .catch((err) => { setStatus(`Cannot load the models: ${err.message}`, true); document.body.dataset.state = "error"; });
