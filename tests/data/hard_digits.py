@@ -17,8 +17,9 @@ placed off-centre on near-white paper two to three times its size):
 
 ``hard_digit(kind, digit, rng)`` makes one page as a Pillow image (what a file would decode to); ``hard_set``
 makes n pages of a kind from MNIST test digits drawn by a seed; ``number_page`` writes digits side by side as a
-number, with varied spacing and touching pairs. Used by tests/data/test_hard_digits.py, tests/cli/test_predict.py
-and bench/real_digits.py.
+number, with varied spacing and touching pairs. ``framed_page``, ``comb_page`` and ``underlined_page`` put digits
+on forms: in a drawn box, one to a box of a comb field, on a line. Used by tests/data/test_hard_digits.py,
+tests/cli/test_predict.py and bench/real_digits.py.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-__all__ = ["KINDS", "HardSet", "hard_digit", "hard_set", "number_page", "skeleton"]
+__all__ = ["KINDS", "HardSet", "hard_digit", "hard_set", "number_page", "skeleton", "framed_page", "comb_page",
+           "underlined_page"]
 
 KINDS = ("plain", "paper", "noise", "jpeg", "shadow", "thin", "thick", "rotated", "margin", "inverted", "combined")
 
@@ -243,3 +245,60 @@ def number_page(digits: list[np.ndarray], rng: np.random.Generator, touching: fl
     paper, ink = rng.uniform(180, 240), rng.uniform(10, 60)
     pixels = paper * (1 - cover) + ink * cover + rng.normal(0, 3, cover.shape)
     return Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8), "L")
+
+
+# --- digits on forms: a box drawn around one, a comb field (a row of boxes), an underline ---------------------------
+def _upscaled(digit: np.ndarray, size: int) -> np.ndarray:
+    """A 28x28 uint8 digit resampled to ``size`` pixels (bilinear), as ink coverage in [0, 1]."""
+    return np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR), np.float32) / 255.0
+
+
+def _on_paper(cover: np.ndarray) -> Image.Image:
+    """Ink coverage -> dark ink (grey 39) on light paper (grey 235), as a grayscale image."""
+    return Image.fromarray(np.round(235 - 196 * np.clip(cover, 0, 1)).astype(np.uint8), "L")
+
+
+def framed_page(digit: np.ndarray, line: int, gap: int, size: int = 112) -> Image.Image:
+    """``digit`` at ``size`` pixels inside a drawn box ``line`` pixels wide, ``gap`` pixels from its ink on the
+    nearest side (0: the ink touches the box), on a page with a margin around the box."""
+    big = _upscaled(digit, size)
+    rows, cols = np.flatnonzero(big.max(1) > 0.1), np.flatnonzero(big.max(0) > 0.1)
+    big = big[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    bh, bw = big.shape
+    box_h, box_w = bh + 2 * (gap + line), max(bw + 2 * (gap + line), int(0.8 * (bh + 2 * (gap + line))))
+    page = np.zeros((box_h + 80, box_w + 80), np.float32)
+    y0, x0 = 40, 40
+    page[y0:y0 + box_h, x0:x0 + line] = page[y0:y0 + box_h, x0 + box_w - line:x0 + box_w] = 1
+    page[y0:y0 + line, x0:x0 + box_w] = page[y0 + box_h - line:y0 + box_h, x0:x0 + box_w] = 1
+    top, left = y0 + (box_h - bh) // 2, x0 + (box_w - bw) // 2
+    page[top:top + bh, left:left + bw] = np.maximum(page[top:top + bh, left:left + bw], big)
+    return _on_paper(page)
+
+
+def comb_page(digits: list[np.ndarray], line: int = 2, cell: int = 100, touching: bool = False) -> Image.Image:
+    """Digits written one to a box of a comb field (a row of boxes sharing their sides), 84 pixels tall in boxes
+    of ``cell``; ``touching`` moves each digit down until it meets the box's bottom line."""
+    n = len(digits)
+    page = np.zeros((cell + 80, n * cell + 80), np.float32)
+    y0, x0 = 40, 40
+    page[y0:y0 + line, x0:x0 + n * cell + line] = 1
+    page[y0 + cell:y0 + cell + line, x0:x0 + n * cell + line] = 1
+    for k in range(n + 1):
+        page[y0:y0 + cell + line, x0 + k * cell:x0 + k * cell + line] = 1
+    for k, digit in enumerate(digits):
+        big = _upscaled(digit, 84)
+        below = int(np.flatnonzero(big.max(1)[::-1] > 0.1)[0])        # empty rows under the ink
+        down = cell - 84 + below if touching else (cell - 84) // 2        # touching: the ink on the bottom line
+        top, left = y0 + down, x0 + k * cell + (cell - 84) // 2
+        page[top:top + 84, left:left + 84] = np.maximum(page[top:top + 84, left:left + 84], big)
+    return _on_paper(page)
+
+
+def underlined_page(digit: np.ndarray, line: int = 3) -> Image.Image:
+    """``digit`` at 112 pixels on a line (as on a form) that runs well past it on both sides, touching its ink."""
+    big = _upscaled(digit, 112)
+    page = np.zeros((200, 260), np.float32)
+    page[40:152, 74:186] = big
+    y = 40 + np.flatnonzero(big.max(1) > 0.3)[-1] - 1
+    page[y:y + line, 20:240] = 1
+    return _on_paper(page)

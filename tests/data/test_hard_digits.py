@@ -13,7 +13,8 @@ The pages are seeded: a test gives the same figure every run.
 
 import numpy as np
 import pytest
-from hard_digits import KINDS, hard_digit, hard_set, number_page, skeleton
+from hard_digits import (KINDS, comb_page, framed_page, hard_digit, hard_set, number_page, skeleton,
+                         underlined_page)
 
 from matnet import load_model
 from matnet.cli.predict import read_number
@@ -74,3 +75,50 @@ def test_skeleton_is_one_pixel_wide():
     block[5:15, 5:35] = True
     lines = skeleton(block)
     assert lines.any() and lines.sum(axis=0)[10:30].max() == 1
+
+
+# --- digits on forms ------------------------------------------------------------------------------------------------
+FORM_DIGITS = 60
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("line", [1, 2, 4, 6])
+def test_a_box_drawn_around_a_digit_is_not_read_as_the_digit(model, mnist, line):
+    """A 5 in a form's box was read as 3 (89.4%): the box was the largest blob. Boxes of every line width, 0-25
+    pixels from the ink (0: touching), around real test digits are read as well as the same digits unboxed."""
+    which = np.random.default_rng(line).choice(len(mnist.test_images), FORM_DIGITS, replace=False)
+    labels = mnist.test_labels[which]
+
+    def accuracy(pages):
+        fields = np.stack([to_mnist(gray_from_image(page)) for page in pages])
+        return (model.predict(fields.reshape(len(fields), -1)) == labels).mean()
+
+    unboxed = accuracy([framed_page(mnist.test_images[i], 0, 10) for i in which])   # a box of no width
+    for gap in (0, 3, 25):
+        boxed = accuracy([framed_page(mnist.test_images[i], line, gap) for i in which])
+        print(f"\nline {line}, gap {gap}: {100 * boxed:.1f}% ({100 * unboxed:.1f}% without the box)")
+        assert boxed >= allowed(unboxed, FORM_DIGITS), (line, gap)
+
+
+@pytest.mark.slow
+def test_a_digit_on_an_underline_is_read(model, mnist):
+    which = np.random.default_rng(3).choice(len(mnist.test_images), FORM_DIGITS, replace=False)
+    fields = np.stack([to_mnist(gray_from_image(underlined_page(mnist.test_images[i]))) for i in which])
+    accuracy = (model.predict(fields.reshape(len(fields), -1)) == mnist.test_labels[which]).mean()
+    as_arrays = (model.predict(mnist.test_images[which].reshape(len(which), -1) / 255.0)
+                 == mnist.test_labels[which]).mean()
+    print(f"\non a line: {100 * accuracy:.1f}% ({100 * as_arrays:.1f}% as arrays)")
+    assert accuracy >= allowed(min(0.97, as_arrays), FORM_DIGITS)
+
+
+@pytest.mark.slow
+def test_a_number_in_a_comb_field_is_read(model, mnist):
+    rng = np.random.default_rng(11)
+    right = 0
+    for k in range(NUMBERS):
+        which = rng.choice(len(mnist.test_images), size=4, replace=False)
+        page = comb_page(list(mnist.test_images[which]), touching=k % 2 == 1)
+        read = "".join(digit["label"] for digit in read_number(model, gray_from_image(page)))
+        right += read == "".join(str(label) for label in mnist.test_labels[which])
+    print(f"\n{right} of {NUMBERS} numbers in comb fields read entirely right")
+    assert right / NUMBERS >= allowed(0.9, NUMBERS)

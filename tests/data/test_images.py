@@ -294,3 +294,42 @@ def test_images_over_the_pixel_cap_are_refused_before_decoding(tmp_path, side):
     message = str(caught.value)
     assert "bomb.png" in message and "the limit is 40 megapixels" in message and "\n" not in message
     assert f"{side * side / 1e6:.0f} megapixels" in message
+
+
+# Forms: boxes, comb fields, underlines ------------------------------------------------------------------------------
+
+def test_form_lines_go_and_digit_strokes_stay():
+    from matnet.data.images.components import remove_form_lines
+
+    ring_only = np.zeros((120, 120), bool)
+    ys, xs = np.indices(ring_only.shape)
+    ring_only[(np.hypot(ys - 60, xs - 60) < 30) & (np.hypot(ys - 60, xs - 60) > 22)] = True
+    framed = ring_only.copy()
+    framed[10:14, 10:110] = framed[106:110, 10:110] = framed[10:110, 10:14] = framed[10:110, 106:110] = True
+    assert np.array_equal(remove_form_lines(framed), ring_only)              # the box goes, the "0" stays
+    touching = ring_only.copy()
+    touching[86:90, 0:120] = True                                             # a line through the ring's bottom
+    kept = remove_form_lines(touching)
+    assert not kept[86:90, :20].any() and not kept[86:90, 100:].any()        # the line's ends go
+    assert kept[40:80].sum() == ring_only[40:80].sum()                        # the ring above it stays
+    one = np.zeros((100, 40), bool)
+    one[10:90, 16:24] = True                                                  # a "1": all line, kept
+    gamma = np.zeros((100, 80), bool)
+    gamma[10:90, 10:20] = True
+    gamma[10:20, 10:60] = True                                                # a stem and a bar: a glyph, kept
+    square_zero = np.zeros((100, 80), bool)
+    square_zero[10:90, 10:16] = square_zero[10:90, 64:70] = True
+    square_zero[10:16, 10:70] = square_zero[84:90, 10:70] = True              # a box with nothing inside: kept
+    for mask in (one, gamma, square_zero, ring_only):
+        assert np.array_equal(remove_form_lines(mask), mask)
+
+
+def test_a_number_in_a_comb_field_is_split_into_its_digits():
+    page = np.full((140, 380), 0.9, np.float32)
+    page[20:23, 20:362] = page[117:120, 20:362] = 0.1                         # the comb's top and bottom
+    for x in (20, 134, 248, 359):
+        page[20:120, x:x + 3] = 0.1                                           # its sides and separators
+    for x in (60, 174, 288):
+        page[40:100, x:x + 10] = 0.1                                          # a "1" in each box
+    digits = split_digits(page)
+    assert [box["x"] for box, _ in digits] == [60, 174, 288]

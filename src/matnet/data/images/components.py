@@ -103,6 +103,57 @@ def speck_area(area: np.ndarray) -> float:
     return max(3.0, 0.02 * float(area.max()))
 
 
+def remove_form_lines(mask: np.ndarray) -> np.ndarray:
+    """The ink ``mask`` without the straight lines of a form: a frame drawn around a digit, a comb field (a row
+    of boxes, one digit each), an underline or a ruled line the digit touches.
+
+    In each blob's bounding box, a row that the blob fills over 60% of the box's width is part of a horizontal
+    line, a column filled over 60% of its height part of a vertical one. A blob with such rows near its top and
+    bottom and such columns near its left and right is a frame (or a comb: its inner columns are the separators)
+    when it encloses other ink: all its line rows and columns go, and a digit that touched it stays. A blob whose
+    line rows (or columns) run past the rest of its ink by half the rest's width (height) on both sides, that rest
+    a quarter of it or more, is a digit on a line: the line goes (a "7"'s bar or a "4"'s stem ends where the
+    digit does, on one side at least). A blob that is all line, or nearly (a "1"), is left to ``digit_mask``'s
+    test for lines.
+    """
+    labels, count = label_components(mask)
+    if count == 0:
+        return mask
+    blobs = Blobs.of(labels, count)
+    heights, widths = blobs.bottom - blobs.top, blobs.right - blobs.left
+    out = mask.copy()
+    for c in np.flatnonzero((np.maximum(heights, widths) >= 12) & (blobs.area >= speck_area(blobs.area))):
+        top, left, bottom, right = blobs.top[c], blobs.left[c], blobs.bottom[c], blobs.right[c]
+        own = labels[top:bottom, left:right] == c + 1
+        h, w = own.shape
+        across, down = own.sum(axis=1) / w, own.sum(axis=0) / h       # how much of each row, each column, it fills
+        full_rows, full_cols = across >= 0.9, down >= 0.9             # a frame's lines run the whole box
+        ends = max(1, h // 4), max(1, w // 4)
+        if (full_rows[:ends[0]].any() and full_rows[-ends[0]:].any() and full_cols[:ends[1]].any()
+                and full_cols[-ends[1]:].any()):
+            line = own & (full_rows[:, None] | full_cols[None, :])
+            inside = labels[top:bottom, left:right][1:-1, 1:-1]
+            if ((inside > 0) & (inside != c + 1)).any() or (own & ~line).sum() >= 0.05 * own.sum():
+                out[top:bottom, left:right] &= ~line                 # a frame or comb, around or touching ink
+            continue
+        drop = np.zeros_like(own)
+        for fill, axis in ((across, 0), (down, 1)):                   # rows: a line across; columns: a rule down
+            lines = fill >= 0.6
+            if not lines.any():
+                continue
+            on_line = own & (lines[:, None] if axis == 0 else lines[None, :])
+            rest = own & ~on_line
+            if rest.sum() < 0.25 * own.sum():          # all line, or nearly (a "1", a bar): not a digit on a line
+                continue
+            extent = np.flatnonzero(rest.any(axis=axis))                # the rest's columns (or rows)
+            reach = np.flatnonzero(on_line.any(axis=axis))              # the line's
+            span = extent[-1] + 1 - extent[0]
+            if extent[0] - reach[0] >= 0.5 * span and reach[-1] - extent[-1] >= 0.5 * span:
+                drop |= on_line                        # a line running well past the ink on both sides: a form's
+        out[top:bottom, left:right] &= ~drop
+    return out
+
+
 def digit_mask(page: Ink) -> np.ndarray:
     """The pixels of the one digit on the page (a boolean (H, W) mask), as described in step 4 above.
 
@@ -111,7 +162,7 @@ def digit_mask(page: Ink) -> np.ndarray:
     larger and not a line (a tightly cropped digit). Blobs within a quarter of the digit's size of it, and not
     specks, are pieces of it. The mask is then the ink above the noise level within two pixels of those blobs.
     """
-    labels, count = label_components(strong_mask(page))
+    labels, count = label_components(remove_form_lines(strong_mask(page)))
     if count == 0:
         raise MatnetError("no digit found (the image is blank or has no contrast)")
     blobs = Blobs.of(labels, count)

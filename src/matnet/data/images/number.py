@@ -9,7 +9,8 @@ from itertools import combinations
 
 import numpy as np
 
-from matnet.data.images.components import Blobs, dilate, label_components, speck_area, strong_mask
+from matnet.data.images.components import (Blobs, dilate, label_components, remove_form_lines, speck_area,
+                                            strong_mask)
 from matnet.data.images.digit import check_gray, crop
 from matnet.data.images.field import fit_field
 from matnet.data.images.ink import flatten
@@ -194,7 +195,7 @@ def split_digits(gray: np.ndarray, source: str = "image", classify=None) -> list
     gray = check_gray(gray, source)
     work, factor = reduce(gray)
     page = flatten(work, source)
-    labels, count = label_components(strong_mask(page))
+    labels, count = label_components(remove_form_lines(strong_mask(page)))
     groups, height = _digit_groups(Blobs.of(labels, count))
     if not groups:
         raise MatnetError(f"{source}: no digit found (the image is blank or has no contrast)")
