@@ -380,7 +380,7 @@ int main(int argc, char **argv)
         fprintf(f, "]\nactivation = \"relu\"\noptimizer = \"momentum\"\nlr = %.15g\nmomentum = %.15g\n"
                    "schedule = \"%s\"\nweight_decay = 0.0\nbatch_size = %d\nepochs = %d\nseed = %d\n"
                    "dataset = \"mnist\"\nval_size = 0\nsubset = %d\n", o.lr, o.momentum,
-                o.cosine ? "cosine" : "constant", o.batch, o.epochs, o.seed, o.train_size);
+                o.cosine ? "cosine" : "constant", o.batch, o.epochs, o.seed, n);   /* the images it trained on */
         close_out(&o, "config.toml", f);
         f = open_out(&o, "summary.json");
         fprintf(f, "{\n  \"test_accuracy\": %.9g,\n  \"test_loss\": %.9g,\n  \"epochs\": %d,\n"

@@ -44,15 +44,22 @@ def test_each_kind_of_hard_page_is_read(model, mnist, kind):
     assert accuracy >= allowed(min(TARGET[kind], as_arrays), PER_KIND)
 
 
-@pytest.mark.slow
-def test_four_digit_numbers_are_read(model, mnist):
-    rng = np.random.default_rng(7)
+def numbers_read(model, mnist, seed: int, make_page) -> int:
+    """How many of NUMBERS 4-digit numbers (test digits drawn by ``seed``), written by ``make_page(digits, rng,
+    k)``, ``--multi`` reads entirely right."""
+    rng = np.random.default_rng(seed)
     right = 0
-    for _ in range(NUMBERS):
+    for k in range(NUMBERS):
         which = rng.choice(len(mnist.test_images), size=4, replace=False)
-        page = number_page(list(mnist.test_images[which]), rng)
+        page = make_page(list(mnist.test_images[which]), rng, k)
         read = "".join(digit["label"] for digit in read_number(model, gray_from_image(page)))
         right += read == "".join(str(label) for label in mnist.test_labels[which])
+    return right
+
+
+@pytest.mark.slow
+def test_four_digit_numbers_are_read(model, mnist):
+    right = numbers_read(model, mnist, 7, lambda digits, rng, k: number_page(digits, rng))
     print(f"\n{right} of {NUMBERS} 4-digit numbers read entirely right")
     assert right / NUMBERS >= allowed(0.9, NUMBERS)
 
@@ -113,12 +120,6 @@ def test_a_digit_on_an_underline_is_read(model, mnist):
 
 @pytest.mark.slow
 def test_a_number_in_a_comb_field_is_read(model, mnist):
-    rng = np.random.default_rng(11)
-    right = 0
-    for k in range(NUMBERS):
-        which = rng.choice(len(mnist.test_images), size=4, replace=False)
-        page = comb_page(list(mnist.test_images[which]), touching=k % 2 == 1)
-        read = "".join(digit["label"] for digit in read_number(model, gray_from_image(page)))
-        right += read == "".join(str(label) for label in mnist.test_labels[which])
+    right = numbers_read(model, mnist, 11, lambda digits, rng, k: comb_page(digits, touching=k % 2 == 1))
     print(f"\n{right} of {NUMBERS} numbers in comb fields read entirely right")
     assert right / NUMBERS >= allowed(0.9, NUMBERS)

@@ -317,11 +317,43 @@ def test_form_lines_go_and_digit_strokes_stay():
     gamma = np.zeros((100, 80), bool)
     gamma[10:90, 10:20] = True
     gamma[10:20, 10:60] = True                                                # a stem and a bar: a glyph, kept
-    square_zero = np.zeros((100, 80), bool)
-    square_zero[10:90, 10:16] = square_zero[10:90, 64:70] = True
-    square_zero[10:16, 10:70] = square_zero[84:90, 10:70] = True              # a box with nothing inside: kept
-    for mask in (one, gamma, square_zero, ring_only):
+    plus = np.zeros((100, 100), bool)
+    plus[46:54, 10:90] = plus[10:90, 46:54] = True                            # two crossing lines: kept whole
+    for mask in (one, gamma, plus, ring_only):
         assert np.array_equal(remove_form_lines(mask), mask)
+    empty = np.zeros((100, 80), bool)
+    empty[10:90, 10:13] = empty[10:90, 67:70] = empty[10:13, 10:70] = empty[87:90, 10:70] = True
+    assert not remove_form_lines(empty).any()                                 # an empty field holds no digit
+    square_zero = np.zeros((100, 80), bool)
+    square_zero[10:90, 10:20] = square_zero[10:90, 60:70] = True
+    square_zero[10:20, 10:70] = square_zero[80:90, 10:70] = True              # walls of a digit's thickness
+    assert np.array_equal(remove_form_lines(square_zero), square_zero)
+
+
+@pytest.mark.parametrize("what", ["empty box", "speck in a box", "underline alone", "empty comb"])
+def test_an_empty_form_field_is_no_digit(what):
+    page = np.full((160, 400 if what == "empty comb" else 160), 0.9, np.float32)
+    if what == "underline alone":
+        page[120:123, 10:150] = 0.1
+    elif what == "empty comb":
+        page[20:23, 20:380] = page[137:140, 20:380] = 0.1
+        for x in (20, 140, 260, 377):
+            page[20:140, x:x + 3] = 0.1
+    else:
+        page[20:24, 20:140] = page[136:140, 20:140] = page[20:140, 20:24] = page[20:140, 136:140] = 0.1
+        if what == "speck in a box":
+            page[78:82, 78:82] = 0.1
+    with pytest.raises(MatnetError, match="no digit found"):
+        to_mnist(page)
+    if what == "empty comb":
+        with pytest.raises(MatnetError, match="no digit found"):
+            split_digits(page)
+
+
+def test_crossing_lines_are_not_erased_into_a_crash():
+    page = np.full((140, 140), 0.92, np.float32)
+    page[64:74, 20:120] = page[20:120, 64:74] = 0.1                           # a "+": every pixel on a line
+    assert to_mnist(page).sum() > 10
 
 
 def test_a_number_in_a_comb_field_is_split_into_its_digits():
@@ -333,3 +365,9 @@ def test_a_number_in_a_comb_field_is_split_into_its_digits():
         page[40:100, x:x + 10] = 0.1                                          # a "1" in each box
     digits = split_digits(page)
     assert [box["x"] for box, _ in digits] == [60, 174, 288]
+
+
+def test_a_number_of_straight_ones_is_read_as_ones():
+    page = np.full((120, 200), 0.9, np.float32)
+    page[20:100, 40:46] = page[20:100, 120:126] = 0.1          # "11" written as two straight strokes
+    assert [box["x"] for box, _ in split_digits(page)] == [40, 120]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import tomllib
 import subprocess
 from pathlib import Path
 
@@ -90,6 +91,8 @@ def test_c_follows_matnet_and_writes_a_matnet_model(trainer, idx10k, mnist, tmp_
 
     summary = json.loads((run / "summary.json").read_text())
     assert summary["test_accuracy"] > 0.85                             # one epoch on 10,000 images
+    config = tomllib.loads((run / "config.toml").read_text())
+    assert config["subset"] == TRAIN_SIZE == summary["train_size"]     # the images the folder held, no flag given
     trained = load_model(run / "model")
     assert [type(layer).__name__ for layer in trained.layers] == ["Dense", "ReLU", "Dense", "ReLU", "Dense"]
     code, out, err = matnet(capsys, "evaluate", str(run), "--json")

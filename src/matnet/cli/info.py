@@ -68,6 +68,7 @@ def info(model, as_json):
                                             if key not in _not_used_by(config.get("model", "mlp"))))
     if summary:
         click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
-                   f"after {summary['epochs']} epochs ({summary['train_seconds']:.1f}s"
+                   f"after {summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} "
+                   f"({summary['train_seconds']:.1f}s"
                    f"{', on ' + summary['device'] if 'device' in summary else ''})")
     click.echo(_device_line(device))

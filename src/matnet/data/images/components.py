@@ -20,6 +20,8 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     pixels, and the labels are painted back with a cumulative sum.
     """
     h, w = mask.shape
+    if not mask.any():                                     # no runs to join (a page whose ink was all form lines)
+        return np.zeros((h, w), np.int32), 0
     edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
     run_rows, starts = np.nonzero(edges == 1)
     _, ends = np.nonzero(edges == -1)                      # exclusive; same row-major order as the starts
@@ -108,9 +110,11 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
     of boxes, one digit each), an underline or a ruled line the digit touches.
 
     In each blob's bounding box, a row that the blob fills over 60% of the box's width is part of a horizontal
-    line, a column filled over 60% of its height part of a vertical one. A blob with such rows near its top and
-    bottom and such columns near its left and right is a frame (or a comb: its inner columns are the separators)
-    when it encloses other ink: all its line rows and columns go, and a digit that touched it stays. A blob whose
+    line, a column filled over 60% of its height part of a vertical one. A blob with rows filled over 90% near its
+    top and bottom and such columns near its left and right, each line at most 8% of the box's side thick (a
+    square "0" has thicker walls), is a frame (or a comb: its inner full columns are the separators),
+    whatever it holds: all its line rows and columns go, a digit that touched it stays, and an empty field leaves
+    nothing (no digit, rather than the box read as one). A blob whose
     line rows (or columns) run past the rest of its ink by half the rest's width (height) on both sides, that rest
     a quarter of it or more, is a digit on a line: the line goes (a "7"'s bar or a "4"'s stem ends where the
     digit does, on one side at least). A blob that is all line, or nearly (a "1"), is left to ``digit_mask``'s
@@ -129,13 +133,13 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
         across, down = own.sum(axis=1) / w, own.sum(axis=0) / h       # how much of each row, each column, it fills
         full_rows, full_cols = across >= 0.9, down >= 0.9             # a frame's lines run the whole box
         ends = max(1, h // 4), max(1, w // 4)
-        if (full_rows[:ends[0]].any() and full_rows[-ends[0]:].any() and full_cols[:ends[1]].any()
-                and full_cols[-ends[1]:].any()):
-            line = own & (full_rows[:, None] | full_cols[None, :])
-            inside = labels[top:bottom, left:right][1:-1, 1:-1]
-            if ((inside > 0) & (inside != c + 1)).any() or (own & ~line).sum() >= 0.05 * own.sum():
-                out[top:bottom, left:right] &= ~line                 # a frame or comb, around or touching ink
-            continue
+        # a form's lines are thin for its box (at most 8% of its side); a square "0" or a solid bar has thick ones
+        thin = max(2.0, 0.08 * min(h, w))
+        sides = (full_rows[:ends[0]].sum(), full_rows[-ends[0]:].sum(), full_cols[:ends[1]].sum(),
+                 full_cols[-ends[1]:].sum())
+        if all(0 < side <= thin for side in sides):
+            out[top:bottom, left:right] &= ~(own & (full_rows[:, None] | full_cols[None, :]))   # a frame or comb:
+            continue                                    # around ink, touching it, or empty (an empty field is no digit)
         drop = np.zeros_like(own)
         for fill, axis in ((across, 0), (down, 1)):                   # rows: a line across; columns: a rule down
             lines = fill >= 0.6
@@ -150,7 +154,8 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
             span = extent[-1] + 1 - extent[0]
             if extent[0] - reach[0] >= 0.5 * span and reach[-1] - extent[-1] >= 0.5 * span:
                 drop |= on_line                        # a line running well past the ink on both sides: a form's
-        out[top:bottom, left:right] &= ~drop
+        if (own & ~drop).sum() >= 0.25 * own.sum():    # never all of a blob: a "+" is two lines, and no form
+            out[top:bottom, left:right] &= ~drop
     return out
 
 
@@ -162,10 +167,18 @@ def digit_mask(page: Ink) -> np.ndarray:
     larger and not a line (a tightly cropped digit). Blobs within a quarter of the digit's size of it, and not
     specks, are pieces of it. The mask is then the ink above the noise level within two pixels of those blobs.
     """
-    labels, count = label_components(remove_form_lines(strong_mask(page)))
+    ink = strong_mask(page)
+    unlined = remove_form_lines(ink)
+    labels, count = label_components(unlined)
     if count == 0:
-        raise MatnetError("no digit found (the image is blank or has no contrast)")
+        raise MatnetError("no digit found (the image is blank, has no contrast, or holds only the lines of a form)")
     blobs = Blobs.of(labels, count)
+    lines_removed = int(ink.sum() - unlined.sum())
+    if lines_removed and blobs.area.max() < 0.02 * lines_removed:
+        raise MatnetError("no digit found (an empty form field: only a speck inside its lines)")
+    real = blobs.area >= speck_area(blobs.area)
+    if ((blobs.right - blobs.left) > 10 * (blobs.bottom - blobs.top))[real].all():
+        raise MatnetError("no digit found (only a line: an underline or a ruled line without a digit)")
     h, w = labels.shape
     edge = (blobs.top == 0) | (blobs.left == 0) | (blobs.bottom == h) | (blobs.right == w)
     heights, widths = blobs.bottom - blobs.top, blobs.right - blobs.left

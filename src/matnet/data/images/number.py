@@ -151,7 +151,8 @@ class _Group:
 def _digit_groups(blobs: Blobs) -> tuple[list[_Group], float]:
     """The blobs of a written number gathered into digits, left to right, and the line's height.
 
-    Specks and ruled lines are dropped. The line's height is the tallest blob's (MNIST's digits fit a 20x20
+    Specks and ruled lines are dropped (a thin upright stroke is a "1" unless it is half again as tall as the
+    other digits). The line's height is the tallest blob's (MNIST's digits fit a 20x20
     box, so a wide digit is shorter than the others, none taller). Blobs at least half as tall are digits (or
     touching digits), merged when they share most of their columns (a "4" written in two strokes); shorter
     blobs are pieces (the detached bar of a "5") joined to the digit whose columns they share or that they
@@ -159,7 +160,11 @@ def _digit_groups(blobs: Blobs) -> tuple[list[_Group], float]:
     """
     count = len(blobs.area)
     heights, widths = blobs.bottom - blobs.top, blobs.right - blobs.left
-    line = np.maximum(heights, widths) > 10 * np.minimum(heights, widths)
+    line = widths > 10 * heights                           # a flat line: a rule, an underline
+    thin = heights > 10 * widths                           # a "1" drawn straight, or a vertical rule
+    others = [i for i in range(count) if blobs.area[i] >= speck_area(blobs.area) and not line[i] and not thin[i]]
+    tallest = max((heights[i] for i in others), default=0)
+    line |= thin & (heights > 1.5 * tallest) & (tallest > 0)   # a rule is taller than the digits beside it
     kept = [i for i in range(count) if blobs.area[i] >= speck_area(blobs.area) and not line[i]]
     if not kept:
         return [], 0.0
