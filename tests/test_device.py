@@ -321,3 +321,22 @@ def test_a_run_on_the_gpu_learns_repeats_itself_and_predicts_the_same_on_the_cpu
 
     on_cpu = load_model(tmp_path / "a").predict_proba(prepare(mnist, val_size=500, subset=5500).x_test)
     np.testing.assert_allclose(on_cpu, on_gpu, atol=1e-4)
+
+
+# The layer, loss and optimizer tests that take their arrays from the backend under test, run again on the stand-in.
+ON_ANY_DEVICE = ["tests/nn/test_activations.py", "tests/nn/test_losses.py", "tests/nn/test_dense.py",
+                 "tests/optim/test_clip.py", "tests/optim/test_optimizers.py"]
+
+
+def test_the_layer_loss_and_optimizer_tests_pass_on_the_stand_in():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           *ON_ANY_DEVICE], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MATNET_BACKEND": "strict"})
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout

@@ -3,67 +3,70 @@ import math
 import numpy as np
 import pytest
 
+from matnet.backend import to_device, to_host, to_numpy
 from matnet.nn import MeanSquaredError, SoftmaxCrossEntropy, one_hot
 from matnet.nn.gradcheck import TOLERANCE, check_loss
 
 
 def logits_for(probabilities):
-    return np.log(np.array(probabilities, dtype=np.float64))
+    return to_device(np.log(np.array(probabilities, dtype=np.float64)))
 
 
 def test_cross_entropy_of_spec_examples():
     loss = SoftmaxCrossEntropy()
     # 0.90 on the true class: -log(0.9) = 0.105
-    assert loss.forward(logits_for([[0.9, 0.05, 0.05]]), np.array([0])) == pytest.approx(0.105, abs=5e-4)
+    value = loss.forward(logits_for([[0.9, 0.05, 0.05]]), to_device(np.array([0])))
+    assert to_host(value) == pytest.approx(0.105, abs=5e-4)
     # uniform over 10 classes: log(10) = 2.303
-    assert loss.forward(np.zeros((3, 10)), np.array([1, 5, 9])) == pytest.approx(2.303, abs=5e-4)
+    value = loss.forward(to_device(np.zeros((3, 10))), to_device(np.array([1, 5, 9])))
+    assert to_host(value) == pytest.approx(2.303, abs=5e-4)
 
 
 def test_labels_and_one_hot_give_the_same_loss_and_gradient(rng):
-    z, y = rng.standard_normal((5, 4)), rng.integers(0, 4, 5)
+    z, y = to_device(rng.standard_normal((5, 4))), to_device(rng.integers(0, 4, 5))
     a, b = SoftmaxCrossEntropy(), SoftmaxCrossEntropy()
-    assert a.forward(z, y) == pytest.approx(b.forward(z, one_hot(y, 4, dtype=np.float64)))
-    np.testing.assert_allclose(a.backward(), b.backward())
+    assert to_host(a.forward(z, y)) == pytest.approx(to_host(b.forward(z, one_hot(y, 4, dtype=np.float64))))
+    np.testing.assert_allclose(to_numpy(a.backward()), to_numpy(b.backward()))
 
 
 def test_gradient_is_p_minus_y_over_n():
     z = np.array([[1.0, 2.0, 3.0]])
     loss = SoftmaxCrossEntropy()
-    loss.forward(z, np.array([2]))
+    loss.forward(to_device(z), to_device(np.array([2])))
     p = np.exp(z) / np.exp(z).sum()
-    np.testing.assert_allclose(loss.backward(), p - [[0, 0, 1]])
+    np.testing.assert_allclose(to_numpy(loss.backward()), p - [[0, 0, 1]])
 
 
 def test_cross_entropy_is_stable_for_huge_logits():
     loss = SoftmaxCrossEntropy()
-    value = loss.forward(np.array([[1000.0, -1000.0]]), np.array([1]))
-    assert value == pytest.approx(2000.0)
-    assert np.isfinite(loss.backward()).all()
+    value = loss.forward(to_device(np.array([[1000.0, -1000.0]])), to_device(np.array([1])))
+    assert to_host(value) == pytest.approx(2000.0)
+    assert np.isfinite(to_numpy(loss.backward())).all()
 
 
 def test_backward_twice_gives_the_same_gradient(rng):
     loss = SoftmaxCrossEntropy()
-    loss.forward(rng.standard_normal((3, 4)), np.array([0, 1, 2]))
-    np.testing.assert_array_equal(loss.backward(), loss.backward())
+    loss.forward(to_device(rng.standard_normal((3, 4))), to_device(np.array([0, 1, 2])))
+    np.testing.assert_array_equal(to_numpy(loss.backward()), to_numpy(loss.backward()))
 
 
 def test_mse_by_hand():
     loss = MeanSquaredError()
-    value = loss.forward(np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0.0, 2.0], [1.0, 1.0]]))
-    assert value == pytest.approx((1 + 0 + 1 + 1) / 4)
-    np.testing.assert_allclose(loss.backward(), 2 * np.array([[1, 0], [-1, -1]]) / 4)
+    value = loss.forward(to_device(np.array([[1.0, 2.0], [0.0, 0.0]])), to_device(np.array([[0.0, 2.0], [1.0, 1.0]])))
+    assert to_host(value) == pytest.approx((1 + 0 + 1 + 1) / 4)
+    np.testing.assert_allclose(to_numpy(loss.backward()), 2 * np.array([[1, 0], [-1, -1]]) / 4)
 
 
 def test_mse_one_hot_encodes_labels():
     loss = MeanSquaredError()
-    assert loss.forward(np.array([[0.0, 1.0]]), np.array([1])) == 0.0
+    assert to_host(loss.forward(to_device(np.array([[0.0, 1.0]])), to_device(np.array([1])))) == 0.0
 
 
 @pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(), MeanSquaredError()], ids=lambda loss: type(loss).__name__)
 @pytest.mark.parametrize("targets", ["labels", "rows"])
 def test_gradients_match_finite_differences(loss, targets, rng):
     y = rng.integers(0, 5, 6) if targets == "labels" else rng.dirichlet(np.ones(5), 6)
-    assert check_loss(loss, rng.standard_normal((6, 5)), y) < TOLERANCE
+    assert check_loss(loss, to_device(rng.standard_normal((6, 5))), to_device(y)) < TOLERANCE
 
 
 def test_backward_before_forward():
@@ -73,5 +76,5 @@ def test_backward_before_forward():
 
 
 def test_one_hot():
-    np.testing.assert_array_equal(one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
-    assert math.isclose(one_hot(np.array([1]), 4).sum(), 1.0)
+    np.testing.assert_array_equal(to_numpy(one_hot(to_device(np.array([2, 0])), 3)), [[0, 0, 1], [1, 0, 0]])
+    assert math.isclose(to_host(one_hot(to_device(np.array([1])), 4).sum()), 1.0)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from matnet.backend import to_device, to_numpy
 from matnet.nn import Dense, Parameters
 from matnet.optim import SGD, Adam, AdamW, Momentum, Nesterov, make_optimizer
 
@@ -14,16 +15,16 @@ def parameters(values=(1.0, 2.0, 3.0), dtype=np.float64):
     layer.astype(dtype)
     params = Parameters([layer])
     assert params.names == ["d.W", "d.b"] and params.n_decayed == 2
-    params.values[:] = values
+    params.values[:] = to_device(np.array(values, dtype=dtype))
     return params
 
 
 def run(optimizer, grads_per_step):
     params = parameters()
     for g in grads_per_step:
-        params.grads[:] = g
+        params.grads[:] = to_device(np.array(g, dtype=params.grads.dtype))
         optimizer.step(params)
-    return params.values
+    return to_numpy(params.values)
 
 
 def test_sgd():
@@ -109,7 +110,7 @@ def test_adam_l2_and_adamw_each_against_their_hand_steps():
 
 def test_float32_state_stays_float32():
     params = parameters(dtype=np.float32)
-    params.grads[:] = G
+    params.grads[:] = to_device(np.array(G, dtype=np.float32))
     opt = Adam()
     opt.step(params)
     assert params.values.dtype == np.float32 and opt.state["m"].dtype == np.float32
