@@ -325,7 +325,11 @@ def test_a_run_on_the_gpu_learns_repeats_itself_and_predicts_the_same_on_the_cpu
 
 # The layer, loss and optimizer tests that take their arrays from the backend under test, run again on the stand-in.
 ON_ANY_DEVICE = ["tests/nn/test_activations.py", "tests/nn/test_losses.py", "tests/nn/test_dense.py",
-                 "tests/optim/test_clip.py", "tests/optim/test_optimizers.py"]
+                 "tests/optim/test_clip.py", "tests/optim/test_optimizers.py", "tests/nn/test_batchnorm.py",
+                 "tests/nn/test_conv.py", "tests/nn/test_pool.py", "tests/nn/test_dropout.py",
+                 "tests/nn/test_residual.py", "tests/nn/test_network.py", "tests/nn/test_parameters.py",
+                 "tests/nn/test_registry.py",
+                 "tests/nn/test_layout.py", "tests/nn/test_init.py"]
 
 
 def test_the_layer_loss_and_optimizer_tests_pass_on_the_stand_in():

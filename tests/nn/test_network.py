@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from matnet import Sequential, build_mlp
+from matnet.backend import to_device, to_host, to_numpy
 from matnet.model import build_cnn
 from matnet.nn import Conv2D, Dense, Dropout, Flatten, Network, ReLU, Residual, SoftmaxCrossEntropy, Tanh
 from matnet.nn.gradcheck import TOLERANCE, check_network
@@ -29,7 +30,7 @@ def test_cnn_blocks_follow_filters():
 
 def test_output_shapes_and_probabilities(rng):
     model = Sequential([Dense(6, 5), ReLU(), Dense(5, 3)])
-    x = rng.standard_normal((7, 6)).astype(np.float32)
+    x = to_device(rng.standard_normal((7, 6)).astype(np.float32))
     assert model.forward(x).shape == (7, 3)
     p = model.predict_proba(x)
     assert p.shape == (7, 3)
@@ -46,13 +47,13 @@ def test_mismatched_layers_are_named():
 
 def test_wrong_input_shape_for_predict():
     with pytest.raises(ValueError, match=r"^x: the network takes a batch of shape \(N, 4\) .* got shape \(3, 5\)$"):
-        Sequential([Dense(4, 2)]).predict(np.ones((3, 5)))
+        Sequential([Dense(4, 2)]).predict(to_device(np.ones((3, 5))))
 
 
 def test_same_seed_same_weights_different_seed_different():
     a, b, c = build_mlp([10, 8, 3], seed=1), build_mlp([10, 8, 3], seed=1), build_mlp([10, 8, 3], seed=2)
-    np.testing.assert_array_equal(a.parameters.values, b.parameters.values)
-    assert not np.array_equal(a.parameters.values, c.parameters.values)
+    np.testing.assert_array_equal(to_numpy(a.parameters.values), to_numpy(b.parameters.values))
+    assert not np.array_equal(to_numpy(a.parameters.values), to_numpy(c.parameters.values))
 
 
 def test_parameters_are_views_of_one_flat_vector():
@@ -62,15 +63,15 @@ def test_parameters_are_views_of_one_flat_vector():
     assert p.names == ["dense_1.W", "dense_2.W", "dense_1.b", "dense_2.b"]  # weights first: decay is a prefix
     assert p.n_decayed == 4 * 3 + 3 * 2
     p.values[:] = 0.5
-    assert (model.layers[0].params["W"] == 0.5).all() and (model.layers[2].params["b"] == 0.5).all()
+    assert (to_numpy(model.layers[0].params["W"]) == 0.5).all() and (to_numpy(model.layers[2].params["b"]) == 0.5).all()
     model.layers[0].params["W"][0, 0] = 7
-    assert p.values[0] == 7
+    assert to_host(p.values[0]) == 7
 
 
 def test_whole_network_gradients_match_finite_differences(rng):
     net = Network([Dense(5, 4), Tanh(), Dense(4, 4), ReLU(), Dropout(0.25), Dense(4, 3)], seed=3)
-    x = rng.standard_normal((6, 5))
-    errors = check_network(net, x, rng.integers(0, 3, 6), SoftmaxCrossEntropy())
+    x = to_device(rng.standard_normal((6, 5)))
+    errors = check_network(net, x, to_device(rng.integers(0, 3, 6)), SoftmaxCrossEntropy())
     assert set(errors) == set(net.parameters.names) | {"dx"}
     assert max(errors.values()) < TOLERANCE
 

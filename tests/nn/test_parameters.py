@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from matnet.backend import xp
+from matnet.backend import to_host, to_numpy, xp
 from matnet.nn import BatchNorm, Conv2D, Dense, Flatten, Layer, Network, Parameters, ReLU, Residual
 
 
@@ -28,17 +28,17 @@ def test_values_and_grads_are_views_shared_with_the_layers():
     p, dense = net.parameters, net.layers[-1]
     span = p.slices[p.names.index("dense_1.W")]
     p.values[span.start] = 3.5
-    assert dense.params["W"][0, 0] == 3.5                              # vector -> layer
+    assert to_host(dense.params["W"][0, 0]) == 3.5                     # vector -> layer
     dense.params["b"][1] = -2
-    assert p.values[p.slices[p.names.index("dense_1.b")]][1] == -2     # layer -> vector
+    assert to_host(p.values[p.slices[p.names.index("dense_1.b")]][1]) == -2     # layer -> vector
     p.grads[:] = 0.25
-    assert (dense.grads["W"] == 0.25).all() and (net.layers[1].grads["gamma"] == 0.25).all()
+    assert (to_numpy(dense.grads["W"]) == 0.25).all() and (to_numpy(net.layers[1].grads["gamma"]) == 0.25).all()
     dense.grads["b"][...] = 4
-    assert (p.grads[p.slices[p.names.index("dense_1.b")]] == 4).all()
+    assert (to_numpy(p.grads[p.slices[p.names.index("dense_1.b")]]) == 4).all()
     for name, array in p.arrays().items():
         layer, key = name.split(".")
-        assert np.shares_memory(array, p.values)
-        assert np.shares_memory(next(lay for lay in net.all_layers() if lay.name == layer).params[key], p.values)
+        assert xp.shares_memory(array, p.values)
+        assert xp.shares_memory(next(lay for lay in net.all_layers() if lay.name == layer).params[key], p.values)
 
 
 def test_decayed_parameters_come_first_then_the_rest_each_in_layer_order():
@@ -101,21 +101,21 @@ def test_a_layer_inside_a_network_cannot_cast_itself():
 def test_network_astype_rebuilds_the_vector_and_keeps_values_and_order():
     net = small_net()
     net.layers[1].buffers["running_var"][...] = 3
-    before, names, old = net.parameters.values.copy(), list(net.parameters.names), net.parameters
+    before, names, old = to_numpy(net.parameters.values).copy(), list(net.parameters.names), net.parameters
     assert net.astype(np.float64) is net
     p = net.parameters
     assert p is not old and p.values.dtype == np.float64 and net.dtype == np.float64
     assert p.names == names and p.n_decayed == old.n_decayed and p.decays == old.decays
-    np.testing.assert_array_equal(p.values, before)
+    np.testing.assert_array_equal(to_numpy(p.values), before)
     running_var = net.layers[1].buffers["running_var"]
-    assert running_var.dtype == np.float64 and (running_var == 3).all()
+    assert running_var.dtype == np.float64 and (to_numpy(running_var) == 3).all()
     assert all(layer.owner is p for layer in net.all_layers())
     p.values[0] = 9                                                   # the layers follow the new vector
-    assert net.layers[0].params["W"].reshape(-1)[0] == 9
+    assert to_host(net.layers[0].params["W"].reshape(-1)[0]) == 9
     with pytest.raises(ValueError, match="network.astype"):
         net.layers[0].astype(np.float32)
     net.astype(np.float32)
-    assert net.parameters.values.dtype == np.float32 and net.parameters.values[0] == 9
+    assert net.parameters.values.dtype == np.float32 and to_host(net.parameters.values[0]) == 9
 
 
 def test_release_lets_the_layers_go():

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from matnet.backend import to_device, to_numpy
 from matnet.nn import AvgPool2D, Flatten, GlobalAvgPool, MaxPool2D
 from matnet.nn.gradcheck import TOLERANCE, _distinct, check_layer
 
@@ -8,8 +9,8 @@ from matnet.nn.gradcheck import TOLERANCE, _distinct, check_layer
 def test_max_pool_by_hand_and_routing_to_the_max():
     x = np.array([[[[1, 5, 2, 0], [3, 4, 8, 1], [0, 0, 1, 2], [9, 0, 3, 3]]]], np.float32)
     pool = MaxPool2D(2)
-    np.testing.assert_array_equal(pool.forward(x, training=True), [[[[5, 8], [9, 3]]]])
-    dx = pool.backward(np.array([[[[10, 20], [30, 40]]]], np.float32))
+    np.testing.assert_array_equal(to_numpy(pool.forward(to_device(x), training=True)), [[[[5, 8], [9, 3]]]])
+    dx = to_numpy(pool.backward(to_device(np.array([[[[10, 20], [30, 40]]]], np.float32))))
     expected = np.zeros((4, 4))
     expected[0, 1], expected[1, 2], expected[3, 0], expected[3, 2] = 10, 20, 30, 40   # tie 3,3: the first one
     np.testing.assert_array_equal(dx[0, 0], expected)
@@ -17,17 +18,17 @@ def test_max_pool_by_hand_and_routing_to_the_max():
 
 def test_ties_send_the_gradient_once_to_the_first_maximum():
     pool = MaxPool2D(2)
-    pool.forward(np.ones((1, 1, 4, 4), np.float32), training=True)
-    dx = pool.backward(np.array([[[[1, 2], [3, 4]]]], np.float32))
+    pool.forward(to_device(np.ones((1, 1, 4, 4), np.float32)), training=True)
+    dx = to_numpy(pool.backward(to_device(np.array([[[[1, 2], [3, 4]]]], np.float32))))
     assert dx.sum() == 10                                     # routed once, never duplicated
     np.testing.assert_array_equal(dx[0, 0, ::2, ::2], [[1, 2], [3, 4]])
 
 
 def test_average_pools():
-    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
-    np.testing.assert_allclose(AvgPool2D(2).forward(x), [[[[2.5, 4.5], [10.5, 12.5]]]])
-    np.testing.assert_allclose(GlobalAvgPool().forward(x), [[7.5]])
-    assert Flatten().forward(np.zeros((2, 3, 4, 5))).shape == (2, 60)
+    x = to_device(np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4))
+    np.testing.assert_allclose(to_numpy(AvgPool2D(2).forward(x)), [[[[2.5, 4.5], [10.5, 12.5]]]])
+    np.testing.assert_allclose(to_numpy(GlobalAvgPool().forward(x)), [[7.5]])
+    assert Flatten().forward(to_device(np.zeros((2, 3, 4, 5)))).shape == (2, 60)
 
 
 @pytest.mark.parametrize("layer,shape", [(MaxPool2D(2), (2, 3, 4, 6)), (MaxPool2D(3, stride=2), (2, 2, 7, 7)),
@@ -35,7 +36,7 @@ def test_average_pools():
                                          (GlobalAvgPool(), (2, 3, 4, 5)), (Flatten(), (2, 3, 2, 2))],
                          ids=["max2", "max3s2", "avg2", "avg3s1", "global", "flatten"])
 def test_gradients_match_finite_differences(layer, shape, rng):
-    assert check_layer(layer, _distinct(rng, shape), rng)["dx"] < TOLERANCE
+    assert check_layer(layer, to_device(_distinct(rng, shape)), rng)["dx"] < TOLERANCE
 
 
 def test_output_shapes():

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from matnet import Sequential, load_model, save_model
+from matnet.backend import to_device, to_numpy
 from matnet.nn import BatchNorm, Conv2D, Dense, Flatten, GlobalAvgPool, MaxPool2D, ReLU, Residual, Tanh
 from matnet.nn.gradcheck import TOLERANCE, _distinct, check_layer
 
@@ -11,7 +12,7 @@ def test_identity_shortcut_adds_the_input(rng):
     assert block.build((2, 5, 5)) == (2, 5, 5)
     block.layers[0].params["W"][...] = 0
     x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
-    np.testing.assert_allclose(block.forward(x), x)           # F(x) = 0: out = x
+    np.testing.assert_allclose(to_numpy(block.forward(to_device(x))), x)     # F(x) = 0: out = x
     assert block.projection is None
 
 
@@ -62,7 +63,7 @@ def test_a_block_takes_layers_not_specs():
 def test_gradients_match_finite_differences(projection, rng):
     layers = ([Conv2D(2, 3, 3, stride=2, padding=1, rng=rng), BatchNorm(3), Tanh()] if projection
               else [Conv2D(2, 2, 3, padding=1, rng=rng), ReLU(), Conv2D(2, 2, 3, padding=1, rng=rng)])
-    errors = check_layer(Residual(layers), _distinct(rng, (3, 2, 6, 6)), rng)
+    errors = check_layer(Residual(layers), to_device(_distinct(rng, (3, 2, 6, 6))), rng)
     assert max(errors.values()) < TOLERANCE
     assert any("conv2d" in key for key in errors) and len(errors) == (7 if projection else 5)
 
@@ -96,18 +97,18 @@ def test_a_network_with_blocks_names_counts_and_checks_shapes(rng):
     assert len(names) == len(set(names)) and "conv2d_3" in names          # the projection got a name too
     assert model.num_params == (4 * 9 + 4) + 8 + (8 * 36 + 8) + 16 + (8 * 4 + 8) + (8 * 10 + 10)
     assert "Total params: 490" in str(model)
-    assert model.forward(rng.standard_normal((2, 1, 8, 8)).astype(np.float32)).shape == (2, 10)
+    assert model.forward(to_device(rng.standard_normal((2, 1, 8, 8)).astype(np.float32))).shape == (2, 10)
     with pytest.raises(ValueError, match=r"layer dense_1 \(Dense\) takes inputs of shape \(9,\)"):
         Sequential([Conv2D(1, 2, 3), Flatten(), Dense(9, 2)], input_shape=(1, 8, 8))
 
 
 def test_model_file_round_trip_with_blocks_and_running_statistics(tmp_path, rng):
     model = small_cnn()
-    x = rng.standard_normal((4, 1, 8, 8)).astype(np.float32)
+    x = to_device(rng.standard_normal((4, 1, 8, 8)).astype(np.float32))
     model.forward(x, training=True)                                      # moves the running statistics
     save_model(model, tmp_path / "cnn")
     back = load_model(tmp_path / "cnn")
     for name, array in model.buffers().items():
-        np.testing.assert_array_equal(back.buffers()[name], array)
+        np.testing.assert_array_equal(to_numpy(back.buffers()[name]), to_numpy(array))
     np.testing.assert_array_equal(back.predict_proba(x), model.predict_proba(x))
     assert str(back) == str(model)
