@@ -344,3 +344,9 @@ def test_the_layer_loss_and_optimizer_tests_pass_on_the_stand_in():
                           env={**os.environ, "MATNET_BACKEND": "strict"})
     assert done.returncode == 0, done.stdout[-3000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+def test_a_gpu_checkpoint_s_random_state_is_refused_on_the_cpu_in_one_line():
+    rng = DeviceRandom(0)
+    with pytest.raises(MatnetError, match="saved on a GPU; resume it on --device cuda"):
+        rng.state = {"seed": 0, "draws": 12}          # what a CuPy run's checkpoint holds for a generator
