@@ -61,8 +61,8 @@ class LRFindResult:
 
 
 # Below this many steps the rate grows too fast for the smoothed loss (beta = 0.98 averages ~50 steps) to follow
-# it: on MNIST's MLP, 60-150 steps suggested 0.015-0.054 for momentum where 300 suggest 0.061 (tuned: 0.1), and
-# Adam's suggestion came out 3-8x too high. (Scaling beta to the steps was tried: it made the momentum figure worse.)
+# it: on MNIST's MLP, 60-150 steps suggested 0.029-0.053 for momentum where 300 suggest 0.061 (tuned: 0.1), and
+# Adam's 0.0037-0.011 where 300 suggest 0.0014. (Scaling beta to the steps was tried: the momentum figure got worse.)
 SETTLED_STEPS = 200
 
 
