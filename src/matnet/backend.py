@@ -10,6 +10,7 @@ Moving arrays between host and device is explicit and happens here only:
     to_device(a)    host -> device (data once per run, a shuffled order once per epoch)
     to_numpy(a)     device -> host, counted in ``transfers``: a synchronisation on a GPU
     to_host(a)      a device scalar -> a Python float or int (the same, counted)
+    to_floats(vs)   several device scalars -> Python floats, in one transfer
 
 A training step makes no device-to-host transfer: the running loss and accuracy stay device scalars and are
 read at logged lines and epoch ends. The ``strict`` device (:mod:`matnet.strict`, NumPy underneath) refuses
@@ -31,7 +32,7 @@ import numpy
 from matnet.errors import MatnetError
 
 __all__ = ["xp", "use_device", "device", "device_info", "to_device", "to_numpy", "to_host", "is_device_array",
-           "DeviceRandom", "random_state", "set_random_state", "transfers", "DEVICES"]
+           "to_floats", "DeviceRandom", "random_state", "set_random_state", "transfers", "DEVICES"]
 
 # device name -> the array module behind it (``strict`` is the stand-in for a GPU that the tests use)
 DEVICES = {"cpu": "numpy", "cuda": "cupy", "strict": "strict"}
@@ -150,6 +151,14 @@ def to_numpy(a) -> numpy.ndarray:
 def to_host(a):
     """A device scalar (or a one-element array) as a Python number: the one way to read a value off the device."""
     return to_numpy(a).item()
+
+
+def to_floats(values) -> list[float]:
+    """Device scalars (or Python numbers) as Python floats, read together: one transfer for all of them."""
+    values = list(values)
+    if not values:
+        return []
+    return to_numpy(xp.stack([xp.asarray(v, dtype=numpy.float64) for v in values])).tolist()
 
 
 class DeviceRandom:

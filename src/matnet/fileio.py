@@ -8,8 +8,8 @@ the same file removes it.
 Where files land (every command and function follows it; the README's "Files matnet writes" says the same):
 
 - a file written under a *default* name, because you named none (``lr-find``'s plot, ``compare``'s figure):
-  ``default_output`` puts it in ``runs/`` under the first free name (``lr-find.png``, ``lr-find-2.png``, ...),
-  so nothing is replaced and a second run just works;
+  ``default_output`` puts it in ``runs/`` of the current folder under the first free name (``lr-find.png``,
+  ``lr-find-2.png``, ...), so nothing is replaced and a second run just works;
 - a path you *named* that exists is replaced only with ``--force`` (``force=True`` in Python): ``named_output``.
   In Python, where a notebook cell runs again, a file that matnet itself wrote there in the same form (a model
   file, an ONNX export, a C export) is replaced too; anything else is refused.
@@ -28,7 +28,7 @@ from matnet.errors import MatnetError
 __all__ = ["atomic_path", "write_text", "write_json", "remove_leftovers", "default_output", "named_output",
            "DEFAULT_FOLDER"]
 
-DEFAULT_FOLDER = "runs"     # where files written under a default name land (beside the run folders; git ignores it)
+DEFAULT_FOLDER = "runs"     # where files written under a default name land, in the current folder (as run folders do)
 
 
 def default_output(name: str, folder: str | os.PathLike = DEFAULT_FOLDER) -> Path:

@@ -31,9 +31,8 @@ class Augment:
         self.rng = rng if rng is not None else DeviceRandom(0)    # a DeviceRandom, or a NumPy Generator (host)
         ys, xs = np.mgrid[0:self.h, 0:self.w].astype(np.float64)
         self._cy, self._cx = (self.h - 1) / 2, (self.w - 1) / 2
-        # output pixel coordinates about the centre, on the device (made there at the first batch)
-        self._grid = (ys - self._cy, xs - self._cx)
-        self._device_grid = None
+        # output pixel coordinates about the centre, on the device
+        self._ys, self._xs = to_device(ys - self._cy), to_device(xs - self._cx)
 
     def __call__(self, x):
         if self.flip:
@@ -50,9 +49,7 @@ class Augment:
 
     def _warp(self, x):
         n = len(x)
-        if self._device_grid is None:
-            self._device_grid = tuple(to_device(a) for a in self._grid)
-        ys, xs = self._device_grid
+        ys, xs = self._ys, self._xs
         angle = xp.deg2rad(to_device(self.rng.uniform(-self.degrees, self.degrees, n)))[:, None, None]
         ty, tx = to_device(self.rng.uniform(-self.shift, self.shift, (2, n)))[:, :, None, None]   # each (n, 1, 1)
         cos, sin = xp.cos(angle), xp.sin(angle)

@@ -29,7 +29,7 @@ import numpy as np
 
 from matnet.backend import to_numpy
 from matnet.errors import MatnetError
-from matnet.export.common import batchnorm_affine, check_folder_target, starts_with
+from matnet.export.common import batchnorm_affine, check_folder_target
 from matnet.fileio import write_text
 from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from matnet.nn.batchnorm import BatchNorm
@@ -329,7 +329,12 @@ def c_sources(model, *, source: str = "") -> dict[str, str]:
 
 def _made_by_matnet(path: Path) -> bool:
     """Whether ``path`` is a file of a C export: its header comment names it and matnet."""
-    return starts_with(f"/* {path.name}: ")(path) and b"exported by matnet" in path.read_bytes()[:400]
+    try:
+        with open(path, "rb") as file:
+            head = file.read(400)
+    except OSError:
+        return False
+    return head.startswith(f"/* {path.name}: ".encode()) and b"exported by matnet" in head
 
 
 def export_c(model, folder: str | Path, *, force: bool = False, source: str = "",

@@ -11,7 +11,7 @@ from matnet.nn.batchnorm import fold
 from matnet.errors import MatnetError
 from matnet.fileio import named_output
 
-__all__ = ["check_file_target", "check_folder_target", "batchnorm_affine", "float32", "starts_with"]
+__all__ = ["check_file_target", "check_folder_target", "batchnorm_affine", "float32"]
 
 
 def _check_parent(path: Path) -> None:
@@ -64,15 +64,3 @@ def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray]:
     mean, var = (to_numpy(bn.buffers[key]).astype(np.float64) for key in ("running_mean", "running_var"))
     return fold(gamma, beta, mean, var, bn.eps)
 
-
-def starts_with(text: str):
-    """A ``made_by_matnet`` test: the file's first bytes are ``text`` (the header every export writes)."""
-    head = text.encode()
-
-    def test(path: Path) -> bool:
-        try:
-            with open(path, "rb") as file:
-                return file.read(len(head)) == head
-        except OSError:
-            return False
-    return test

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from matnet.backend import to_host, to_numpy, xp
+from matnet.backend import to_floats, to_host, xp
 
 __all__ = ["as_batch", "as_targets", "check_data", "check_verbose"]
 
@@ -71,7 +71,7 @@ def _check_finite(x, name: str) -> None:
     """NaN and infinities refused; two reductions, no temporary the size of ``x`` unless one is found."""
     if x.dtype.kind != "f" or x.size == 0:
         return
-    low, high = to_numpy(xp.stack([x.min(), x.max()])).tolist()      # one transfer
+    low, high = to_floats((x.min(), x.max()))      # one transfer
     if math.isfinite(low) and math.isfinite(high):
         return
     bad = ~xp.isfinite(x.reshape(len(x), -1)).all(axis=1)

@@ -29,7 +29,7 @@ import sys
 
 from tqdm.auto import tqdm   # a terminal bar, or a widget in a notebook
 
-from matnet.backend import to_device, to_numpy, xp
+from matnet.backend import to_device, to_floats, xp
 from matnet.nn.activations import LeakyReLU, ReLU
 
 __all__ = ["Callback", "EarlyStopping", "BestModel", "MetricsLog", "StepLog", "LayerStats", "ProgressBar",
@@ -126,7 +126,7 @@ class StepLog(Callback):
 
     def _read(self) -> None:
         if self._pending:
-            self.record["loss"] += to_numpy(xp.stack(self._pending)).astype(float).tolist()
+            self.record["loss"] += to_floats(self._pending)
             self._pending = []
 
     def on_epoch_end(self, trainer, epoch, metrics):
@@ -197,8 +197,7 @@ class LayerStats(Callback):
     def _read(self) -> None:
         """Append the measured device scalars to their lists (one transfer)."""
         if self._pending:
-            values = to_numpy(xp.stack([value for _, value in self._pending])).astype(float).tolist()
-            for (target, _), value in zip(self._pending, values):
+            for (target, _), value in zip(self._pending, to_floats(value for _, value in self._pending)):
                 target.append(value)
             self._pending = []
 
@@ -209,10 +208,8 @@ class LayerStats(Callback):
             dead["epochs"].append(epoch)
             fractions = [(layer.name, 1.0 - (out > 0).any(axis=0).mean())
                          for layer, out in trainer.model.trace(self.probe) if isinstance(layer, (ReLU, LeakyReLU))]
-            if fractions:
-                values = to_numpy(xp.stack([fraction for _, fraction in fractions])).astype(float).tolist()
-                for (name, _), value in zip(fractions, values):
-                    dead.setdefault(name, []).append(value)
+            for (name, _), value in zip(fractions, to_floats(fraction for _, fraction in fractions)):
+                dead.setdefault(name, []).append(value)
         if self.save is not None:
             self.save(self.record)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from matnet.backend import to_device, to_host, to_numpy, xp
+from matnet.backend import to_device, to_floats, to_host
 from matnet.nn.inputs import check_verbose
 from matnet.nn.losses import SoftmaxCrossEntropy
 from matnet.train.callbacks import batch_bar
@@ -42,8 +42,7 @@ def evaluate(model, x, y, loss=None, batch_size: int = 1000, verbose: int = 0) -
         total_loss = total_loss + loss.forward(logits, yb).astype(np.float64) * len(yb)
         correct = correct + correct_count(logits, yb)
         start += len(logits)
-    total_loss, correct = to_numpy(xp.stack([xp.asarray(total_loss, dtype=np.float64),
-                                             xp.asarray(correct, dtype=np.float64)])).tolist()
+    total_loss, correct = to_floats((total_loss, correct))
     return {"loss": total_loss / n, "accuracy": int(correct) / n}
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from matnet.backend import random_state, set_random_state, to_device, to_numpy, xp
+from matnet.backend import random_state, set_random_state, to_device, to_floats, xp
 from matnet.errors import MatnetError
 from matnet.nn.activations import Softmax
 from matnet.nn.losses import SoftmaxCrossEntropy
@@ -128,8 +128,7 @@ class EpochTotals:
         """The device scalars as Python numbers (one device-to-host transfer; none when they are numbers already)."""
         if all(isinstance(v, (int, float)) for v in (self.loss_sum, self.correct, self.first_bad)):
             return
-        loss_sum, correct, first_bad = to_numpy(xp.stack([xp.asarray(v, dtype=np.float64) for v in
-                                                          (self.loss_sum, self.correct, self.first_bad)])).tolist()
+        loss_sum, correct, first_bad = to_floats((self.loss_sum, self.correct, self.first_bad))
         self.loss_sum, self.correct, self.first_bad = loss_sum, int(correct), int(first_bad)
 
 
