@@ -278,6 +278,28 @@ def test_every_layer_type_with_parameters_is_sized_from_its_config():
     for name, cls in registry.LAYERS.items():
         layer = cls(*arguments.get(name, ()))
         assert _config_params(layer.spec()) == layer.num_params, name
+    from matnet.nn.conv import Conv2D
+
+    no_bias = Conv2D(2, 3, 3, bias=False)
+    assert _config_params(no_bias.spec()) == no_bias.num_params == 3 * 2 * 9
+
+
+def test_a_conv_saved_before_the_bias_option_loads_with_its_bias(tmp_path, rng):
+    """Model files written before Conv2D had ``bias`` have no such key: their convolutions keep their b."""
+    from matnet.nn import Flatten
+    from matnet.nn.conv import Conv2D
+
+    model = Sequential([Conv2D(1, 2, 3), Flatten(), Dense(8, 2)], input_shape=(1, 4, 4), seed=1)
+    model.layers[0].params["b"][...] = [0.5, -0.25]
+    save_model(model, tmp_path / "m")
+    meta = json.loads((tmp_path / "m.json").read_text())
+    conv = next(spec for spec in meta["layers"] if spec["type"] == "Conv2D")
+    assert conv["config"].pop("bias") is True
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    back = load_model(tmp_path / "m")
+    assert back.layers[0].bias and back.num_params == model.num_params
+    x = rng.standard_normal((3, 1, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict_proba(x), model.predict_proba(x))
 
 
 def test_projections_are_sized_before_they_are_made(tmp_path, rng):

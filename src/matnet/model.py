@@ -204,8 +204,13 @@ def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.
 def build_cnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(32, 64), dense: int = 128,
               dropout: float = 0.25, seed: int = 0, **kwargs) -> Sequential:
     """One convolution block per entry of ``filters``, then a dense head; the default, ``filters=(32, 64)``:
-    [Conv 3x3 (32) - BatchNorm - ReLU - MaxPool 2] -> [Conv 3x3 (64) - BatchNorm - ReLU - MaxPool 2]
-    -> Flatten -> Dense 128 - ReLU - Dropout -> Dense (classes). Each block halves the height and width."""
+    [Conv 3x3 (32) - BatchNorm - MaxPool 2 - ReLU] -> [Conv 3x3 (64) - BatchNorm - MaxPool 2 - ReLU]
+    -> Flatten -> Dense 128 - ReLU - Dropout -> Dense (classes). Each block halves the height and width.
+
+    Two choices that change no number but save work: the convolutions have no bias (the BatchNorm after each
+    subtracts every channel's mean, so a bias would change nothing: its gradient is exactly zero), and the ReLU
+    comes after the pooling, where it has a quarter of the values (``max`` and ``relu`` commute: the largest of
+    the rectified values is the rectified largest value, and the gradient reaches the same input)."""
     h, w = image_shape
     if not filters or min(filters) < 1:
         raise ValueError(f"filters must be one or more positive channel counts, got {list(filters)}")
@@ -214,7 +219,8 @@ def build_cnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(32, 64), 
                          f"{int(min(h, w)).bit_length() - 1}")
     layers, channels = [], 1
     for out_channels in filters:
-        layers += [Conv2D(channels, out_channels, 3, padding=1), BatchNorm(out_channels), ReLU(), MaxPool2D(2)]
+        layers += [Conv2D(channels, out_channels, 3, padding=1, bias=False), BatchNorm(out_channels), MaxPool2D(2),
+                   ReLU()]
         channels, h, w = out_channels, h // 2, w // 2
     layers += [Flatten(), Dense(channels * h * w, dense), ReLU()]
     if dropout:
@@ -227,13 +233,16 @@ def build_resnet(image_shape=(28, 28), num_classes: int = 10, *, dropout: float 
                  **kwargs) -> Sequential:
     """A small residual network: a stem [Conv 3x3 (32) - BatchNorm - ReLU - MaxPool 2], then two residual blocks
     (the second halves the resolution and doubles the channels, its shortcut a 1x1 projection), then global
-    average pooling and a dense layer."""
+    average pooling and a dense layer. Every convolution is followed by BatchNorm, so has no bias (see
+    ``build_cnn``)."""
     h, w = image_shape
-    layers = [Conv2D(1, 32, 3, padding=1), BatchNorm(32), ReLU(), MaxPool2D(2),
-              Residual([Conv2D(32, 32, 3, padding=1), BatchNorm(32), ReLU(), Conv2D(32, 32, 3, padding=1),
-                        BatchNorm(32)]), ReLU(),
-              Residual([Conv2D(32, 64, 3, stride=2, padding=1), BatchNorm(64), ReLU(),
-                        Conv2D(64, 64, 3, padding=1), BatchNorm(64)]), ReLU(),
+
+    def conv(c_in, c_out, stride=1):
+        return Conv2D(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+
+    layers = [conv(1, 32), BatchNorm(32), MaxPool2D(2), ReLU(),
+              Residual([conv(32, 32), BatchNorm(32), ReLU(), conv(32, 32), BatchNorm(32)]), ReLU(),
+              Residual([conv(32, 64, stride=2), BatchNorm(64), ReLU(), conv(64, 64), BatchNorm(64)]), ReLU(),
               GlobalAvgPool()]
     if dropout:
         layers.append(Dropout(dropout))

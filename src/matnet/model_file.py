@@ -67,7 +67,8 @@ def _whole(value, what: str) -> int:
 _CONFIG_PARAMS = {
     "Dense": lambda c: _whole(c["out_features"], "out_features") * (_whole(c["in_features"], "in_features") + 1),
     "Conv2D": lambda c: _whole(c["out_channels"], "out_channels") * (
-        _whole(c["in_channels"], "in_channels") * _whole(c.get("kernel_size", 3), "kernel_size") ** 2 + 1),
+        _whole(c["in_channels"], "in_channels") * _whole(c.get("kernel_size", 3), "kernel_size") ** 2
+        + (1 if c.get("bias", True) else 0)),
     "BatchNorm": lambda c: 2 * _whole(c["num_features"], "num_features"),   # and as many running statistics
 }
 

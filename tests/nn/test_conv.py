@@ -3,7 +3,7 @@ import pytest
 
 from matnet.backend import to_device, to_numpy
 from matnet.nn import Conv2D
-from matnet.nn.conv import im2col, scatter_windows
+from matnet.nn.layout import col2im, im2col
 from matnet.nn.gradcheck import TOLERANCE, _distinct, check_layer
 
 
@@ -33,7 +33,7 @@ def test_padding_and_stride_shapes():
 
 
 @pytest.mark.parametrize("channels", [1, 3])    # im2col copies one channel by kernel position, several at once
-def test_im2col_and_scatter_windows_are_adjoint(channels, rng):
+def test_im2col_and_col2im_are_adjoint(channels, rng):
     """<im2col(x), c> = <x, scatter(c)> for every x and c: scattering c's (u, v) blocks back where they were read
     is im2col's transpose (col2im), which the convolution's input gradient needs."""
     x = rng.standard_normal((2, channels, 7, 6))
@@ -41,7 +41,7 @@ def test_im2col_and_scatter_windows_are_adjoint(channels, rng):
     cols = to_numpy(cols)
     c = rng.standard_normal(cols.shape)
     blocks = to_device(c.reshape(2, ho, wo, 3, 3, channels))
-    dx = scatter_windows(lambda u, v: blocks[:, :, :, u, v, :], x.shape, 3, 2, ho, wo)
+    dx = col2im(lambda u, v: blocks[:, :, :, u, v, :], x.shape, 3, 2, ho, wo)
     assert dx.shape == x.shape
     dx = to_numpy(dx)
     assert np.isclose((cols * c).sum(), (x * dx).sum(), rtol=1e-12)
@@ -52,6 +52,18 @@ def test_gradients_match_finite_differences(stride, padding, rng):
     conv = Conv2D(2, 3, 3, stride=stride, padding=padding, rng=rng)
     errors = check_layer(conv, to_device(_distinct(rng, (2, 2, 6, 5))), rng)
     assert set(errors) == {"dx", "W", "b"} and max(errors.values()) < TOLERANCE
+
+
+def test_without_a_bias_it_is_the_convolution_with_b_zero_and_has_no_b(rng):
+    with_b, without = Conv2D(2, 3, 3, padding=1, rng=np.random.default_rng(5)), \
+        Conv2D(2, 3, 3, padding=1, bias=False, rng=np.random.default_rng(5))
+    assert set(without.params) == set(without.grads) == {"W"} and without.config()["bias"] is False
+    assert without.num_params == with_b.num_params - 3
+    x = to_device(rng.standard_normal((2, 2, 5, 5)).astype(np.float32))
+    np.testing.assert_array_equal(to_numpy(without.forward(x)), to_numpy(with_b.forward(x)))   # b starts at 0
+    errors = check_layer(Conv2D(2, 3, 3, stride=2, padding=1, bias=False, rng=rng),
+                         to_device(_distinct(rng, (2, 2, 6, 5))), rng)
+    assert set(errors) == {"dx", "W"} and max(errors.values()) < TOLERANCE
 
 
 def test_wrong_channels_are_named():

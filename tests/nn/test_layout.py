@@ -5,7 +5,7 @@ import pytest
 
 from matnet.backend import to_device, to_numpy, xp
 from matnet.nn import BatchNorm, Conv2D, MaxPool2D
-from matnet.nn.layout import WideRows, as_rows, column_sums, from_rows
+from matnet.nn.layout import Channels, as_rows, column_sums, from_rows
 
 
 def channels_last(x):
@@ -29,15 +29,26 @@ def test_rows_of_a_channels_last_array_are_a_free_view(rng):
 
 
 @pytest.mark.parametrize("m", [96, 36, 7], ids=["r32", "r4", "r1"])
-def test_wide_rows_give_the_per_channel_sums_and_broadcasts_of_the_narrow_ones(m, rng):
+def test_channels_give_the_per_channel_sums_means_and_broadcasts_of_the_rows(m, rng):
     host_rows = rng.standard_normal((m, 5))
     host_v = rng.standard_normal(5)
     rows, v = to_device(host_rows), to_device(host_v)
-    channels = WideRows(rows)
-    assert m % channels.r == 0 and channels.wide(rows).shape == (m // channels.r, 5 * channels.r)
-    np.testing.assert_allclose(to_numpy(channels.sums(channels.wide(rows))), host_rows.sum(axis=0), rtol=1e-12)
-    np.testing.assert_array_equal(to_numpy(channels.narrow(channels.wide(rows) * channels.tile(v))), host_rows * host_v)
+    ch = Channels(rows)
+    assert m % ch.r == 0 and ch.values(rows).shape == (m // ch.r, 5 * ch.r)
+    np.testing.assert_allclose(to_numpy(ch.sum(ch.values(rows))), host_rows.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(to_numpy(ch.mean(ch.values(rows))), host_rows.mean(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(to_numpy(ch.shaped(ch.values(rows) * ch.each(v))), host_rows * host_v)
     np.testing.assert_allclose(to_numpy(column_sums(rows)), host_rows.sum(axis=0), rtol=1e-12)
+
+
+def test_channels_of_conv_activations_are_per_channel_over_batch_and_positions(rng):
+    host = rng.standard_normal((2, 3, 4, 4))
+    x = channels_last(to_device(host))
+    ch = Channels(x)
+    np.testing.assert_allclose(to_numpy(ch.mean(ch.values(x))), host.mean(axis=(0, 2, 3)), rtol=1e-12)
+    back = ch.shaped(ch.values(x) - ch.each(ch.mean(ch.values(x))))
+    assert back.shape == host.shape
+    np.testing.assert_allclose(to_numpy(back), host - host.mean(axis=(0, 2, 3), keepdims=True), atol=1e-12)
 
 
 @pytest.mark.parametrize("make", [lambda: Conv2D(3, 4, 3, padding=1), lambda: BatchNorm(3), lambda: MaxPool2D(2),

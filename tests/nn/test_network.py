@@ -18,12 +18,12 @@ def test_summary_counts_the_spec_network():
 
 
 def test_cnn_blocks_follow_filters():
-    assert build_cnn().num_params == 421_834        # the cnn preset: 32 and 64 channels, 64*7*7 -> 128 -> 10
+    assert build_cnn().num_params == 421_738    # the cnn preset: 32, 64 channels (no conv bias), 64*7*7 -> 128 -> 10
     model = build_cnn((28, 28), 10, filters=[8, 16, 24], dense=20)
     convs = [shape for layer, shape in zip(model.layers, model.output_shapes) if type(layer).__name__ == "MaxPool2D"]
     assert convs == [(8, 14, 14), (16, 7, 7), (24, 3, 3)]       # each block halves (7 // 2 = 3)
-    assert model.num_params == (9 * 8 + 8 + 16) + (72 * 16 + 16 + 32) + (144 * 24 + 24 + 48) \
-        + (216 * 20 + 20) + (20 * 10 + 10)                      # convs, BatchNorms (gamma, beta), dense layers
+    assert model.num_params == (9 * 8 + 16) + (72 * 16 + 32) + (144 * 24 + 48) \
+        + (216 * 20 + 20) + (20 * 10 + 10)    # convs (no bias), BatchNorms (gamma, beta), dense
     with pytest.raises(ValueError, match="5 blocks halve 28x28 images to nothing; use at most 4"):
         build_cnn((28, 28), 10, filters=[4] * 5)
 

@@ -45,3 +45,35 @@ def test_output_shapes():
     assert GlobalAvgPool().output_shape((8, 7, 7)) == (8,)
     with pytest.raises(ValueError, match="takes inputs of shape"):
         MaxPool2D(2).output_shape((784,))
+
+
+def _max_pool_backward_by_loops(x, dout, k, s):
+    """The reference: each window's gradient to its first maximum in reading order, window by window."""
+    dx = np.zeros_like(x)
+    n, c, ho, wo = dout.shape
+    for b in range(n):
+        for ch in range(c):
+            for i in range(ho):
+                for j in range(wo):
+                    window = x[b, ch, i * s:i * s + k, j * s:j * s + k]
+                    u, v = np.unravel_index(np.argmax(window), window.shape)    # argmax: the first maximum
+                    dx[b, ch, i * s + u, j * s + v] += dout[b, ch, i, j]
+    return dx
+
+
+@pytest.mark.parametrize("k,s,shape", [(2, 2, (2, 3, 6, 8)), (2, 2, (2, 3, 5, 7)), (3, 3, (1, 2, 7, 9)),
+                                       (3, 2, (2, 2, 7, 7)), (2, 1, (1, 2, 5, 5)), (2, 3, (1, 2, 8, 8))],
+                         ids=["blocks", "blocks-odd", "blocks-3", "overlap", "overlap-s1", "gaps"])
+@pytest.mark.parametrize("layout", ["channels-first", "channels-last"])
+def test_max_pool_routes_like_a_loop_over_windows_with_many_ties(k, s, shape, layout, rng):
+    """Both routings (non-overlapping windows as axes of their own; any stride position by position) against the
+    window-by-window loop, on values drawn from {0, 1, 2} so most windows hold ties."""
+    x = rng.integers(0, 3, size=shape).astype(np.float32)
+    pool = MaxPool2D(k, stride=s)
+    device_x = to_device(x)
+    if layout == "channels-last":
+        device_x = device_x.transpose(0, 2, 3, 1).copy().transpose(0, 3, 1, 2)
+    out = to_numpy(pool.forward(device_x, training=True))
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx = to_numpy(pool.backward(to_device(dout)))
+    np.testing.assert_allclose(dx, _max_pool_backward_by_loops(x, dout, k, s), rtol=1e-6, atol=1e-6)  # sum order

@@ -52,6 +52,14 @@ def test_conv2d(stride, padding, torch, rng):
     np.testing.assert_array_less(np.abs(conv.grads["b"] - db), 1e-5 * np.sqrt((dout64 ** 2).sum((0, 2, 3)).numpy()))
 
 
+def test_conv2d_without_a_bias(torch, rng):
+    conv = Conv2D(3, 5, 3, padding=1, bias=False, rng=rng)
+    x = rng.standard_normal((4, 3, 9, 8)).astype(np.float32)
+    (dW,) = run_both(conv, lambda t, W: torch.nn.functional.conv2d(t, W, None, padding=1), x, torch,
+                     params=(conv.params["W"].copy(),))
+    np.testing.assert_allclose(conv.grads["W"], dW, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("k,s", [(2, 2), (3, 2)])
 def test_pools(k, s, torch, rng):
     x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)

@@ -172,7 +172,7 @@ class _Program:
         c, h, w = self.shape
         k, s, p, f = layer.kernel_size, layer.stride, layer.padding, layer.out_channels
         W = to_numpy(layer.params["W"]).astype(np.float64)
-        b = to_numpy(layer.params["b"]).astype(np.float64)
+        b = to_numpy(layer.params["b"]).astype(np.float64) if layer.bias else np.zeros(f)   # no bias: b = 0
         folded = ""
         if bn is not None:
             scale, shift = batchnorm_affine(bn)

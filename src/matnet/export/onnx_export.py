@@ -75,9 +75,11 @@ def _dense(graph: _Graph, layer, x: str) -> str:
 
 
 def _conv(graph: _Graph, layer, x: str) -> str:
-    w, b = graph.weight(f"{layer.name}.W", layer.params["W"]), graph.weight(f"{layer.name}.b", layer.params["b"])
+    inputs = [x, graph.weight(f"{layer.name}.W", layer.params["W"])]
+    if layer.bias:                                                   # ONNX's Conv takes B as an optional input
+        inputs.append(graph.weight(f"{layer.name}.b", layer.params["b"]))
     k, s, p = layer.kernel_size, layer.stride, layer.padding
-    return graph.node("Conv", [x, w, b], layer.name, kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
+    return graph.node("Conv", inputs, layer.name, kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p])
 
 
 def _batchnorm(graph: _Graph, layer, x: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matnet.backend import xp
 from matnet.nn.layer import Layer
-from matnet.nn.layout import WideRows, as_rows, from_rows
+from matnet.nn.layout import Channels
 
 __all__ = ["BatchNorm", "fold"]
 
@@ -30,7 +30,8 @@ class BatchNorm(Layer):
         dx = gamma / sqrt(var + eps) * (dout - (dbeta + xhat * dgamma) / m)
 
     Conv activations are handled as the (N*H*W, C) matrix of their positions (free in matnet's channels-last
-    layout, see ``layout``), so every per-channel sum is a column sum.
+    layout): ``layout.Channels`` gives the values, each channel's sum and mean, and a per-channel vector ready
+    to combine with them.
     """
 
     def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None):
@@ -48,56 +49,48 @@ class BatchNorm(Layer):
         self.buffers["running_mean"][...] = 0
         self.buffers["running_var"][...] = 1
 
-    def _rows(self, x):
-        """x as (M, D): itself when (N, D), one row per position when (N, C, H, W) (a free view, channels-last)."""
+    def _check(self, x):
         if x.ndim not in (2, 4) or x.shape[1] != self.num_features:
             raise ValueError(f"{self.describe()}: expected input (N, {self.num_features}) or "
                              f"(N, {self.num_features}, H, W), got {tuple(x.shape)}")
-        return x if x.ndim == 2 else as_rows(x)
-
-    @staticmethod
-    def _like(rows, x):
-        return rows if x.ndim == 2 else from_rows(rows, x.shape[0], x.shape[2], x.shape[3])
 
     def forward(self, x, training=False):
-        rows = self._rows(x)
+        self._check(x)
+        ch = Channels(x)                     # per-channel sums and broadcasts, over the batch and all positions
+        x_ = ch.values(x)
         gamma, beta = self.params["gamma"], self.params["beta"]
         if not training:
             scale, shift = fold(gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], self.eps)
-            out = rows * scale
-            out += shift
             self._cache = None
-            return self._like(out, x)
-        channels = WideRows(rows)                # per-channel work on longer rows; the math is (M, C)'s
-        w = channels.wide(rows)
-        m = rows.shape[0]
-        mean = channels.sums(w) / m
-        centred = w - channels.tile(mean)
-        var = channels.sums(centred * centred) / m   # two passes: E[x^2] - mean^2 would cancel in float32
+            return ch.shaped(x_ * ch.each(scale) + ch.each(shift))
+        m = ch.m
+        mean = ch.mean(x_)
+        centred = x_ - ch.each(mean)
+        var = ch.mean(centred * centred)     # two passes: E[x^2] - mean^2 would cancel in float32
+        inv_std = 1.0 / xp.sqrt(var + self.eps)
+        self._update_running(mean, var * (m / max(m - 1, 1)))
+        self._cache = (ch, centred, inv_std)  # xhat = centred * inv_std, never stored: a pass saved each way
+        out = centred * ch.each(gamma * inv_std) + ch.each(beta)           # gamma * xhat + beta
+        return ch.shaped(out)
+
+    def _update_running(self, mean, unbiased_var):
         momentum = self.momentum
         self.buffers["running_mean"] *= 1 - momentum
         self.buffers["running_mean"] += momentum * mean
         self.buffers["running_var"] *= 1 - momentum
-        self.buffers["running_var"] += momentum * var * (m / max(m - 1, 1))
-        inv_std = 1.0 / xp.sqrt(var + self.eps)
-        self._cache = (centred, inv_std, channels)  # xhat = centred * inv_std, never stored: a pass saved each way
-        out = centred * channels.tile(gamma * inv_std)
-        out += channels.tile(beta)
-        return self._like(channels.narrow(out), x)
+        self.buffers["running_var"] += momentum * unbiased_var
 
     def backward(self, dout):
-        centred, inv_std, channels = self._saved()
-        d = channels.wide(self._rows(dout))
-        m = channels.m
-        dbeta, dgamma = channels.sums(d), channels.sums(d * centred) * inv_std
+        ch, centred, inv_std = self._saved()
+        d = ch.values(dout)
+        dbeta = ch.sum(d)
+        dgamma = ch.sum(d * centred) * inv_std                             # sum(dout * xhat)
         self.grads["beta"][...] = dbeta
         self.grads["gamma"][...] = dgamma
-        scale = self.params["gamma"] * inv_std          # dx = scale * (dout - (dbeta + xhat * dgamma) / m)
-        correction = centred * channels.tile(scale * dgamma * inv_std / m)
-        correction += channels.tile(scale * dbeta / m)
-        dx = d * channels.tile(scale)
-        dx -= correction
-        return self._like(channels.narrow(dx), dout)
+        # dx = gamma * inv_std * (dout - (dbeta + xhat * dgamma) / m), with xhat = centred * inv_std
+        scale, m = self.params["gamma"] * inv_std, ch.m
+        dx = d * ch.each(scale) - centred * ch.each(scale * inv_std * dgamma / m) - ch.each(scale * dbeta / m)
+        return ch.shaped(dx)
 
     def output_shape(self, input_shape):
         if not input_shape or input_shape[0] != self.num_features or len(input_shape) not in (1, 3):

@@ -1,4 +1,4 @@
-"""2-D convolution as one matrix product (im2col), and its backward pass (im2col's adjoint, scatter_windows)."""
+"""2-D convolution as one matrix product (im2col), and its backward pass (im2col's transpose, col2im)."""
 
 from __future__ import annotations
 
@@ -7,66 +7,9 @@ import numpy as np
 from matnet.backend import xp
 from matnet.nn.init import initialize
 from matnet.nn.layer import Layer
-from matnet.nn.layout import as_rows, column_sums
+from matnet.nn.layout import as_rows, col2im, column_sums, im2col, pad
 
-__all__ = ["Conv2D", "im2col", "scatter_windows", "pad_channels_last", "position_view"]
-
-
-def _windows(x, k: int, stride: int):
-    """x: (N, C, H, W) -> a strided view (N, C, Ho, Wo, k, k) of every k x k window (no copy)."""
-    return xp.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
-
-
-def position_view(a_cl, u: int, v: int, stride: int, ho: int, wo: int):
-    """a_cl: (N, H, W, C) -> the (N, Ho, Wo, C) view of what kernel position (u, v) reads in each of the Ho x Wo
-    windows (no copy)."""
-    return a_cl[:, u:u + stride * (ho - 1) + 1:stride, v:v + stride * (wo - 1) + 1:stride, :]
-
-
-def im2col(x, k: int, stride: int):
-    """x: (N, C, H, W) -> cols: (N*Ho*Wo, k*k*C), one row per output position, columns in (u, v, c) order (the one
-    copy a convolution makes). The channel varies fastest: activations are stored channels-last (see forward),
-    so the copy reads contiguous runs."""
-    windows = _windows(x, k, stride)
-    n, c, ho, wo = windows.shape[:4]
-    if c > 1:
-        return windows.transpose(0, 2, 3, 4, 5, 1).reshape(n * ho * wo, k * k * c), (ho, wo)
-    # One channel (the input images): runs of one value would make that copy element by element; copying one
-    # kernel position at a time reads whole image rows instead (the README's CNN profile has the figures).
-    x_cl = x.transpose(0, 2, 3, 1)
-    cols = xp.empty((n, ho, wo, k, k), dtype=x.dtype)
-    for u in range(k):
-        for v in range(k):
-            cols[:, :, :, u, v] = position_view(x_cl, u, v, stride, ho, wo)[..., 0]
-    return cols.reshape(n * ho * wo, k * k), (ho, wo)
-
-
-def scatter_windows(block, shape, k: int, stride: int, ho: int, wo: int):
-    """dx (N, C, H, W) = the sum, over kernel positions (u, v), of block(u, v) (N, Ho, Wo, C) added at the input
-    positions (i*s + u, j*s + v) that position read. Loops over the k*k kernel positions only; dx is stored
-    channels-last, like the activations.
-
-    With ``block(u, v)`` the (u, v) columns of a (N*Ho*Wo, k*k*C) matrix, this is the adjoint (transpose) of
-    im2col, often called col2im: each window's gradient added back where the window was read."""
-    n, c, h, w = shape
-    dx = None
-    for u in range(k):
-        for v in range(k):
-            part = block(u, v)
-            if dx is None:
-                dx = xp.zeros((n, h, w, c), dtype=part.dtype)
-            dx_at = position_view(dx, u, v, stride, ho, wo)
-            dx_at += part
-    return dx.transpose(0, 3, 1, 2)
-
-
-def pad_channels_last(x, p: int):
-    """x: (N, C, H, W) -> (N, C, H + 2p, W + 2p) with a zero border, stored channels-last (``xp.pad`` would
-    return channels-first memory, and im2col would then gather every channel from far apart)."""
-    n, c, h, w = x.shape
-    padded = xp.zeros((n, h + 2 * p, w + 2 * p, c), dtype=x.dtype)
-    padded[:, p:p + h, p:p + w, :] = x.transpose(0, 2, 3, 1)
-    return padded.transpose(0, 3, 1, 2)
+__all__ = ["Conv2D"]
 
 
 class Conv2D(Layer):
@@ -78,7 +21,10 @@ class Conv2D(Layer):
 
     forward:   x: (N, C, H, W),  W: (F, C, k, k),  b: (F,)  ->  out: (N, F, Ho, Wo),  Ho = (H + 2p - k) // s + 1
     backward:  dout (N, F, Ho, Wo) as rows d (N*Ho*Wo, F):  dWm = d.T @ cols,  db = d.sum(0),
-               dx = im2col's adjoint applied to d @ Wm (scatter_windows), with the padding cropped
+               dx = col2im(d @ Wm) (im2col's transpose), with the padding cropped
+
+    ``bias=False`` leaves b out (no parameter, no pass each way): for a convolution followed by BatchNorm, which
+    subtracts each channel's mean, so b would change nothing and its gradient is exactly zero.
 
     The output is the product's (N*Ho*Wo, F) rows seen as (N, F, Ho, Wo): a view whose memory is channels-last
     (N, Ho, Wo, F), which the next layers keep, and which makes the next im2col and this backward's ``d`` cheap.
@@ -87,35 +33,39 @@ class Conv2D(Layer):
     decayed = ("W",)  # L2 weight decay shrinks the filters, not the biases
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 padding: int = 0, init: str = "he_normal", *, rng: np.random.Generator | None = None,
-                 dtype=np.float32, name: str | None = None):
+                 padding: int = 0, init: str = "he_normal", *, bias: bool = True,
+                 rng: np.random.Generator | None = None, dtype=np.float32, name: str | None = None):
         super().__init__(name)
         if min(in_channels, out_channels, kernel_size, stride) < 1 or padding < 0:
             raise ValueError(f"Conv2D({in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}, "
                              f"padding={padding}): sizes must be positive and padding >= 0")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride, self.padding, self.init = int(kernel_size), int(stride), int(padding), init
+        self.bias = bool(bias)
         shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
-        self.params = {"W": xp.zeros(shape, dtype=dtype), "b": xp.zeros(self.out_channels, dtype=dtype)}
+        self.params = {"W": xp.zeros(shape, dtype=dtype)}
+        if self.bias:
+            self.params["b"] = xp.zeros(self.out_channels, dtype=dtype)
         self.grads = {key: xp.zeros_like(p) for key, p in self.params.items()}
         self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
 
     def reset_parameters(self, rng) -> None:
         W = self.params["W"]
         W[...] = initialize(self.init, rng, W.shape, dtype=W.dtype)   # fan_in = C * k * k
-        self.params["b"][...] = 0
+        if self.bias:
+            self.params["b"][...] = 0
 
     def forward(self, x, training: bool = False):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self.describe()}: expected input of shape (N, {self.in_channels}, H, W), "
                              f"got {tuple(x.shape)}")
         p, k = self.padding, self.kernel_size
-        if p:
-            x = pad_channels_last(x, p)
-        cols, (ho, wo) = im2col(x, k, self.stride)
+        x_pad = pad(x, p) if p else x
+        cols, (ho, wo) = im2col(x_pad, k, self.stride)
         out = cols @ self._filter_rows().T
-        out += self.params["b"]
-        self._cache = (cols, x.shape, ho, wo) if training else None
+        if self.bias:
+            out += self.params["b"]
+        self._cache = (cols, x_pad.shape, ho, wo) if training else None
         return out.reshape(x.shape[0], ho, wo, self.out_channels).transpose(0, 3, 1, 2)
 
     def _filter_rows(self):
@@ -128,16 +78,16 @@ class Conv2D(Layer):
         k, c = self.kernel_size, self.in_channels
         dW_rows = d.T @ cols
         self.grads["W"][...] = dW_rows.reshape(self.out_channels, k, k, c).transpose(0, 3, 1, 2)
-        self.grads["b"][...] = column_sums(d)
+        if self.bias:
+            self.grads["b"][...] = column_sums(d)
         if not self.input_grad:
             return None
-        # dx = im2col's adjoint of d @ Wm, one kernel position at a time: position (u, v)'s block of d @ Wm is
-        # d @ W[:, :, u, v], added straight to where that position read, so the (N*Ho*Wo, k*k*C) matrix is never built
-        # (what it saves: the README's CNN profile).
+        # dx = col2im(d @ Wm), one kernel position at a time: position (u, v)'s block of d @ Wm is d @ W[:, :, u, v],
+        # added straight to where that position read, so the (N*Ho*Wo, k*k*C) matrix is never built (what it saves:
+        # the README's CNN profile).
         n = dout.shape[0]
         W = self.params["W"]
-        dx = scatter_windows(lambda u, v: (d @ W[:, :, u, v]).reshape(n, ho, wo, c), padded_shape, k, self.stride,
-                             ho, wo)
+        dx = col2im(lambda u, v: (d @ W[:, :, u, v]).reshape(n, ho, wo, c), padded_shape, k, self.stride, ho, wo)
         p = self.padding
         return dx[:, :, p:dx.shape[2] - p, p:dx.shape[3] - p] if p else dx
 
@@ -155,4 +105,4 @@ class Conv2D(Layer):
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel_size,
-                "stride": self.stride, "padding": self.padding, "init": self.init}
+                "stride": self.stride, "padding": self.padding, "init": self.init, "bias": self.bias}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matnet.backend import xp
-from matnet.nn.conv import _windows, position_view, scatter_windows
+from matnet.nn.layout import blocks, col2im, window_view, windows
 from matnet.nn.layer import Layer
 
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool"]
@@ -34,19 +34,18 @@ class MaxPool2D(_Pool2D):
     """``out[n, c, i, j] = max`` of the k x k window at (i*s, j*s).
 
     forward:   x: (N, C, H, W)  ->  out: (N, C, Ho, Wo),  Ho = (H - k) // s + 1; a running maximum over the k*k
-               strided views ``x[:, :, u::s, v::s]`` (one per kernel position), so nothing is copied into windows
+               views of what each kernel position reads (``window_view``), so nothing is copied into windows
     backward:  each window's gradient goes to its maximum; on a tie, to the first maximum in reading order (as
-               in PyTorch), so the gradient is routed once, never duplicated: the kernel positions are visited in
-               that order, each takes what is still unrouted where it holds the maximum
+               in PyTorch), so the gradient is routed once, never duplicated
 
     Both passes work on the channels-last view (N, H, W, C) (see ``layout``), whatever x's memory, so that the
-    strided views read runs of contiguous channels.
+    views read runs of contiguous channels.
     """
 
-    def _views(self, x_cl, ho, wo):
-        """The k*k strided views (N, Ho, Wo, C) of x_cl (N, H, W, C), one per kernel position, in reading order."""
+    def _views(self, a_cl, ho, wo):
+        """The k*k views (N, Ho, Wo, C) of a_cl (N, H, W, C), one per kernel position, in reading order."""
         k = self.pool_size
-        return [position_view(x_cl, u, v, self.stride, ho, wo) for u in range(k) for v in range(k)]
+        return [window_view(a_cl, u, v, self.stride, ho, wo) for u in range(k) for v in range(k)]
 
     def forward(self, x, training=False):
         _, ho, wo = self.output_shape(tuple(x.shape[1:]))
@@ -60,35 +59,61 @@ class MaxPool2D(_Pool2D):
 
     def backward(self, dout):
         x_cl, out = self._saved()
+        d = dout.transpose(0, 2, 3, 1)                              # (N, Ho, Wo, C)
+        if self.stride == self.pool_size:
+            dx_cl = self._route_blocks(x_cl, out, d)
+        else:
+            dx_cl = self._route_overlapping(x_cl, out, d)
+        return dx_cl.transpose(0, 3, 1, 2)
+
+    def _route_blocks(self, x_cl, out, d):
+        """Windows that do not overlap (s = k), seen as axes of their own, (N, Ho, k, Wo, k, C): one comparison with
+        the maximum marks every place that holds it, the ties are cleared past the first, and one product routes."""
+        n, ho, wo, c = out.shape
+        k = self.pool_size
+        holds_max = blocks(x_cl, k, ho, wo) == out[:, :, None, :, None, :]
+        unrouted = ~holds_max[:, :, 0, :, 0, :]                     # windows whose gradient is still to route
+        for u in range(k):
+            for v in range(k):
+                if u or v:
+                    first = holds_max[:, :, u, :, v, :]
+                    first &= unrouted
+                    unrouted ^= first
+        routed = holds_max * d[:, :, None, :, None, :]              # (N, Ho, k, Wo, k, C)
+        h, w = x_cl.shape[1:3]
+        if (h, w) == (ho * k, wo * k):
+            return routed.reshape(n, h, w, c)
+        dx_cl = xp.zeros(x_cl.shape, dtype=d.dtype)                 # rows and columns no window reads get 0
+        dx_cl[:, :ho * k, :wo * k, :] = routed.reshape(n, ho * k, wo * k, c)
+        return dx_cl
+
+    def _route_overlapping(self, x_cl, out, d):
+        """Windows that overlap or leave gaps: the kernel positions are visited in reading order, each takes what
+        is still unrouted where it holds the maximum, added where it read."""
         ho, wo = out.shape[1:3]
-        unrouted = dout.transpose(0, 2, 3, 1).copy()       # (N, Ho, Wo, C), emptied position by position
-        dx_cl = xp.zeros(x_cl.shape, dtype=dout.dtype)
-        overlapping = self.stride < self.pool_size
+        unrouted = d.copy()                                         # (N, Ho, Wo, C), emptied position by position
+        dx_cl = xp.zeros(x_cl.shape, dtype=d.dtype)
         views = list(zip(self._views(x_cl, ho, wo), self._views(dx_cl, ho, wo), strict=True))
         for position, (view, dx_view) in enumerate(views):
-            holds_max = view == out
-            if overlapping:                                 # dx_view also gathers other windows' gradients
-                routed = unrouted * holds_max
-                dx_view += routed
-            else:
-                routed = xp.multiply(unrouted, holds_max, out=dx_view)
+            routed = unrouted * (view == out)
+            dx_view += routed
             if position < len(views) - 1:
                 unrouted -= routed
-        return dx_cl.transpose(0, 3, 1, 2)
+        return dx_cl
 
 
 class AvgPool2D(_Pool2D):
     """``out[n, c, i, j] = mean`` of the k x k window at (i*s, j*s);  backward spreads dout / k^2 over the window."""
 
     def forward(self, x, training=False):
-        out = _windows(x, self.pool_size, self.stride).mean(axis=(-2, -1))
+        out = windows(x, self.pool_size, self.stride).mean(axis=(-2, -1))
         self._cache = x.shape if training else None
         return out
 
     def backward(self, dout):
         shape = self._saved()
         share = (dout * (1.0 / self.pool_size ** 2)).transpose(0, 2, 3, 1)
-        return scatter_windows(lambda u, v: share, shape, self.pool_size, self.stride, *dout.shape[2:])
+        return col2im(lambda u, v: share, shape, self.pool_size, self.stride, *dout.shape[2:])
 
 
 class GlobalAvgPool(Layer):

@@ -25,7 +25,7 @@ ENCODINGS = ("list", "base64")
 # What each kind of layer computes, in the docstrings' notation (x the input, z a Dense layer's output).
 OPERATIONS = {
     "Dense": "z = x @ W.T + b",
-    "Conv2D": "out[f] = b[f] + sum over c, u, v of W[f, c, u, v] * x[c, i*s + u, j*s + v]",
+    "Conv2D": "out[f] = b[f] + sum over c, u, v of W[f, c, u, v] * x[c, i*s + u, j*s + v] (b = 0 without a bias)",
     "ReLU": "a = max(z, 0)",
     "LeakyReLU": "a = z if z > 0 else alpha * z",
     "Sigmoid": "a = 1 / (1 + exp(-z))",
