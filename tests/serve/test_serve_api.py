@@ -78,7 +78,7 @@ def test_model_detail_gives_the_layers_in_order_with_shapes(client, mlp):
     assert [r["input"] for r in rows[1:]] == ["dense_1", "relu_1", "dense_2", "relu_2"]
     assert "Total params: 109,386" in info["summary"]
     cnn = client.get("/api/models/little-cnn").json()["layers"]
-    assert [r["type"] for r in cnn][:4] == ["Conv2D", "BatchNorm", "ReLU", "MaxPool2D"]
+    assert [r["type"] for r in cnn][:4] == ["Conv2D", "BatchNorm", "MaxPool2D", "ReLU"]
     assert cnn[0]["output_shape"] == [4, 28, 28] and cnn[3]["output_shape"] == [4, 14, 14]
 
 
