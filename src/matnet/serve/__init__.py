@@ -1,9 +1,9 @@
 """``matnet serve``: a local page to draw a digit and watch the network's matrices work, and a JSON API.
 
-:mod:`matnet.serve.inputs` checks what a request sends, :mod:`matnet.serve.layers` turns a network and its
-outputs into what the page draws, :mod:`matnet.serve.models` holds the served models (each used under a lock),
-and :mod:`matnet.serve.app` is the FastAPI application; the page itself is plain HTML, CSS and JavaScript in
-``static/`` (no build step, nothing loaded from elsewhere).
+:mod:`matnet.serve.guards` checks a request's ``Host`` and framing, :mod:`matnet.serve.inputs` what it sends,
+:mod:`matnet.serve.layers` turns a network and its outputs into what the page draws, :mod:`matnet.serve.models`
+holds the served models (each used under a lock), and :mod:`matnet.serve.app` is the FastAPI application; the page
+itself is plain HTML, CSS and JavaScript in ``static/`` (no build step, nothing loaded from elsewhere).
 """
 
 from matnet.serve.app import create_app

@@ -36,6 +36,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from matnet.errors import MatnetError
+from matnet.serve.guards import LOOPBACK_NAMES, RequestGuard
 from matnet.serve.inputs import (IMAGE_TYPES, MAX_BODY_BYTES, MAX_IMAGE_PIXELS, BadRequest, parse_json,
                                  pixels_from_image, pixels_from_json)
 from matnet.serve.layers import encode
@@ -138,7 +139,7 @@ class Prediction(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     kind: str
-    path: str | None
+    path: str | None = Field(description="the model file's or run folder's name (never where it lies on the server)")
     input_shape: list[int]
     classes: list[str]
     parameters: int
@@ -229,8 +230,10 @@ def _read_field(kind: str, body: bytes) -> tuple[np.ndarray, dict | None]:
                           f"or a multipart form with the field 'file'")
 
 
-def create_app(models: list[ServedModel], *, test_images: TestImages | None = None) -> FastAPIOffline:
-    """The application serving ``models`` (the first is the page's default)."""
+def create_app(models: list[ServedModel], *, test_images: TestImages | None = None,
+               hosts: frozenset[str] | None = LOOPBACK_NAMES) -> FastAPIOffline:
+    """The application serving ``models`` (the first is the page's default), to requests whose ``Host`` names one
+    of ``hosts`` (None: any; see :mod:`matnet.serve.guards`)."""
     if not models:
         raise ValueError("create_app needs at least one model")
     by_name = {served.name: served for served in models}
@@ -244,6 +247,7 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
                     f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels; every refusal is a 4xx with a `detail`.",
         static_url="/docs-static")
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(RequestGuard, hosts=hosts)    # added last: it runs first
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, err: BadRequest):
