@@ -1,11 +1,12 @@
 """Hostile requests against a real ``matnet serve`` process (issue 27), each made here, small: a request naming a
-foreign ``Host`` (DNS rebinding), a body in a transfer coding the server does not understand; and the ``Host``
-rules themselves."""
+foreign ``Host`` (DNS rebinding), a body in a transfer coding the server does not understand, an upload cut off
+half-way; and the ``Host`` rules themselves."""
 
 from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 
@@ -109,4 +110,22 @@ def test_a_transfer_coding_other_than_chunked_is_501(server, coding):
     plain = request.replace(f"Transfer-Encoding: {coding}".encode(), b"Transfer-Encoding: chunked")
     status, answer = exchange(port, plain)          # the same body, plainly chunked, is classified
     assert status == 200 and len(answer["probabilities"]) == 10
+
+
+# --- item 6: an aborted upload ------------------------------------------------------------------------------------
+def test_an_aborted_upload_is_one_line_in_the_log(server):
+    port, lines = server
+    before = len(lines)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
+                    b"Content-Length: 100000\r\n\r\n" + b"\x89PNG" + bytes(396))   # 400 bytes of 100,000
+    deadline = time.monotonic() + 10
+    while len(lines) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)                                 # anything else it would write (a traceback) arrives too
+    logged = lines[before:]
+    assert len(logged) == 1, "".join(logged)
+    assert "POST /api/predict from 127.0.0.1: the client closed the connection before the body was complete " \
+           "(Content-Length 100000); request dropped" in logged[0]
+    assert get(port, "/api/health", "localhost")[0] == 200     # and it goes on serving
 

@@ -19,6 +19,7 @@ model at that moment (then it goes to the pool too: the loop never waits for a l
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -34,6 +35,8 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from matnet.errors import MatnetError
 from matnet.serve.guards import LOOPBACK_NAMES, RequestGuard
@@ -45,6 +48,7 @@ from matnet.serve.models import ServedModel, TestImages
 __all__ = ["create_app", "BodyLimit", "Answer", "STATIC"]
 
 STATIC = Path(__file__).parent / "static"
+LOG = logging.getLogger("uvicorn.error")     # the server's log: what uvicorn itself writes to stderr
 PAGE_HEADERS = {  # the page loads nothing from anywhere but this server
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
                                "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'",
@@ -230,6 +234,17 @@ def _read_field(kind: str, body: bytes) -> tuple[np.ndarray, dict | None]:
                           f"or a multipart form with the field 'file'")
 
 
+def _client_left(request: Request) -> Response:
+    """A client that closed its connection before its body was complete (an aborted upload): one line in the log,
+    not a traceback, and nothing to answer (no one is listening)."""
+    where = f"{request.client.host}" if request.client else "a client"
+    length = request.headers.get("content-length")
+    promised = f" (Content-Length {length[:20]})" if length else ""
+    LOG.warning("%s %s from %s: the client closed the connection before the body was complete%s; request dropped",
+                request.method, request.url.path, where, promised)
+    return Response(status_code=400)
+
+
 def create_app(models: list[ServedModel], *, test_images: TestImages | None = None,
                hosts: frozenset[str] | None = LOOPBACK_NAMES) -> FastAPIOffline:
     """The application serving ``models`` (the first is the page's default), to requests whose ``Host`` names one
@@ -256,6 +271,10 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
     @app.exception_handler(MatnetError)
     async def model_failed(request: Request, err: MatnetError):   # the model's fault (NaN weights), not the request's
         return _refuse(500, str(err))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, err: ClientDisconnect):
+        return _client_left(request)
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, err: BodyTooLarge):
