@@ -1,17 +1,28 @@
-"""Hostile requests against a real ``matnet serve`` process (issue 27), each made here, small: a request naming a
-foreign ``Host`` (DNS rebinding), a body in a transfer coding the server does not understand, an upload cut off
-half-way; and the ``Host`` rules themselves."""
+"""Hostile requests against a real ``matnet serve`` process (issue 27), each made here, small: a burst of noise
+PNGs from many clients at once (the server's memory measured around it), a request naming a foreign ``Host`` (DNS
+rebinding), a body in a transfer coding the server does not understand, an upload cut off half-way; and the
+``Host`` rules and the image gate themselves."""
 
 from __future__ import annotations
 
+import asyncio
+import http.client
+import io
 import json
+import os
+import re
 import socket
+import threading
 import time
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from matnet.model import build_mlp
 from matnet.serve.guards import LOOPBACK_NAMES, allowed_hosts, host_name
+from matnet.serve.inputs import BadRequest
+from matnet.serve.memory import IMAGE_SLOTS
 from serve_support import start_server, stop_server
 
 
@@ -129,3 +140,95 @@ def test_an_aborted_upload_is_one_line_in_the_log(server):
            "(Content-Length 100000); request dropped" in logged[0]
     assert get(port, "/api/health", "localhost")[0] == 200     # and it goes on serving
 
+
+
+# --- item 2: a burst of big uploads -------------------------------------------------------------------------------
+BURST_CLIENTS = 24
+NOISE_SIDE = 1000              # a 1000x1000 RGB noise PNG: 3 MB, incompressible, and no digit in it (422)
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident memory now (VmRSS) and at its peak (VmHWM), in MB, from /proc."""
+    status = open(f"/proc/{pid}/status").read()
+    return {key: int(re.search(rf"{key}:\s+(\d+) kB", status).group(1)) / 1024 for key in ("VmRSS", "VmHWM")}
+
+
+def upload(port: int, png: bytes) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("POST", "/api/predict", body=png, headers={"Content-Type": "image/png"})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the server's memory from /proc")
+def test_a_burst_of_big_uploads_leaves_the_memory_as_it_was(model_file):
+    rng = np.random.default_rng(0)
+    stream = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (NOISE_SIDE, NOISE_SIDE, 3), dtype=np.uint8)).save(stream, "PNG",
+                                                                                             compress_level=0)
+    png = stream.getvalue()
+    process, url, lines = start_server(model_file)
+    try:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        assert upload(port, png) == 422                       # one first: what decoding an image loads is loaded
+        before = memory_mb(process.pid)
+        statuses = []
+        clients = [threading.Thread(target=lambda: statuses.append(upload(port, png))) for _ in range(BURST_CLIENTS)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
+        time.sleep(0.5)
+        after = memory_mb(process.pid)
+    finally:
+        out = stop_server(process, lines)
+    print(f"{len(png) / 1e6:.1f} MB PNG x {BURST_CLIENTS} clients: resident {before['VmRSS']:.0f} MB before, "
+          f"peak {after['VmHWM']:.0f} MB, {after['VmRSS']:.0f} MB after")
+    assert statuses == [422] * BURST_CLIENTS, statuses           # each one answered: no digit in noise
+    # A few images at a time (about 25 MB each while it is decoded), not 24; and what they took is given back.
+    assert after["VmHWM"] - before["VmRSS"] < 30 + 30 * IMAGE_SLOTS, (before, after)
+    assert after["VmRSS"] - before["VmRSS"] < 25, (before, after)
+    assert "Traceback" not in out, out
+
+
+def test_an_image_that_finds_no_free_slot_in_time_is_503_with_retry_after(model_file):
+    from fastapi.testclient import TestClient
+
+    from matnet.serve import create_app, load_models
+    from matnet.serve.memory import ImageGate
+
+    gate = ImageGate(slots=1, wait=0.05)
+    asyncio.run(gate._free.acquire())                 # the one slot taken, as by a long decode
+    client = TestClient(create_app(load_models([model_file]), gate=gate), base_url="http://localhost")
+    response = client.post("/api/predict", content=b"\x89PNG", headers={"Content-Type": "image/png"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "decoding 1 images already" in response.json()["detail"]
+    sent = client.post("/api/predict", json=[[0.0] * 28] * 28)      # a JSON array needs no slot
+    assert sent.status_code == 200
+    gate._free.release()
+    assert client.post("/api/predict", content=b"\x89PNG", headers={"Content-Type": "image/png"}).status_code == 415
+
+
+def test_the_gate_lets_slots_in_and_releases_memory_when_the_last_leaves(monkeypatch):
+    import matnet.serve.memory as memory
+
+    released = []
+    monkeypatch.setattr(memory, "release_memory", lambda: released.append(True))
+
+    async def burst():
+        gate = memory.ImageGate(slots=2, wait=0.05)
+        async with gate.slot():
+            async with gate.slot():
+                assert gate.inside == 2
+                with pytest.raises(BadRequest) as refused:
+                    async with gate.slot():
+                        pass
+                assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
+            assert released == []                   # one image still inside
+        assert gate.inside == 0 and released == [True]
+
+    asyncio.run(burst())

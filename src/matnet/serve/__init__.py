@@ -2,7 +2,8 @@
 
 :mod:`matnet.serve.guards` checks a request's ``Host`` and framing, :mod:`matnet.serve.inputs` what it sends,
 :mod:`matnet.serve.layers` turns a network and its outputs into what the page draws, :mod:`matnet.serve.models`
-holds the served models (each used under a lock), and :mod:`matnet.serve.app` is the FastAPI application; the page
+holds the served models (each used under a lock), :mod:`matnet.serve.memory` bounds the images decoded at once,
+and :mod:`matnet.serve.app` is the FastAPI application; the page
 itself is plain HTML, CSS and JavaScript in ``static/`` (no build step, nothing loaded from elsewhere).
 """
 
