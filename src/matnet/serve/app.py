@@ -320,7 +320,7 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
         parameter count and operation), parameter count, test accuracy, and the Keras-style summary."""
         return Answer(pick(name).describe(detail=True))
 
-    @app.get("/api/models/{name}/layers/{layer}", responses=ERRORS, tags=["models"])
+    @app.get("/api/models/{name}/layers/{layer:path}", responses=ERRORS, tags=["models"])   # a name may hold "/"
     async def layer_weights(name: str, layer: str, encoding: Literal["list", "base64"] = "list"):
         """One layer's parameters (a Dense layer's ``W`` (out, in) and ``b`` (out,), a Conv2D's ``W`` (F, C, k, k),
         ...) and buffers (BatchNorm's running statistics), with its row of the layer table."""
