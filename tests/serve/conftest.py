@@ -29,13 +29,15 @@ def cnn_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def app(tiny_run, cnn_file):
     from matnet.serve import create_app, load_models
+    from matnet.serve.guards import LOOPBACK_NAMES
 
-    return create_app(load_models([tiny_run, cnn_file]))
+    # "testserver": the Host that schemathesis's ASGI client sends (TestClient here is told to send 127.0.0.1)
+    return create_app(load_models([tiny_run, cnn_file]), hosts=LOOPBACK_NAMES | {"testserver"})
 
 
 @pytest.fixture(scope="module")
 def client(app):
     from fastapi.testclient import TestClient
 
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:   # a Host the app answers (loopback)
         yield test_client

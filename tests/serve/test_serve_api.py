@@ -64,7 +64,7 @@ def test_models_lists_both_with_their_figures(client, tiny_run):
     assert [m["name"] for m in models] == ["tiny", "little-cnn"]
     tiny, cnn = models
     assert tiny["kind"] == "mlp" and tiny["parameters"] == 109_386 and tiny["explainable"] is True
-    assert 0.3 < tiny["test_accuracy"] <= 1 and tiny["test_loss"] > 0 and tiny["path"] == str(tiny_run)
+    assert 0.3 < tiny["test_accuracy"] <= 1 and tiny["test_loss"] > 0 and tiny["path"] == tiny_run.name
     assert cnn["kind"] == "cnn" and cnn["test_accuracy"] is None and cnn["explainable"] is False
     assert cnn["input_shape"] == [1, 28, 28] and cnn["classes"] == [str(d) for d in range(10)]
 
@@ -128,7 +128,7 @@ def test_test_images_without_the_cache_is_503(tmp_path, monkeypatch, tiny_run):
     from matnet.serve import create_app, load_models
 
     monkeypatch.setenv("MATNET_CACHE", str(tmp_path / "empty"))
-    response = TestClient(create_app(load_models([tiny_run]))).get("/api/test-images/random")
+    response = TestClient(create_app(load_models([tiny_run])), base_url="http://localhost").get("/api/test-images/random")
     assert response.status_code == 503 and "matnet data fetch mnist" in response.json()["detail"]
 
 

@@ -144,3 +144,44 @@ def test_random_test_digit_shows_its_true_label(browser, served):
     page.click("#clear")
     assert page.inner_text("#label") == "\u2013" and page.is_hidden("#true-label")
     page.close()
+
+
+HOSTILE = '<b id="injected">bold</b><img src=x onerror="document.body.dataset.pwned = 1">'
+
+
+@pytest.fixture(scope="module")
+def hostile_model(tmp_path_factory):
+    """A small model whose layer names and class names hold markup: a bold element, and an image whose error
+    handler would mark the page."""
+    from matnet.model import Sequential
+    from matnet.nn.activations import ReLU
+    from matnet.nn.dense import Dense
+
+    model = Sequential([Dense(784, 16, name=HOSTILE), ReLU(name=f"relu {HOSTILE}"), Dense(16, 10, name="out")],
+                       classes=[f'<i id="class{k}">{k}</i>' for k in range(10)], preprocessing={"dataset": "mnist"})
+    stem = tmp_path_factory.mktemp("hostile-page") / "hostile"
+    model.save(stem)
+    return stem.with_suffix(".npz")
+
+
+def test_markup_in_a_model_file_is_shown_as_text(browser, hostile_model, mnist):   # mnist: the page shows a test digit
+    process, url, lines = start_server(hostile_model)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        problems = []
+        page.on("pageerror", lambda err: problems.append(str(err)))
+        page.goto(url)
+        page.wait_for_selector("body[data-state=done][data-shown=sample]")
+        page.wait_for_timeout(300)               # an image's error handler, had one been made, would have run
+        found = page.evaluate("""() => ({
+            injected: document.querySelectorAll('#injected, [id^=class], #layers img, #layers b, .bar i').length,
+            pwned: document.body.dataset.pwned || null,
+            titles: [...document.querySelectorAll('#layers h3')].map(h => h.textContent),
+            classes: [...document.querySelectorAll('.bar .name')].map(s => s.textContent)})""")
+        page.close()
+    finally:
+        stop_server(process, lines)
+    assert found["injected"] == 0 and found["pwned"] is None, found
+    assert f"{HOSTILE} Dense" in found["titles"], found["titles"]          # the name, literally, then the type
+    assert found["classes"] == [f'<i id="class{k}">{k}</i>' for k in range(10)]
+    assert not problems, problems

@@ -82,7 +82,7 @@ def test_a_real_server_answers_and_stops_on_ctrl_c(tiny_run, cnn_file):
         with urllib.request.urlopen(request, timeout=10) as response:
             assert len(json.loads(response.read())["probabilities"]) == 10
         with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))), timeout=10) as raw:
-            raw.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            raw.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
                         b"Content-Length: 99999999\r\n\r\n")
             assert raw.recv(200).startswith(b"HTTP/1.1 413")   # refused before a byte of the body is sent
     finally:

@@ -11,6 +11,7 @@ import click
 
 from matnet.errors import MatnetError
 from matnet.serve import MAX_BODY_BYTES, MAX_IMAGE_PIXELS, create_app, load_models
+from matnet.serve.guards import allowed_hosts
 from matnet.cli.common import DEVICE_OPTION
 
 __all__ = ["serve", "is_loopback", "open_socket", "address"]
@@ -61,7 +62,9 @@ def address(sock: socket.socket) -> str:
 @click.argument("models", nargs=-1, required=True, type=click.Path(), metavar="RUN_OR_MODEL...")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. The default is this machine only; 0.0.0.0 is every network interface "
-                   "(a warning is printed: anyone who reaches the machine can use the page).")
+                   "(a warning is printed: anyone who reaches the machine can use the page). Requests must name "
+                   "the server as localhost, 127.0.0.1, [::1] or this address in their Host header (any name "
+                   "on 0.0.0.0).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0: a free one, printed).")
 def serve(models, host, port):
@@ -79,7 +82,7 @@ def serve(models, host, port):
     import uvicorn   # imported here: the other commands never pay for the web stack
 
     served = load_models(list(models))
-    app = create_app(served)
+    app = create_app(served, hosts=allowed_hosts(host))
     sock = open_socket(host, port)
     if not is_loopback(host):
         click.echo(f"matnet: warning: --host {host} serves on a network interface: anyone who can reach this "

@@ -1,9 +1,10 @@
 """``matnet serve``: a local page to draw a digit and watch the network's matrices work, and a JSON API.
 
-:mod:`matnet.serve.inputs` checks what a request sends, :mod:`matnet.serve.layers` turns a network and its
-outputs into what the page draws, :mod:`matnet.serve.models` holds the served models (each used under a lock),
+:mod:`matnet.serve.guards` checks a request's ``Host`` and framing, :mod:`matnet.serve.inputs` what it sends,
+:mod:`matnet.serve.layers` turns a network and its outputs into what the page draws, :mod:`matnet.serve.models`
+holds the served models (each used under a lock), :mod:`matnet.serve.memory` bounds the images decoded at once,
 and :mod:`matnet.serve.app` is the FastAPI application; the page itself is plain HTML, CSS and JavaScript in
-``static/`` (no build step, nothing loaded from elsewhere).
+``static/`` (no build step, nothing loaded from elsewhere; every text from a model file is set as text).
 """
 
 from matnet.serve.app import create_app

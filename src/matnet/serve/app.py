@@ -11,16 +11,17 @@ documented by FastAPI's OpenAPI page (``/docs``, with Swagger UI's files served 
                                         ?layers=true adds every layer's output, ?explain=true gradient x input
 
 The limits are in :mod:`matnet.serve.inputs`; a request that breaks one gets a 4xx and ``{"detail": message}``.
-Each model is used under its lock (:mod:`matnet.serve.models`). Decoding images and running convolutional
-networks happens in the server's thread pool, so the event loop stays free; a JSON array for an MLP (a fraction of
+Each model is used under its lock (:mod:`matnet.serve.models`). Decoding images (a few at once, see
+:mod:`matnet.serve.memory`) and running convolutional networks happens in the server's thread pool, so the event
+loop stays free; a JSON array for an MLP (a fraction of
 a millisecond) is answered on the event loop itself, which halves its latency, unless another request holds the
 model at that moment (then it goes to the pool too: the loop never waits for a lock).
 """
 
 from __future__ import annotations
 
-import os
-import threading
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,16 +35,22 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from matnet.errors import MatnetError
+from matnet.serve.guards import LOOPBACK_NAMES, RequestGuard
 from matnet.serve.inputs import (IMAGE_TYPES, MAX_BODY_BYTES, MAX_IMAGE_PIXELS, BadRequest, parse_json,
                                  pixels_from_image, pixels_from_json)
 from matnet.serve.layers import encode
+from matnet.serve.memory import ImageGate
 from matnet.serve.models import ServedModel, TestImages
 
 __all__ = ["create_app", "BodyLimit", "Answer", "STATIC"]
 
 STATIC = Path(__file__).parent / "static"
+BODY_WAIT_S = 30.0     # an image's body must arrive within this (it is read inside a decoding slot)
+LOG = logging.getLogger("uvicorn.error")     # the server's log: what uvicorn itself writes to stderr
 PAGE_HEADERS = {  # the page loads nothing from anywhere but this server
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
                                "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'",
@@ -59,8 +66,8 @@ class Answer(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def _refuse(status: int, message: str):
-    return Answer({"detail": message}, status_code=status)
+def _refuse(status: int, message: str, headers: dict | None = None):
+    return Answer({"detail": message}, status_code=status, headers=headers)
 
 
 # --- the request body's size ----------------------------------------------------------------------------------
@@ -138,7 +145,7 @@ class Prediction(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     kind: str
-    path: str | None
+    path: str | None = Field(description="the model file's or run folder's name (never where it lies on the server)")
     input_shape: list[int]
     classes: list[str]
     parameters: int
@@ -172,7 +179,9 @@ ERRORS = {status: {"model": Problem, "description": what} for status, what in (
     (413, f"a body over {MAX_BODY_BYTES // 2**20} MiB or an image over {MAX_IMAGE_PIXELS // 1_000_000} megapixels"),
     (415, "a body that is neither JSON nor a PNG, JPEG or WebP image"),
     (422, "wrong shape, NaN or values outside [0, 1], an image without a digit, or a bad query parameter"),
-    (503, "the dataset's test images are not in the local cache"))}
+    (408, "an image's body that did not arrive within 30 s"),
+    (503, "the dataset's test images are not in the local cache, or the server is decoding as many images as it "
+          "reads at once and none finished within 10 s (with Retry-After)"))}
 
 PIXELS = {"type": "array", "minItems": 28, "maxItems": 28, "description": "28 rows of 28 values in [0, 1] (MNIST: "
           "a light digit on black), used as they are",
@@ -212,9 +221,13 @@ async def _form_file(request: Request, body: bytes) -> bytes:
         await form.close()
 
 
-# Images decoded at once: each may take a few hundred MB and a core while it is read (16 megapixels as floats,
-# and the preprocessing's copies); more requests wait their turn in their worker threads.
-IMAGE_SLOTS = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
+async def _read_body(request: Request) -> bytes:
+    """The whole body, within ``BODY_WAIT_S`` seconds (408 otherwise): an image request reads it while it holds
+    one of the few decoding slots, which a client sending a byte a minute must not keep."""
+    try:
+        return await asyncio.wait_for(request.body(), BODY_WAIT_S)
+    except TimeoutError:
+        raise BadRequest(408, f"the body did not arrive within {BODY_WAIT_S:g} s") from None
 
 
 def _read_field(kind: str, body: bytes) -> tuple[np.ndarray, dict | None]:
@@ -222,21 +235,35 @@ def _read_field(kind: str, body: bytes) -> tuple[np.ndarray, dict | None]:
     if kind == "application/json" or kind.endswith("+json"):
         return pixels_from_json(parse_json(body)), None
     if kind in IMAGE_TYPES or kind in ("multipart/form-data", "application/octet-stream"):
-        with IMAGE_SLOTS:
-            return pixels_from_image(body, "upload")
+        return pixels_from_image(body, "upload")
     shown = kind or "no Content-Type"
     raise BadRequest(415, f"{shown}: send application/json (a 28x28 array), image/png, image/jpeg or image/webp, "
                           f"or a multipart form with the field 'file'")
 
 
-def create_app(models: list[ServedModel], *, test_images: TestImages | None = None) -> FastAPIOffline:
-    """The application serving ``models`` (the first is the page's default)."""
+def _client_left(request: Request) -> Response:
+    """A client that closed its connection before its body was complete (an aborted upload): one line in the log,
+    not a traceback, and nothing to answer (no one is listening)."""
+    where = f"{request.client.host}" if request.client else "a client"
+    length = request.headers.get("content-length")
+    promised = f" (Content-Length {length[:20]})" if length else ""
+    LOG.warning("%s %s from %s: the client closed the connection before the body was complete%s; request dropped",
+                request.method, request.url.path, where, promised)
+    return Response(status_code=400)
+
+
+def create_app(models: list[ServedModel], *, test_images: TestImages | None = None,
+               hosts: frozenset[str] | None = LOOPBACK_NAMES, gate: ImageGate | None = None) -> FastAPIOffline:
+    """The application serving ``models`` (the first is the page's default), to requests whose ``Host`` names one
+    of ``hosts`` (None: any; see :mod:`matnet.serve.guards`); ``gate`` bounds the images decoded at once
+    (:mod:`matnet.serve.memory`)."""
     if not models:
         raise ValueError("create_app needs at least one model")
     by_name = {served.name: served for served in models}
     if len(by_name) != len(models):
         raise ValueError("the models' names must be unique")
     test_images = test_images or TestImages()
+    gate = gate or ImageGate()
     app = FastAPIOffline(
         title="matnet serve", version="1",
         description="Draw a digit and watch the matrices work. The page is at `/`; this is its JSON API. "
@@ -244,14 +271,19 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
                     f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels; every refusal is a 4xx with a `detail`.",
         static_url="/docs-static")
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(RequestGuard, hosts=hosts)    # added last: it runs first
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, err: BadRequest):
-        return _refuse(err.status, err.message)
+        return _refuse(err.status, err.message, err.headers)
 
     @app.exception_handler(MatnetError)
     async def model_failed(request: Request, err: MatnetError):   # the model's fault (NaN weights), not the request's
         return _refuse(500, str(err))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, err: ClientDisconnect):
+        return _client_left(request)
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(request: Request, err: BodyTooLarge):
@@ -288,7 +320,7 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
         parameter count and operation), parameter count, test accuracy, and the Keras-style summary."""
         return Answer(pick(name).describe(detail=True))
 
-    @app.get("/api/models/{name}/layers/{layer}", responses=ERRORS, tags=["models"])
+    @app.get("/api/models/{name}/layers/{layer:path}", responses=ERRORS, tags=["models"])   # a name may hold "/"
     async def layer_weights(name: str, layer: str, encoding: Literal["list", "base64"] = "list"):
         """One layer's parameters (a Dense layer's ``W`` (out, in) and ``b`` (out,), a Conv2D's ``W`` (F, C, k, k),
         ...) and buffers (BatchNorm's running statistics), with its row of the layer table."""
@@ -318,6 +350,19 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
         """Test image ``index`` of the model's dataset, with its true label."""
         return test_image(model, index=index)
 
+    async def read_field(request: Request, kind: str, inline: bool) -> tuple[np.ndarray, dict | None]:
+        """The image a request sends. JSON is read at once; anything else (an image, a form, a type to refuse)
+        waits for one of the gate's slots and is read and decoded inside it, so that a burst of uploads holds at
+        most that many bodies and decoded images."""
+        if kind == "application/json" or kind.endswith("+json"):
+            body = await request.body()
+            return _read_field(kind, body) if inline else await run_in_threadpool(_read_field, kind, body)
+        async with gate.slot():
+            body = await _read_body(request)
+            if kind == "multipart/form-data":
+                body = await _form_file(request, body)
+            return await run_in_threadpool(_read_field, kind, body)
+
     @app.post("/api/predict", response_model=Prediction, responses=ERRORS, openapi_extra=PREDICT_BODY,
               tags=["predict"])
     async def predict(request: Request, model: str | None = None, layers: bool = False, explain: bool = False,
@@ -332,15 +377,11 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
             raise BadRequest(422, f"{served.name} has BatchNorm layers: ?explain=true (gradient x input) is "
                                   f"offered for networks without them, such as MLPs")
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        body = await request.body()
-        if kind == "multipart/form-data":
-            body = await _form_file(request, body)
-
         # A JSON array for an MLP is a fraction of a millisecond of work, less than the hop to a worker thread and
         # back: it is done right here, unless another request holds the model (the event loop never waits for it).
         # Images (decoding, preprocessing) and convolutional networks go to the thread pool.
         inline = kind == "application/json" and served.cheap
-        field, source = _read_field(kind, body) if inline else await run_in_threadpool(_read_field, kind, body)
+        field, source = await read_field(request, kind, inline)
         options = {"layers": layers, "explain": explain, "encoding": encoding}
         result = served.predict(field, **options, wait=False) if inline else None
         if result is None:

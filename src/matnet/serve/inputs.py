@@ -41,12 +41,14 @@ _NUMBERS = {int, float}
 
 
 class BadRequest(Exception):
-    """A request the server refuses: ``status`` (400, 404, 413, 415, 422, ...) and a message for the client."""
+    """A request the server refuses: ``status`` (400, 404, 413, 415, 422, ...), a message for the client, and any
+    headers the answer needs (``Retry-After`` with a 503)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 def parse_json(body: bytes):

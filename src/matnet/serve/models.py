@@ -57,6 +57,12 @@ class ServedModel:
         return cls(name or default, model, path=path, summary=summary)
 
     @property
+    def file_name(self) -> str | None:
+        """The model file's or run folder's name, without the folders above it: what the API shows (a client
+        has no business knowing the server's paths)."""
+        return None if self.path is None else Path(self.path).name
+
+    @property
     def kind(self) -> str:
         """``mlp``, ``cnn`` or ``resnet``, from the layers."""
         types = {row["type"] for row in self.layers}
@@ -66,7 +72,7 @@ class ServedModel:
         """What ``GET /api/models`` lists (``detail``: and ``GET /api/models/{name}`` adds: the layers and the
         Keras-style summary)."""
         model = self.model
-        info = {"name": self.name, "kind": self.kind, "path": self.path, "input_shape": list(model.input_shape),
+        info = {"name": self.name, "kind": self.kind, "path": self.file_name, "input_shape": list(model.input_shape),
                 "classes": list(model.classes), "parameters": model.num_params,
                 "test_accuracy": self.summary.get("test_accuracy"), "test_loss": self.summary.get("test_loss"),
                 "dataset": model.preprocessing.get("dataset"), "explainable": self.explainable}

@@ -181,7 +181,7 @@ async function layerWeights(layer) {
 async function loadModels() {
   state.models = await api("/api/models");
   const select = $("model");
-  select.innerHTML = "";
+  select.replaceChildren();
   for (const m of state.models) {
     const option = document.createElement("option");
     option.value = m.name; option.textContent = `${m.name} (${m.kind})`;
@@ -227,7 +227,7 @@ function symbol(parent, text) {
 
 function buildPanels(rows) {
   const root = $("layers");
-  root.innerHTML = "";
+  root.replaceChildren();
   state.panels = [];
   for (let k = 0; k < rows.length; k++) {
     const row = rows[k];
@@ -242,7 +242,9 @@ function buildPanels(rows) {
     panel.el.dataset.layer = row.name;
     const title = document.createElement("h3");
     const where = row.inside ? `, inside ${row.inside}` : "";
-    title.innerHTML = `${row.name} <small>${row.type}${where}</small>`;
+    const kind = document.createElement("small");   // names come from the model file: text, never markup
+    kind.textContent = `${row.type}${where}`;
+    title.append(`${row.name} `, kind);
     const formula = document.createElement("div");
     formula.className = "formula";
     formula.textContent = row.operation;
@@ -377,12 +379,18 @@ async function showUnit(panel, j) {
 // --- the prediction -------------------------------------------------------------------------------------------
 function buildBars(classes) {
   const bars = $("bars");
-  bars.innerHTML = "";
+  bars.replaceChildren();
   classes.forEach((name, k) => {
     const bar = document.createElement("div");
     bar.className = "bar"; bar.dataset.class = name; bar.dataset.index = k;
-    bar.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';
-    bar.querySelector(".name").textContent = name;
+    const [label, track, fill, pct] = ["name", "track", "fill", "pct"].map((cls) => {
+      const span = document.createElement("span");
+      span.className = cls;
+      return span;
+    });
+    label.textContent = name;            // a class name from the model file: text, never markup
+    track.appendChild(fill);
+    bar.append(label, track, pct);
     bars.appendChild(bar);
   });
 }

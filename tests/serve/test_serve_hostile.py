@@ -1,0 +1,249 @@
+"""Hostile requests against a real ``matnet serve`` process (issue 27), each made here, small: a burst of noise
+PNGs from many clients at once (the server's memory measured around it), a request naming a foreign ``Host`` (DNS
+rebinding), a body in a transfer coding the server does not understand, an upload cut off half-way; and the
+``Host`` rules and the image gate themselves."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import io
+import json
+import os
+import re
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from matnet.model import build_mlp
+from matnet.serve.guards import LOOPBACK_NAMES, allowed_hosts, host_name
+from matnet.serve.inputs import BadRequest
+from matnet.serve.memory import IMAGE_SLOTS
+from serve_support import start_server, stop_server
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A small untrained MLP saved as a model file (the weights do not matter here)."""
+    stem = tmp_path_factory.mktemp("hostile") / "small"
+    build_mlp([784, 16, 10], seed=0, preprocessing={"dataset": "mnist"}).save(stem)
+    return stem.with_suffix(".npz")
+
+
+@pytest.fixture(scope="module")
+def server(model_file):
+    """(port, the list the server's output keeps going into): stdout and stderr together, its log."""
+    process, url, lines = start_server(model_file)
+    yield int(url.rsplit(":", 1)[1].strip("/")), lines
+    out = stop_server(process, lines)
+    assert process.returncode == 0 and "stopped" in out, out
+
+
+def exchange(port: int, request: bytes, timeout: float = 10.0) -> tuple[int, dict]:
+    """Send raw bytes, read the answer until the server closes: (status, JSON body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        raw.sendall(request)
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body) if body else {}
+
+
+def get(port: int, path: str, host: str) -> tuple[int, dict]:
+    return exchange(port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+
+
+# --- item 10: Host ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1.evil.example", "[::2]",
+                                  "localhost.", "10.0.0.1"])
+def test_a_foreign_host_is_400(server, host):
+    port, _ = server
+    status, body = get(port, "/api/health", host.format(port=port))
+    assert status == 400 and "this server answers to 127.0.0.1, [::1], localhost only" in body["detail"]
+    assert get(port, "/", host.format(port=port))[0] == 400          # the page too
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:{port}", "127.0.0.1:{port}", "[::1]:{port}", "[::1]",
+                                  "LOCALHOST:80"])
+def test_loopback_hosts_with_any_port_are_answered(server, host):
+    port, _ = server
+    assert get(port, "/api/health", host.format(port=port)) == (200, {"status": "ok", "models": ["small"]})
+
+
+def test_models_give_the_file_name_not_its_path(server, model_file):
+    port, _ = server
+    status, models = get(port, "/api/models", "localhost")
+    assert status == 200 and models[0]["path"] == "small.npz"
+    status, one = get(port, "/api/models/small", "localhost")
+    assert status == 200 and one["path"] == "small.npz" and str(model_file.parent) not in json.dumps(one)
+
+
+def test_create_app_answers_loopback_names_by_default(model_file):
+    from fastapi.testclient import TestClient
+
+    from matnet.serve import create_app, load_models
+
+    app = create_app(load_models([model_file]))
+    assert TestClient(app).get("/api/health").status_code == 400           # TestClient's Host: testserver
+    assert TestClient(app, base_url="http://localhost:8000").get("/api/health").status_code == 200
+
+
+@pytest.mark.parametrize("listen, allowed", [
+    ("127.0.0.1", LOOPBACK_NAMES), ("localhost", LOOPBACK_NAMES), ("::1", LOOPBACK_NAMES),
+    ("127.8.9.10", LOOPBACK_NAMES | {"127.8.9.10"}), ("192.168.1.5", LOOPBACK_NAMES | {"192.168.1.5"}),
+    ("fe80::1", LOOPBACK_NAMES | {"[fe80::1]"}), ("Box.Lan", LOOPBACK_NAMES | {"box.lan"}),
+    ("0.0.0.0", None), ("::", None)])
+def test_the_hosts_a_server_answers_follow_its_address(listen, allowed):
+    assert allowed_hosts(listen) == allowed
+
+
+@pytest.mark.parametrize("header, name", [("localhost:8000", "localhost"), ("[::1]:8000", "[::1]"),
+                                          ("[::1]", "[::1]"), ("EVIL.example", "evil.example"), ("", "")])
+def test_host_name_drops_the_port(header, name):
+    assert host_name(header) == name
+
+
+# --- item 11: Transfer-Encoding -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("coding", ["gzip, chunked", "deflate,chunked", "identity, chunked"])
+def test_a_transfer_coding_other_than_chunked_is_501(server, coding):
+    port, _ = server
+    body = json.dumps([[0.0] * 28] * 28).encode()
+    request = (f"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               f"Transfer-Encoding: {coding}\r\nConnection: close\r\n\r\n{len(body):x}\r\n").encode() \
+        + body + b"\r\n0\r\n\r\n"
+    status, answer = exchange(port, request)
+    assert status == 501 and f"Transfer-Encoding: {coding}: only plain 'chunked'" in answer["detail"]
+    plain = request.replace(f"Transfer-Encoding: {coding}".encode(), b"Transfer-Encoding: chunked")
+    status, answer = exchange(port, plain)          # the same body, plainly chunked, is classified
+    assert status == 200 and len(answer["probabilities"]) == 10
+
+
+# --- item 6: an aborted upload ------------------------------------------------------------------------------------
+def test_an_aborted_upload_is_one_line_in_the_log(server):
+    port, lines = server
+    before = len(lines)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(b"POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\n"
+                    b"Content-Length: 100000\r\n\r\n" + b"\x89PNG" + bytes(396))   # 400 bytes of 100,000
+    deadline = time.monotonic() + 10
+    while len(lines) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)                                 # anything else it would write (a traceback) arrives too
+    logged = lines[before:]
+    assert len(logged) == 1, "".join(logged)
+    assert "POST /api/predict from 127.0.0.1: the client closed the connection before the body was complete " \
+           "(Content-Length 100000); request dropped" in logged[0]
+    assert get(port, "/api/health", "localhost")[0] == 200     # and it goes on serving
+
+
+
+# --- item 2: a burst of big uploads -------------------------------------------------------------------------------
+BURST_CLIENTS = 24
+NOISE_SIDE = 1000              # a 1000x1000 RGB noise PNG: 3 MB, incompressible, and no digit in it (422)
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident memory now (VmRSS) and at its peak (VmHWM), in MB, from /proc."""
+    status = open(f"/proc/{pid}/status").read()
+    return {key: int(re.search(rf"{key}:\s+(\d+) kB", status).group(1)) / 1024 for key in ("VmRSS", "VmHWM")}
+
+
+def upload(port: int, png: bytes) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request("POST", "/api/predict", body=png, headers={"Content-Type": "image/png"})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the server's memory from /proc")
+def test_a_burst_of_big_uploads_leaves_the_memory_as_it_was(model_file):
+    rng = np.random.default_rng(0)
+    stream = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (NOISE_SIDE, NOISE_SIDE, 3), dtype=np.uint8)).save(stream, "PNG",
+                                                                                             compress_level=0)
+    png = stream.getvalue()
+    process, url, lines = start_server(model_file)
+    try:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        assert upload(port, png) == 422                       # one first: what decoding an image loads is loaded
+        before = memory_mb(process.pid)
+        statuses = []
+        clients = [threading.Thread(target=lambda: statuses.append(upload(port, png))) for _ in range(BURST_CLIENTS)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
+        time.sleep(0.5)
+        after = memory_mb(process.pid)
+    finally:
+        out = stop_server(process, lines)
+    print(f"{len(png) / 1e6:.1f} MB PNG x {BURST_CLIENTS} clients: resident {before['VmRSS']:.0f} MB before, "
+          f"peak {after['VmHWM']:.0f} MB, {after['VmRSS']:.0f} MB after")
+    assert statuses == [422] * BURST_CLIENTS, statuses           # each one answered: no digit in noise
+    # A few images at a time (about 25 MB each while it is decoded), not 24; and what they took is given back.
+    assert after["VmHWM"] - before["VmRSS"] < 30 + 30 * IMAGE_SLOTS, (before, after)
+    assert after["VmRSS"] - before["VmRSS"] < 25, (before, after)
+    assert "Traceback" not in out, out
+
+
+def test_an_image_that_finds_no_free_slot_in_time_is_503_with_retry_after(model_file):
+    from fastapi.testclient import TestClient
+
+    from matnet.serve import create_app, load_models
+    from matnet.serve.memory import ImageGate
+
+    gate = ImageGate(slots=1, wait=0.05)
+    asyncio.run(gate._free.acquire())                 # the one slot taken, as by a long decode
+    client = TestClient(create_app(load_models([model_file]), gate=gate), base_url="http://localhost")
+    response = client.post("/api/predict", content=b"\x89PNG", headers={"Content-Type": "image/png"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "decoding 1 images already" in response.json()["detail"]
+    sent = client.post("/api/predict", json=[[0.0] * 28] * 28)      # a JSON array needs no slot
+    assert sent.status_code == 200
+    gate._free.release()
+    assert client.post("/api/predict", content=b"\x89PNG", headers={"Content-Type": "image/png"}).status_code == 415
+
+
+def test_the_gate_lets_slots_in_and_releases_memory_when_the_last_leaves(monkeypatch):
+    import matnet.serve.memory as memory
+
+    released = []
+    monkeypatch.setattr(memory, "release_memory", lambda: released.append(True))
+
+    async def burst():
+        gate = memory.ImageGate(slots=2, wait=0.05)
+        async with gate.slot():
+            async with gate.slot():
+                assert gate.inside == 2
+                with pytest.raises(BadRequest) as refused:
+                    async with gate.slot():
+                        pass
+                assert refused.value.status == 503 and refused.value.headers == {"Retry-After": "1"}
+            assert released == []                   # one image still inside
+        assert gate.inside == 0 and released == [True]
+
+    asyncio.run(burst())
+
+
+def test_an_image_body_that_does_not_arrive_in_time_is_408(monkeypatch):
+    import matnet.serve.app as served_app
+    from starlette.requests import Request
+
+    monkeypatch.setattr(served_app, "BODY_WAIT_S", 0.05)       # 30 s in the server
+
+    async def receive():                        # a client that sends its headers, then nothing
+        await asyncio.sleep(10)
+
+    request = Request({"type": "http", "method": "POST", "path": "/api/predict", "headers": []}, receive)
+    with pytest.raises(BadRequest) as refused:
+        asyncio.run(served_app._read_body(request))
+    assert refused.value.status == 408 and "did not arrive within 0.05 s" in refused.value.message
