@@ -15,6 +15,7 @@ from pathlib import Path
 import tomli_w
 
 from matnet.errors import MatnetError
+from matnet.fileio import read_regular
 
 __all__ = ["TrainConfig", "PRESETS", "load_config", "config_toml"]
 
@@ -132,7 +133,7 @@ def load_config(path: str | Path) -> dict:
     """The key-value pairs of a TOML file, checked against TrainConfig (returned as a dict of overrides)."""
     path = Path(path)
     try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
+        values = tomllib.loads(read_regular(path).decode("utf-8"))
     except OSError as err:
         raise MatnetError(f"{path}: cannot read ({err.strerror or err})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:

@@ -23,6 +23,7 @@ import numpy as np
 from matnet.backend import xp
 from matnet.data.datasets import npz_members, read_member
 from matnet.errors import MatnetError
+from matnet.fileio import open_regular
 from matnet.model import FORMAT, VERSION, Sequential, model_paths
 from matnet.nn.registry import build_layer
 from matnet.nn.residual import Residual
@@ -115,7 +116,7 @@ def _too_many(count: int, limit: int) -> str:
 
 def _read_description(meta_path: Path) -> dict:
     try:
-        with open(meta_path, "rb") as f:
+        with open_regular(meta_path) as f:
             raw = f.read(MAX_JSON_BYTES + 1)
     except OSError as err:
         raise MatnetError(f"{meta_path}: not a readable model description ({err.strerror or err})") from None
@@ -171,6 +172,8 @@ def load_model(path: str | Path, *, max_params: int | None = None) -> Sequential
     npz, meta_path = model_paths(path)
     for p in (meta_path, npz):
         if not p.is_file():
+            if p.exists() and not p.is_dir():
+                open_regular(p)          # says what stands there (a named pipe, a socket, a device)
             raise MatnetError(f"{p}: no such model file")
     meta = _read_description(meta_path)
     declared = _declared(meta, meta_path)
@@ -186,11 +189,13 @@ def load_model(path: str | Path, *, max_params: int | None = None) -> Sequential
     if npz.stat().st_size > 8 * 2 * limit + 2**24:  # float64 parameters and as many buffers, and the zip's overhead
         raise MatnetError(f"{npz}: {npz.stat().st_size:,} bytes, more than a model within the limit of {limit:,} "
                           f"parameters takes")
+    file = open_regular(npz)
     try:
-        archive = zipfile.ZipFile(npz)
+        archive = zipfile.ZipFile(file)
     except (OSError, zipfile.BadZipFile, EOFError, ValueError) as err:
+        file.close()
         raise MatnetError(f"{npz}: damaged weights file ({err})") from None
-    with archive:
+    with file, archive:
         members = npz_members(archive, npz)
         _compare(declared, members, npz, exact=False)
         for member in members.values():

@@ -31,7 +31,7 @@ import numpy as np
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path, remove_leftovers, write_json, write_text
+from matnet.fileio import atomic_path, open_regular, read_regular, remove_leftovers, write_json, write_text
 from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
 
@@ -161,7 +161,7 @@ class RunFolder:
     def _read(self, name: str, parse):
         path = self.path / name
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular(path).decode("utf-8")
         except FileNotFoundError:
             raise
         except (OSError, UnicodeDecodeError) as err:
@@ -206,7 +206,7 @@ class RunFolder:
         """(probabilities (N, C), labels (N,)) of the test set."""
         path = self.path / PREDICTIONS
         try:
-            with np.load(path, allow_pickle=False) as stored:
+            with open_regular(path) as file, np.load(file, allow_pickle=False) as stored:
                 return stored["probabilities"], stored["labels"]
         except FileNotFoundError:
             raise

@@ -5,7 +5,10 @@ import errno
 import json
 import os
 import re
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from matnet.cli.main import main, os_error_message
@@ -159,3 +162,93 @@ def test_info_shows_only_the_settings_the_architecture_uses(tmp_path, capsys):
     keys = re.findall(r"(?:: |, )([a-z_]+) ", training)
     assert code == 0 and "layers [784, 16, 10]" in training and "activation relu" in training
     assert {"layers", "activation", "dropout", "lr"} <= set(keys) and not {"filters", "dense", "out"} & set(keys)
+
+
+# --- issue 27: hostile files -------------------------------------------------------------------------------
+def tiny_model(path, classes=None):
+    from matnet import Sequential, save_model
+    from matnet.nn import Dense
+
+    model = Sequential([Dense(784, 10)], classes=classes) if classes else Sequential([Dense(784, 10)])
+    save_model(model, path)
+    return path
+
+
+def digit_png(path):
+    from PIL import Image
+
+    pixels = np.full((28, 28), 255, np.uint8)
+    pixels[6:22, 12:16] = 0                                           # a dark stroke: a "1"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def matnet_child(*args, timeout=20):
+    """``python -m matnet ARGS`` in a child, so that a hang is a failed test, not a stuck suite."""
+    return subprocess.run([sys.executable, "-m", "matnet", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_predict_refuses_a_named_pipe_without_waiting_on_it(tmp_path):
+    model = tiny_model(tmp_path / "m")
+    a, b = digit_png(tmp_path / "a.png"), digit_png(tmp_path / "b.png")
+    fifo = tmp_path / "f.png"
+    os.mkfifo(fifo)                                                   # no writer ever comes: a read would block
+    done = matnet_child("predict", f"{model}.npz", a, fifo, b, "--json", timeout=20)
+    assert done.returncode == 1
+    results = json.loads(done.stdout)
+    assert [r["file"] for r in results] == [str(a), str(fifo), str(b)]
+    assert results[1] == {"file": str(fifo), "error": f"{fifo}: a named pipe (FIFO), not a file; matnet reads "
+                                                      f"only regular files"}
+    assert "label" in results[0] and "label" in results[2]
+    assert done.stderr.strip().splitlines() == [f"matnet: error: {results[1]['error']}"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize("where", ["model.json", "model.npz", "config", "idx", "metrics", "socket"])
+def test_every_reader_of_user_files_refuses_a_named_pipe(tmp_path, capsys, where):
+    import socket
+
+    from matnet.data.idx import read_idx
+    from matnet.fileio import NotRegularFile
+
+    if where == "socket":
+        path = tmp_path / "s.png"
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))
+            with pytest.raises(NotRegularFile, match="s.png: a socket, not a file"):
+                from matnet.data.images import read_gray
+                read_gray(path)
+        return
+    if where.startswith("model"):
+        model = tiny_model(tmp_path / "model")
+        path = tmp_path / where
+        path.unlink()
+        os.mkfifo(path)
+        code, _, err = run(capsys, "info", str(model) + ".json")
+    elif where == "config":
+        path = tmp_path / "c.toml"
+        os.mkfifo(path)
+        code, _, err = run(capsys, "train", "--config", str(path))
+    elif where == "idx":
+        path = tmp_path / "x.idx"
+        os.mkfifo(path)
+        with pytest.raises(NotRegularFile):
+            read_idx(path)
+        return
+    else:
+        from matnet.config import TrainConfig, config_toml
+
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "config.toml").write_text(config_toml(TrainConfig()))
+        path = tmp_path / "run" / "metrics.jsonl"
+        os.mkfifo(path)
+        from matnet.runfolder import read_run                         # a report shows what it could read
+
+        missing = read_run(tmp_path / "run", complete=False).missing
+        assert f"the per-epoch metrics ({path}: a named pipe (FIFO), not a file; matnet reads only regular " \
+               f"files)" in missing
+        return
+    assert code == 1 and error_line(err) == f"matnet: error: {path}: a named pipe (FIFO), not a file; matnet " \
+                                            f"reads only regular files"
