@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zipfile
 from pathlib import Path
 
@@ -24,16 +23,13 @@ from matnet.backend import xp
 from matnet.data.datasets import npz_members, read_member
 from matnet.errors import MatnetError
 from matnet.fileio import open_regular
-from matnet.model import FORMAT, VERSION, Sequential, model_paths
+from matnet.model import FORMAT, MAX_PARAMS, VERSION, Sequential, count_text, model_paths, params_limit, too_many
 from matnet.nn.registry import build_layer
 from matnet.nn.residual import Residual
 
 __all__ = ["FORMAT", "VERSION", "MAX_PARAMS", "MAX_JSON_BYTES", "save_model", "load_model", "model_paths"]
 
-# No MNIST-shaped model needs more: the default MLP has 109,386 parameters, a wide ResNet a few million. A file
-# declaring more is refused before anything is allocated (50 million float32 weights take 200 MB, their gradients
-# and Adam's moments three times that); ``load_model(max_params=)`` or ``$MATNET_MAX_PARAMS`` raises the limit.
-MAX_PARAMS = 50_000_000
+# MAX_PARAMS, the one limit on a model's size, is matnet.model's (held when a network is built, too).
 MAX_JSON_BYTES = 10 * 2**20         # a model description is a few kB; read no more than this before parsing
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
@@ -42,17 +38,6 @@ def save_model(model: Sequential, path: str | Path) -> tuple[Path, Path]:
     """``model.save(path)``: write ``path.npz`` and ``path.json``. The writer is ``Sequential.save`` (matnet.model
     explains why it lives there); this module reads the files back, checking everything."""
     return model.save(path)
-
-
-def _max_params(max_params: int | None) -> int:
-    if max_params is not None:
-        return int(max_params)
-    value = os.environ.get("MATNET_MAX_PARAMS", "").strip()
-    if not value:
-        return MAX_PARAMS
-    if not value.isdigit():
-        raise MatnetError(f"MATNET_MAX_PARAMS={value!r}: expected a whole number of parameters")
-    return int(value)
 
 
 def _whole(value, what: str) -> int:
@@ -102,16 +87,6 @@ def _projection_params(layers, shape) -> tuple[int, tuple[int, ...]]:
         else:
             shape = tuple(layer.output_shape(shape))
     return total, shape
-
-
-def _count(n: int) -> str:
-    """1,234,567; a count too long to read (a size of 1e300 in a hostile file) as 5.0e+300."""
-    return f"{n:,}" if n < 10**15 else f"{float(n):.1e}"
-
-
-def _too_many(count: int, limit: int) -> str:
-    return (f"{_count(count)} parameters, more than the limit of {limit:,} (no MNIST-shaped model needs that many; "
-            f"raise it with load_model(max_params=...) or MATNET_MAX_PARAMS if you trust the file)")
 
 
 def _read_description(meta_path: Path) -> dict:
@@ -168,7 +143,7 @@ def load_model(path: str | Path, *, max_params: int | None = None) -> Sequential
     refused before anything is allocated; see the module's docstring for every other check."""
     if Path(path).is_dir():
         raise MatnetError(f"{path} is a folder, not a model file (matnet.load_model opens run folders too)")
-    limit = _max_params(max_params)
+    limit = params_limit(max_params)
     npz, meta_path = model_paths(path)
     for p in (meta_path, npz):
         if not p.is_file():
@@ -179,7 +154,8 @@ def load_model(path: str | Path, *, max_params: int | None = None) -> Sequential
     declared = _declared(meta, meta_path)
     count = sum(math.prod(shape) for shape in declared.values())
     if count > limit:
-        raise MatnetError(f"{meta_path}: declares {_too_many(count, limit)}")
+        advice = "load_model(max_params=...) or MATNET_MAX_PARAMS if you trust the file"
+        raise MatnetError(f"{meta_path}: declares {too_many(count, limit, advice)}")
     try:
         dtype = np.dtype(meta.get("dtype", "float32"))
     except (TypeError, ValueError) as err:
@@ -229,7 +205,7 @@ def _build(meta: dict, meta_path: Path, dtype: np.dtype, declared: int) -> Seque
 
     def check(count):
         if count > declared:
-            raise MatnetError(f"{meta_path}: its layers would make {_count(count)} parameters or more, but its "
+            raise MatnetError(f"{meta_path}: its layers would make {count_text(count)} parameters or more, but its "
                               f"'parameters' entry declares {declared:,}")
 
     try:

@@ -252,3 +252,43 @@ def test_every_reader_of_user_files_refuses_a_named_pipe(tmp_path, capsys, where
         return
     assert code == 1 and error_line(err) == f"matnet: error: {path}: a named pipe (FIFO), not a file; matnet " \
                                             f"reads only regular files"
+
+
+def test_train_refuses_a_network_that_load_model_would_refuse(tmp_path, capsys, mnist):
+    """784-62894-10 is 50,000,740 parameters, just over the limit: refused before a weight is allocated or the
+    run folder made (784-62893-10, 49,999,945, is within it)."""
+    from matnet import build_mlp
+    from matnet.model import check_params
+
+    out = tmp_path / "big"
+    code, stdout, err = run(capsys, "train", *TINY[:6], "--layers", "784,62894,10", "--out", str(out))
+    assert code == 1 and stdout == "" and not out.exists()
+    assert error_line(err) == ("matnet: error: layers 784,62894,10 would make 50,000,740 parameters, more than the "
+                               "limit of 50,000,000 (no MNIST-shaped model needs that many; raise it with "
+                               "max_params=... or MATNET_MAX_PARAMS)")
+    with pytest.raises(MatnetError, match="more than the limit of 50,000,000"):
+        build_mlp([784, 62894, 10])
+    check_params(785 * 62893 + 62894 * 10, "784-62893-10")            # at the limit: allowed
+    from matnet.model import build_cnn
+
+    with pytest.raises(MatnetError, match=r"the cnn \(filters 8, dense 65536\) would make 103,481,450 parameters"):
+        build_cnn(filters=[8], dense=65536)
+    for filters, dense in (([8, 16], 32), ([4], 7), ([2, 3, 5], 9)):   # the count before building is the count
+        limit = build_cnn(filters=filters, dense=dense).num_params
+        build_cnn(filters=filters, dense=dense, max_params=limit)
+        with pytest.raises(MatnetError, match=f"{limit:,} parameters, more than the limit of {limit - 1:,}"):
+            build_cnn(filters=filters, dense=dense, max_params=limit - 1)
+
+
+def test_the_same_override_lets_train_make_and_load_a_larger_model(tmp_path, capsys, mnist, monkeypatch):
+    """MATNET_MAX_PARAMS moves the one limit for both: 784-16-10 (12,730 parameters) under a limit of 12,729 is
+    refused by train; at 12,730 it trains, and the model it wrote loads under that same limit."""
+    from matnet import load_model
+
+    monkeypatch.setenv("MATNET_MAX_PARAMS", "12729")
+    code, _, err = run(capsys, "train", *TINY, "--out", str(tmp_path / "no"))
+    assert code == 1 and "12,730 parameters, more than the limit of 12,729" in error_line(err)
+    assert not (tmp_path / "no").exists()
+    monkeypatch.setenv("MATNET_MAX_PARAMS", "12730")
+    assert run(capsys, "train", *TINY, "--out", str(tmp_path / "yes"))[0] == 0
+    assert load_model(tmp_path / "yes").num_params == 12730
