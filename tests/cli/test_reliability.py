@@ -292,3 +292,28 @@ def test_the_same_override_lets_train_make_and_load_a_larger_model(tmp_path, cap
     monkeypatch.setenv("MATNET_MAX_PARAMS", "12730")
     assert run(capsys, "train", *TINY, "--out", str(tmp_path / "yes"))[0] == 0
     assert load_model(tmp_path / "yes").num_params == 12730
+
+
+def test_a_run_whose_schedule_gives_every_step_rate_0_is_refused(tmp_path, capsys, mnist):
+    """One step with the cosine schedule: that step ends the run, where cosine reaches 0. Refused before the run
+    folder is made; two steps (the first at half-way: half the rate) or a constant schedule train."""
+    from matnet import build_mlp
+    from matnet.optim import Momentum, make_schedule
+    from matnet.train.trainer import Trainer
+
+    one_step = [*TINY, "--batch-size", "10000000"]
+    code, stdout, err = run(capsys, "train", *one_step, "--out", str(tmp_path / "r"))
+    assert code == 1 and stdout == "" and not (tmp_path / "r").exists()
+    assert error_line(err) == ("matnet: error: the cosine schedule gives 0 at the only step of this run, which would "
+                               "learn nothing: use more steps (a smaller batch size or more epochs) or another "
+                               "schedule")
+    assert run(capsys, "train", *one_step, "--schedule", "constant", "--out", str(tmp_path / "c"))[0] == 0
+    x, y = mnist.train_images[:8].reshape(8, -1) / 255.0, mnist.train_labels[:8]
+    with pytest.raises(MatnetError, match="the learning rate is 0 at every one of the 4 steps"):
+        Trainer(build_mlp([784, 4, 10]), optimizer=Momentum(0.1, schedule=lambda t, lr: 0.0), epochs=2,
+                batch_size=4).fit(x, y)
+    optimizer = Momentum(0.1, schedule=make_schedule("cosine", epochs=1))
+    with pytest.raises(MatnetError, match="the cosine schedule gives 0 at the only step"):
+        Trainer(build_mlp([784, 4, 10]), optimizer=optimizer, epochs=1, batch_size=8).fit(x, y)
+    history = Trainer(build_mlp([784, 4, 10]), optimizer=optimizer, epochs=1, batch_size=4).fit(x, y)
+    assert history.epochs[-1]["lr"] == 0.0 and optimizer.t == 2      # its first step ran at lr 0.05
