@@ -2,22 +2,34 @@
 
 A run's ``config.toml`` holds every setting (defaults included), so it alone reproduces the run; ``--config`` reads
 such a file and command-line flags override it.
+
+Every TOML file matnet reads goes through ``read_toml`` / ``parse_toml``: over ``MAX_CONFIG_BYTES`` it is not
+read, nested deeper than ``MAX_CONFIG_DEPTH`` (a cheap scan of its brackets) it is not parsed (the parser recurses),
+and an error lists at most ``MAX_LISTED`` unknown keys and shows a value at most a line long.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
+import reprlib
 import tomllib
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import tomli_w
 
 from matnet.errors import MatnetError
 from matnet.fileio import read_regular
 
-__all__ = ["TrainConfig", "PRESETS", "load_config", "config_toml"]
+__all__ = ["TrainConfig", "PRESETS", "load_config", "config_toml", "read_toml", "parse_toml", "MAX_CONFIG_BYTES",
+           "MAX_CONFIG_DEPTH"]
+
+MAX_CONFIG_BYTES = 2**20     # a run's config.toml is under 1 kB
+MAX_CONFIG_DEPTH = 20        # brackets within brackets; a config needs 1 (layers = [784, 128, 10])
+MAX_LISTED = 10              # unknown keys an error names (then "and N more")
 
 # Starting points that `--preset NAME` fills in (a config file and flags override them).
 PRESETS = {
@@ -93,12 +105,14 @@ class TrainConfig:
         """A config from a dict such as a parsed TOML file: unknown keys and wrong types name the key."""
         kinds = typing.get_type_hints(cls)
         unknown = [key for key in values if key not in kinds]
-        if unknown:   # all of them at once, each with the known key it was probably meant to be
+        if unknown:   # all of them at once (the first MAX_LISTED), each with the known key it was probably meant to be
             aliases = {"learning_rate": "lr", "batch": "batch_size", "n_epochs": "epochs", "decay": "weight_decay"}
             named = []
-            for key in unknown:
-                close = [aliases[key]] if key in aliases else difflib.get_close_matches(key, kinds, n=1)
-                named.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            for key in unknown[:MAX_LISTED]:
+                close = [aliases[key]] if key in aliases else difflib.get_close_matches(key[:100], kinds, n=1)
+                named.append(f"{_short(key)}" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            if len(unknown) > MAX_LISTED:
+                named.append(f"and {len(unknown) - MAX_LISTED:,} more")
             raise MatnetError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; known "
                               f"keys: {', '.join(kinds)}")
         checked = {}
@@ -110,6 +124,15 @@ class TrainConfig:
         except MatnetError as err:
             raise MatnetError(f"{source}: {err}") from None
         return config
+
+
+_REPR = reprlib.Repr()      # (keyword arguments only from Python 3.12)
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 60, 60, 8, 4
+
+
+def _short(value) -> str:
+    """``value`` as a short repr: nested values, long strings and long lists elided (an error stays one line)."""
+    return _REPR.repr(value)
 
 
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
@@ -125,19 +148,50 @@ def _typed(key, value, kind, source):
         list[int]: isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
     }[kind]
     if not ok:
-        raise MatnetError(f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {value!r}")
+        raise MatnetError(f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {_short(value)}")
     return float(value) if kind is float else value
+
+
+_STRINGS_AND_COMMENTS = re.compile(r'''"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|'[^'\n]*'|#[^\n]*''')
+
+
+def _depth(text: str) -> int:
+    """How deep brackets ([ and {) nest in TOML ``text``, strings and comments aside: a scan, no recursion."""
+    code = np.frombuffer(_STRINGS_AND_COMMENTS.sub("", text).encode("utf-8"), dtype=np.uint8)
+    steps = np.isin(code, (ord("["), ord("{"))).astype(np.int64) - np.isin(code, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def parse_toml(text: str, source) -> dict:
+    """TOML ``text`` parsed, if it is within MAX_CONFIG_BYTES and MAX_CONFIG_DEPTH (else one MatnetError line)."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise MatnetError(f"{source}: more than {MAX_CONFIG_BYTES:,} bytes, far more than a config takes; not "
+                          f"reading it")
+    depth = _depth(text)
+    if depth > MAX_CONFIG_DEPTH:
+        raise MatnetError(f"{source}: brackets nested {depth:,} levels deep, more than the {MAX_CONFIG_DEPTH} a "
+                          f"config may take; not parsing it")
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as err:
+        raise MatnetError(f"{source}: invalid TOML ({str(err)[:200]})") from None
+
+
+def read_toml(path: str | Path) -> dict:
+    """The TOML file ``path`` parsed (``parse_toml``); a regular file of at most MAX_CONFIG_BYTES."""
+    path = Path(path)
+    try:
+        text = read_regular(path, MAX_CONFIG_BYTES, what="config").decode("utf-8")
+    except OSError as err:
+        raise MatnetError(f"{path}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise MatnetError(f"{path}: invalid TOML ({err})") from None
+    return parse_toml(text, path)
 
 
 def load_config(path: str | Path) -> dict:
     """The key-value pairs of a TOML file, checked against TrainConfig (returned as a dict of overrides)."""
-    path = Path(path)
-    try:
-        values = tomllib.loads(read_regular(path).decode("utf-8"))
-    except OSError as err:
-        raise MatnetError(f"{path}: cannot read ({err.strerror or err})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise MatnetError(f"{path}: invalid TOML ({err})") from None
+    values = read_toml(path)
     TrainConfig.from_dict(values, str(path))  # the checks, with the file's name in every message
     return values
 

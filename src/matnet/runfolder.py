@@ -22,12 +22,12 @@ never replaces an existing one unless asked to (``create(force=True)``), and the
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from matnet.config import parse_toml
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
@@ -172,7 +172,7 @@ class RunFolder:
             raise MatnetError(f"{path} is unreadable: {err}") from None
 
     def read_config(self) -> dict:
-        return self._read(CONFIG, tomllib.loads)
+        return self._read(CONFIG, lambda text: parse_toml(text, self.path / CONFIG))
 
     def read_summary(self) -> dict:
         return self._read(SUMMARY, json.loads)

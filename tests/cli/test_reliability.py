@@ -317,3 +317,35 @@ def test_a_run_whose_schedule_gives_every_step_rate_0_is_refused(tmp_path, capsy
         Trainer(build_mlp([784, 4, 10]), optimizer=optimizer, epochs=1, batch_size=8).fit(x, y)
     history = Trainer(build_mlp([784, 4, 10]), optimizer=optimizer, epochs=1, batch_size=4).fit(x, y)
     assert history.epochs[-1]["lr"] == 0.0 and optimizer.t == 2      # its first step ran at lr 0.05
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("deep", "lr = " + "[" * 100_000 + "]" * 100_000 + "\n",
+     "brackets nested 100,000 levels deep, more than the 20 a config may take; not parsing it"),
+    ("tables", "x = { " * 50 + "}" * 50, "brackets nested 50 levels deep, more than the 20 a config may take; not "
+                                         "parsing it"),
+    ("big", "".join(f"k{i} = 1\n" for i in range(1_000_000)),
+     "more than 1,048,576 bytes, far more than a config takes; not reading it"),
+])
+def test_a_hostile_config_is_refused_before_parsing(tmp_path, capsys, name, text, message):
+    import time
+
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    started = time.perf_counter()
+    code, stdout, err = run(capsys, "train", "--config", str(path), "--out", str(tmp_path / "never"))
+    assert code == 1 and error_line(err) == f"matnet: error: {path}: {message}"
+    assert time.perf_counter() - started < 5 and not (tmp_path / "never").exists()
+
+
+def test_a_config_error_names_at_most_ten_unknown_keys_and_short_values(tmp_path, capsys):
+    path = tmp_path / "many.toml"
+    path.write_text("".join(f"[table{i}]\n" for i in range(50_000)))     # 50,000 tables: 0.6 MB
+    code, _, err = run(capsys, "train", "--config", str(path))
+    line = error_line(err)
+    assert code == 1 and "unknown keys 'table0', 'table1'" in line and "'table9', and 49,990 more; known" in line
+    assert "table10'" not in line and len(line) < 1000
+    deep = tmp_path / "dotted.toml"
+    deep.write_text("lr." + ".".join(["x"] * 10_000) + " = 1\n")      # a key 10,000 levels deep, no brackets
+    code, _, err = run(capsys, "train", "--config", str(deep))
+    assert code == 1 and "key 'lr' must be a number, got {'x': {'x': {...}}}" in error_line(err)

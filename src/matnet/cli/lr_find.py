@@ -9,7 +9,6 @@ the suggested ``lr`` (``out`` left out, so each run gets a fresh folder); an exi
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import click
@@ -19,7 +18,7 @@ from click.core import ParameterSource
 from matnet.cli.common import echo_json
 from matnet.fileio import default_output, named_output
 from matnet.cli.train import _new_config, train
-from matnet.config import config_toml, load_config
+from matnet.config import config_toml, load_config, parse_toml, read_toml
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
@@ -35,13 +34,13 @@ def _apply(path: Path, config, lr: float, force: bool) -> str:
     if path.exists():
         if not force:
             raise MatnetError(f"{path} exists: add --force to set its lr key (its other keys are kept)")
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
+        values = read_toml(path)
         values["lr"] = lr
         text = tomli_w.dumps(values)
         verb = "updated lr in"
     else:
         config.lr = lr
-        values = tomllib.loads(config_toml(config))
+        values = parse_toml(config_toml(config), "the settings")
         values.pop("out", None)
         text = tomli_w.dumps(values)
         verb = "wrote"
