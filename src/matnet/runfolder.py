@@ -21,7 +21,9 @@ never replaces an existing one unless asked to (``create(force=True)``), and the
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +94,13 @@ class RunFolder:
         return self.path / which
 
     def figure(self, name: str) -> Path:
-        """Where the figure ``name`` is drawn: ``figures/NAME.png`` (the folder is made if needed)."""
+        """Where the figure ``name`` is drawn: ``figures/NAME.png`` (the folder is made if needed; a file where it
+        should be is an OSError, ENOTDIR, naming it)."""
         path = self._inside(FIGURES, f"{name}.png")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:     # mkdir's word for "something that is not a folder is there"
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
         return path
 
     # --- writes ------------------------------------------------------------------------------------------

@@ -349,3 +349,14 @@ def test_a_config_error_names_at_most_ten_unknown_keys_and_short_values(tmp_path
     deep.write_text("lr." + ".".join(["x"] * 10_000) + " = 1\n")      # a key 10,000 levels deep, no brackets
     code, _, err = run(capsys, "train", "--config", str(deep))
     assert code == 1 and "key 'lr' must be a number, got {'x': {'x': {...}}}" in error_line(err)
+
+
+def test_a_file_where_the_figures_folder_should_be(tmp_path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "metrics.jsonl").write_text('{"epoch": 1, "loss": 1.0, "acc": 0.5}\n')
+    (folder / "figures").write_text("not a folder")
+    code, stdout, err = run(capsys, "report", str(folder))
+    assert code == 1 and stdout == ""
+    assert error_line(err) == f"matnet: error: {folder / 'figures'}: a file stands where a folder should be"
+    assert (folder / "figures").read_text() == "not a folder" and not (folder / "report.html").exists()
