@@ -3,32 +3,25 @@
 A run's ``config.toml`` holds every setting (defaults included), so it alone reproduces the run; ``--config`` reads
 such a file and command-line flags override it.
 
-Every TOML file matnet reads goes through ``read_toml`` / ``parse_toml``: over ``MAX_CONFIG_BYTES`` it is not
-read, nested deeper than ``MAX_CONFIG_DEPTH`` (a cheap scan of its brackets) it is not parsed (the parser recurses),
-and an error lists at most ``MAX_LISTED`` unknown keys and shows a value at most a line long.
+Every TOML file matnet reads goes through ``matnet.fileio.read_toml`` (bounded in size and nesting before it is
+parsed); an error here lists at most ``MAX_LISTED`` unknown keys and shows a value at most a line long.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 import reprlib
-import tomllib
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
 import tomli_w
 
 from matnet.errors import MatnetError
-from matnet.fileio import read_regular
+from matnet.fileio import read_toml
 
-__all__ = ["TrainConfig", "PRESETS", "load_config", "config_toml", "read_toml", "parse_toml", "MAX_CONFIG_BYTES",
-           "MAX_CONFIG_DEPTH"]
+__all__ = ["TrainConfig", "PRESETS", "load_config", "config_toml"]
 
-MAX_CONFIG_BYTES = 2**20     # a run's config.toml is under 1 kB
-MAX_CONFIG_DEPTH = 20        # brackets within brackets; a config needs 1 (layers = [784, 128, 10])
 MAX_LISTED = 10              # unknown keys an error names (then "and N more")
 
 # Starting points that `--preset NAME` fills in (a config file and flags override them).
@@ -150,43 +143,6 @@ def _typed(key, value, kind, source):
     if not ok:
         raise MatnetError(f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {_short(value)}")
     return float(value) if kind is float else value
-
-
-_STRINGS_AND_COMMENTS = re.compile(r'''"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|'[^'\n]*'|#[^\n]*''')
-
-
-def _depth(text: str) -> int:
-    """How deep brackets ([ and {) nest in TOML ``text``, strings and comments aside: a scan, no recursion."""
-    code = np.frombuffer(_STRINGS_AND_COMMENTS.sub("", text).encode("utf-8"), dtype=np.uint8)
-    steps = np.isin(code, (ord("["), ord("{"))).astype(np.int64) - np.isin(code, (ord("]"), ord("}")))
-    return int(np.cumsum(steps).max(initial=0))
-
-
-def parse_toml(text: str, source) -> dict:
-    """TOML ``text`` parsed, if it is within MAX_CONFIG_BYTES and MAX_CONFIG_DEPTH (else one MatnetError line)."""
-    if len(text) > MAX_CONFIG_BYTES:
-        raise MatnetError(f"{source}: more than {MAX_CONFIG_BYTES:,} bytes, far more than a config takes; not "
-                          f"reading it")
-    depth = _depth(text)
-    if depth > MAX_CONFIG_DEPTH:
-        raise MatnetError(f"{source}: brackets nested {depth:,} levels deep, more than the {MAX_CONFIG_DEPTH} a "
-                          f"config may take; not parsing it")
-    try:
-        return tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError) as err:
-        raise MatnetError(f"{source}: invalid TOML ({str(err)[:200]})") from None
-
-
-def read_toml(path: str | Path) -> dict:
-    """The TOML file ``path`` parsed (``parse_toml``); a regular file of at most MAX_CONFIG_BYTES."""
-    path = Path(path)
-    try:
-        text = read_regular(path, MAX_CONFIG_BYTES, what="config").decode("utf-8")
-    except OSError as err:
-        raise MatnetError(f"{path}: cannot read ({err.strerror or err})") from None
-    except UnicodeDecodeError as err:
-        raise MatnetError(f"{path}: invalid TOML ({err})") from None
-    return parse_toml(text, path)
 
 
 def load_config(path: str | Path) -> dict:

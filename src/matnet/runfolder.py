@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from matnet.config import parse_toml
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path, open_regular, read_regular, remove_leftovers, write_json, write_text
+from matnet.fileio import atomic_path, open_regular, parse_toml, read_regular, remove_leftovers, write_json, write_text
 from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
 

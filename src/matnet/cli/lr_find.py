@@ -16,9 +16,9 @@ import tomli_w
 from click.core import ParameterSource
 
 from matnet.cli.common import echo_json
-from matnet.fileio import default_output, named_output
+from matnet.fileio import default_output, named_output, parse_toml, read_toml
 from matnet.cli.train import _new_config, train
-from matnet.config import config_toml, load_config, parse_toml, read_toml
+from matnet.config import config_toml, load_config
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
