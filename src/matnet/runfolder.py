@@ -35,6 +35,7 @@ from matnet.errors import MatnetError
 from matnet.fileio import atomic_path, open_regular, parse_toml, read_regular, remove_leftovers, write_json, write_text
 from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
+from matnet.terminal import shown
 
 __all__ = ["RunFolder", "RunData", "read_run", "load_model", "find_run", "fresh_path"]
 
@@ -336,7 +337,7 @@ def read_run(path: str | Path, *, progress: bool = True, complete: bool = True) 
         run.probabilities, run.labels = predictions
     elif complete and run.model is not None and run.test_images() is not None:
         if progress:
-            print(f"evaluating {run.name} on the {run.dataset_name} test set", flush=True)
+            print(shown(f"evaluating {run.name} on the {run.dataset_name} test set"), flush=True)
         data = run._dataset
         run.probabilities = run.model.predict_proba(model_inputs(data.test_images, run.model.input_shape,
                                                                  run.model.dtype))

@@ -360,3 +360,41 @@ def test_a_file_where_the_figures_folder_should_be(tmp_path, capsys):
     assert code == 1 and stdout == ""
     assert error_line(err) == f"matnet: error: {folder / 'figures'}: a file stands where a folder should be"
     assert (folder / "figures").read_text() == "not a folder" and not (folder / "report.html").exists()
+
+
+HOSTILE_NAMES = ["zero\rOVERWRITTEN", "one\nmatnet: error: fake", "two\x00nul", "three\u202eevil", "four\x1b[31mred",
+                 "five\x07bell", "six\u2066iso", "seven\x9bcsi", "eight", "nine"]
+
+
+def assert_inert(text: str) -> None:
+    """Only matnet's own line breaks: no other control character (Unicode Cc), no bidi control."""
+    import unicodedata
+
+    from matnet.terminal import BIDI_CONTROLS
+
+    bad = [c for c in text if (unicodedata.category(c) == "Cc" and c != "\n") or c in BIDI_CONTROLS]
+    assert not bad, bad
+
+
+def test_names_from_a_model_file_are_shown_not_obeyed(tmp_path, capsys):
+    from matnet import Sequential, save_model
+    from matnet.nn import Dense
+
+    save_model(Sequential([Dense(784, 10, name="dense\rX\u202e")], classes=HOSTILE_NAMES, name="m\x1b]0;title\x07"),
+               tmp_path / "evil")
+    model = tmp_path / "evil.npz"
+    code, out, err = run(capsys, "info", str(model))
+    assert code == 0 and err == ""
+    assert_inert(out)
+    assert "classes: zero\\rOVERWRITTEN, one\\nmatnet: error: fake, two\\0nul, three\\u202eevil, four\\x1b[31mred, " \
+           "five\\x07bell, six\\u2066iso, seven\\x9bcsi, eight, nine" in out
+    assert "dense\\rX\\u202e (Dense)" in out and 'Model: "m\\x1b]0;title\\x07"' in out
+    image = digit_png(tmp_path / "a.png")
+    code, out, err = run(capsys, "predict", str(model), str(image), "--top", "10")
+    assert code == 0 and len(out.splitlines()) == 1 and "one\\nmatnet: error: fake (" in out
+    assert_inert(out)
+    code, out, _ = run(capsys, "predict", str(model), str(image), "--json")
+    assert json.loads(out)[0]["label"] in HOSTILE_NAMES                # JSON keeps the names exactly (escaped)
+    code, _, err = run(capsys, "info", str(tmp_path / "no\rsuch\u202e"))
+    assert code == 1 and error_line(err).endswith("no\\rsuch\\u202e: no run folder or model file of that name")
+    assert_inert(err)

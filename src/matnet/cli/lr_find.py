@@ -15,7 +15,7 @@ import click
 import tomli_w
 from click.core import ParameterSource
 
-from matnet.cli.common import echo_json
+from matnet.cli.common import echo, echo_json
 from matnet.fileio import default_output, named_output, parse_toml, read_toml
 from matnet.cli.train import _new_config, train
 from matnet.config import config_toml, load_config
@@ -88,11 +88,11 @@ def lr_find(ctx, config_file, preset, steps, plot, apply, force, as_json, **opti
                    "optimizer": config.optimizer, "steps": len(result.lrs), "stopped": result.stopped,
                    "plot": str(plot_path), "applied": apply, "warning": result.warning})
         return
-    click.echo(f"suggested learning rate: {result.suggestion:.3g}  ({config.optimizer}; smoothed loss lowest at "
+    echo(f"suggested learning rate: {result.suggestion:.3g}  ({config.optimizer}; smoothed loss lowest at "
                f"{result.minimum:.3g}, steepest at {result.steepest:.3g}; {len(result.lrs)} steps, "
                f"{result.stopped})")
-    click.echo(f"plot: {plot_path}")
+    echo(f"plot: {plot_path}")
     if result.warning:
-        click.echo(f"warning: {result.warning}", err=True)
+        echo(f"warning: {result.warning}", err=True)
     if apply:
-        click.echo(f"{verb} {apply}: lr = {result.suggestion:.3g}")
+        echo(f"{verb} {apply}: lr = {result.suggestion:.3g}")
