@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,17 +186,28 @@ class RunFolder:
 
     def read_metrics(self) -> list[dict]:
         """One dict per epoch. A last line cut short (a crash while it was written) is dropped; any other line
-        that is not JSON makes the file unreadable."""
+        that is not an epoch's record (a JSON object) is skipped, with a warning on
+        stderr naming the file and the line: the other epochs are still read."""
+        path = self.path / METRICS
+
         def parse(text):
-            lines = [line for line in text.splitlines() if line.strip()]
+            lines = text.splitlines()
             epochs = []
             for k, line in enumerate(lines):
+                if not line.strip():
+                    continue
                 try:
-                    epochs.append(json.loads(line))
+                    epoch = json.loads(line)
                 except ValueError as err:
                     if k == len(lines) - 1 and not text.endswith("\n"):
                         break
-                    raise ValueError(f"line {k + 1}: {err}") from None
+                    _warn(f"{path}: line {k + 1} is not JSON ({err}); skipped it, read the other lines")
+                    continue
+                if not isinstance(epoch, dict):
+                    _warn(f"{path}: line {k + 1} is not an epoch's record (a JSON object); skipped it, read the "
+                          f"other lines")
+                    continue
+                epochs.append(epoch)
             return epochs
         return self._read(METRICS, parse)
 
@@ -221,6 +233,11 @@ class RunFolder:
 
     def load_model(self, which: str = MODEL, *, max_params: int | None = None):
         return load_model_file(self.model_file(which), max_params=max_params)
+
+
+def _warn(message: str) -> None:
+    """One ``matnet: warning:`` line on stderr: something was read around, not refused."""
+    print(f"matnet: warning: {shown(message)}", file=sys.stderr, flush=True)
 
 
 def find_run(path: str | Path) -> RunFolder | None:

@@ -398,3 +398,32 @@ def test_names_from_a_model_file_are_shown_not_obeyed(tmp_path, capsys):
     code, _, err = run(capsys, "info", str(tmp_path / "no\rsuch\u202e"))
     assert code == 1 and error_line(err).endswith("no\\rsuch\\u202e: no run folder or model file of that name")
     assert_inert(err)
+
+
+@pytest.mark.parametrize("garbage,why", [
+    ("\x00\x01garbage{", "is not JSON (Expecting value: line 1 column 1 (char 0))"),
+    ("[1, 2]", "is not an epoch's record (a JSON object)"),
+])
+def test_a_bad_line_in_the_middle_of_metrics_costs_only_that_line(tmp_path, capsys, mnist, garbage, why):
+    from matnet.runfolder import read_run
+
+    folder = tmp_path / "run"
+    assert run(capsys, "train", *TINY[:4], "--epochs", "3", *TINY[6:], "--out", str(folder))[0] == 0
+    metrics = folder / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join([lines[0], garbage, *lines[1:]]) + "\n")   # a line 2 that is no epoch
+    warning = f"matnet: warning: {metrics}: line 2 {why}; skipped it, read the other lines".replace("\x00", "\\0")
+    warning = warning.replace("\x01", "\\x01")
+
+    code, stdout, err = run(capsys, "report", str(folder))
+    assert code == 0 and err.splitlines() == [warning] and "missing" not in stdout
+    assert [m["epoch"] for m in read_run(folder, progress=False).metrics] == [1, 2, 3]
+    capsys.readouterr()
+    assert (folder / "figures" / "curves.png").is_file()
+
+    code, stdout, err = run(capsys, "compare", str(folder), "--out", str(tmp_path / "c.png"), "--json")
+    assert code == 0 and err.splitlines() == [warning] and (tmp_path / "c.png").is_file()
+    assert json.loads(stdout)["runs"][0]["epochs"] == 3
+
+    code, stdout, err = run(capsys, "info", str(folder))            # info reads summary.json, not the metrics
+    assert code == 0 and err == "" and "after 3 epochs" in stdout
