@@ -2,12 +2,15 @@
 
 A run's ``config.toml`` holds every setting (defaults included), so it alone reproduces the run; ``--config`` reads
 such a file and command-line flags override it.
+
+Every TOML file matnet reads goes through ``matnet.fileio.read_toml`` (bounded in size and nesting before it is
+parsed); an error here lists at most ``MAX_LISTED`` unknown keys and shows a value at most a line long.
 """
 
 from __future__ import annotations
 
 import difflib
-import tomllib
+import reprlib
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,8 +18,11 @@ from pathlib import Path
 import tomli_w
 
 from matnet.errors import MatnetError
+from matnet.fileio import read_toml
 
 __all__ = ["TrainConfig", "PRESETS", "load_config", "config_toml"]
+
+MAX_LISTED = 10              # unknown keys an error names (then "and N more")
 
 # Starting points that `--preset NAME` fills in (a config file and flags override them).
 PRESETS = {
@@ -92,12 +98,14 @@ class TrainConfig:
         """A config from a dict such as a parsed TOML file: unknown keys and wrong types name the key."""
         kinds = typing.get_type_hints(cls)
         unknown = [key for key in values if key not in kinds]
-        if unknown:   # all of them at once, each with the known key it was probably meant to be
+        if unknown:   # all of them at once (the first MAX_LISTED), each with the known key it was probably meant to be
             aliases = {"learning_rate": "lr", "batch": "batch_size", "n_epochs": "epochs", "decay": "weight_decay"}
             named = []
-            for key in unknown:
-                close = [aliases[key]] if key in aliases else difflib.get_close_matches(key, kinds, n=1)
-                named.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            for key in unknown[:MAX_LISTED]:
+                close = [aliases[key]] if key in aliases else difflib.get_close_matches(key[:100], kinds, n=1)
+                named.append(f"{_short(key)}" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            if len(unknown) > MAX_LISTED:
+                named.append(f"and {len(unknown) - MAX_LISTED:,} more")
             raise MatnetError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; known "
                               f"keys: {', '.join(kinds)}")
         checked = {}
@@ -109,6 +117,15 @@ class TrainConfig:
         except MatnetError as err:
             raise MatnetError(f"{source}: {err}") from None
         return config
+
+
+_REPR = reprlib.Repr()      # (keyword arguments only from Python 3.12)
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 60, 60, 8, 4
+
+
+def _short(value) -> str:
+    """``value`` as a short repr: nested values, long strings and long lists elided (an error stays one line)."""
+    return _REPR.repr(value)
 
 
 _KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
@@ -124,19 +141,13 @@ def _typed(key, value, kind, source):
         list[int]: isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
     }[kind]
     if not ok:
-        raise MatnetError(f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {value!r}")
+        raise MatnetError(f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {_short(value)}")
     return float(value) if kind is float else value
 
 
 def load_config(path: str | Path) -> dict:
     """The key-value pairs of a TOML file, checked against TrainConfig (returned as a dict of overrides)."""
-    path = Path(path)
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise MatnetError(f"{path}: cannot read ({err.strerror or err})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise MatnetError(f"{path}: invalid TOML ({err})") from None
+    values = read_toml(path)
     TrainConfig.from_dict(values, str(path))  # the checks, with the file's name in every message
     return values
 

@@ -18,17 +18,26 @@ Where files land (every command and function follows it; the README's "Files mat
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
+import stat
 import tempfile
+import tomllib
 from pathlib import Path
+
+import numpy as np
 
 from matnet.errors import MatnetError
 
 __all__ = ["atomic_path", "write_text", "write_json", "remove_leftovers", "default_output", "named_output",
-           "DEFAULT_FOLDER"]
+           "DEFAULT_FOLDER", "open_regular", "read_regular", "NotRegularFile", "read_toml", "parse_toml",
+           "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH"]
 
 DEFAULT_FOLDER = "runs"     # where files written under a default name land, in the current folder (as run folders do)
+MAX_CONFIG_BYTES = 2**20    # a run's config.toml is under 1 kB
+MAX_CONFIG_DEPTH = 20       # brackets within brackets; a config needs 1 (layers = [784, 128, 10])
 
 
 def default_output(name: str, folder: str | os.PathLike = DEFAULT_FOLDER) -> Path:
@@ -100,3 +109,84 @@ def write_text(path, text: str) -> None:
 
 def write_json(path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+class NotRegularFile(MatnetError):
+    """A path that names a named pipe, a socket or a device where a file was expected."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"))
+
+
+def _refuse_special(path, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise NotRegularFile(f"{path}: {kind}, not a file; matnet reads only regular files")
+
+
+def open_regular(path: str | os.PathLike):
+    """``path`` opened for binary reading, if it is a regular file (symlinks followed). A named pipe, a socket or
+    a device is a NotRegularFile (a MatnetError) and is never waited on: the file is opened non-blocking and
+    checked with ``fstat`` before any read. FileNotFoundError, IsADirectoryError (for a folder) and other
+    OSErrors reach the caller, which names them in its own words."""
+    path = os.fspath(path)
+    _refuse_special(path, os.stat(path).st_mode)         # a socket cannot even be opened: say what it is
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _refuse_special(path, os.fstat(fd).st_mode)      # what was opened, should the path have changed since
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | os.PathLike, limit: int | None = None, what: str = "file") -> bytes:
+    """The bytes of the regular file ``path`` (``open_regular``); with ``limit``, a file longer than that is a
+    MatnetError, found after reading ``limit + 1`` bytes at most."""
+    with open_regular(path) as file:
+        data = file.read() if limit is None else file.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise MatnetError(f"{os.fspath(path)}: more than {limit:,} bytes, far more than a {what} takes; not "
+                          f"reading it")
+    return data
+
+
+_STRINGS_AND_COMMENTS = re.compile(r'''"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|'[^'\n]*'|#[^\n]*''')
+
+
+def _depth(text: str) -> int:
+    """How deep brackets ([ and {) nest in TOML ``text``, strings and comments aside: a scan, no recursion."""
+    code = np.frombuffer(_STRINGS_AND_COMMENTS.sub("", text).encode("utf-8"), dtype=np.uint8)
+    steps = np.isin(code, (ord("["), ord("{"))).astype(np.int64) - np.isin(code, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def parse_toml(text: str, source) -> dict:
+    """TOML ``text`` parsed, if it is within MAX_CONFIG_BYTES and MAX_CONFIG_DEPTH (else one MatnetError line)."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise MatnetError(f"{source}: more than {MAX_CONFIG_BYTES:,} bytes, far more than a config takes; not "
+                          f"reading it")
+    depth = _depth(text)
+    if depth > MAX_CONFIG_DEPTH:
+        raise MatnetError(f"{source}: brackets nested {depth:,} levels deep, more than the {MAX_CONFIG_DEPTH} a "
+                          f"config may take; not parsing it")
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as err:
+        raise MatnetError(f"{source}: invalid TOML ({str(err)[:200]})") from None
+
+
+def read_toml(path: str | Path) -> dict:
+    """The TOML file ``path`` parsed (``parse_toml``); a regular file of at most MAX_CONFIG_BYTES."""
+    path = Path(path)
+    try:
+        text = read_regular(path, MAX_CONFIG_BYTES, what="config").decode("utf-8")
+    except OSError as err:
+        raise MatnetError(f"{path}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise MatnetError(f"{path}: invalid TOML ({err})") from None
+    return parse_toml(text, path)

@@ -18,6 +18,7 @@ so it lives with the class it writes; reading, with all its checks of files it d
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +42,45 @@ from matnet.train.metrics import evaluate
 from matnet.train.trainer import History, Trainer
 
 __all__ = ["Sequential", "build_mlp", "build_cnn", "build_resnet", "verdicts", "ranked", "ARCHITECTURES", "FORMAT",
-           "VERSION", "model_paths"]
+           "VERSION", "model_paths", "MAX_PARAMS", "params_limit", "check_params"]
 
 FORMAT, VERSION = "matnet-model", 1   # a model file's "format" and "version" entries (matnet.model_file reads them)
+
+# The one limit on a model's size, held when a network is built (build_mlp, build_cnn: before anything is
+# allocated, so ``matnet train`` never trains what matnet would not load) and when a model file is read
+# (matnet.model_file). No MNIST-shaped model needs more: the default MLP has 109,386 parameters, a wide ResNet a
+# few million; 50 million float32 weights take 200 MB, their gradients and Adam's moments three times that.
+# ``max_params=`` (load_model, build_mlp, build_cnn) or ``$MATNET_MAX_PARAMS`` raises it.
+MAX_PARAMS = 50_000_000
+
+
+def params_limit(max_params: int | None = None) -> int:
+    """The limit: ``max_params`` if given, else ``$MATNET_MAX_PARAMS``, else MAX_PARAMS."""
+    if max_params is not None:
+        return int(max_params)
+    value = os.environ.get("MATNET_MAX_PARAMS", "").strip()
+    if not value:
+        return MAX_PARAMS
+    if not value.isdigit():
+        raise MatnetError(f"MATNET_MAX_PARAMS={value!r}: expected a whole number of parameters")
+    return int(value)
+
+
+def count_text(n: int) -> str:
+    """1,234,567; a count too long to read (a size of 1e300 in a hostile file) as 5.0e+300."""
+    return f"{n:,}" if n < 10**15 else f"{float(n):.1e}"
+
+
+def too_many(count: int, limit: int, advice: str = "") -> str:
+    return (f"{count_text(count)} parameters, more than the limit of {limit:,} (no MNIST-shaped model needs that many; "
+            f"raise it with {advice or 'max_params=... or MATNET_MAX_PARAMS'})")
+
+
+def check_params(count: int, what: str, max_params: int | None = None) -> None:
+    """A MatnetError naming ``what`` when ``count`` parameters are over the limit (``params_limit``)."""
+    limit = params_limit(max_params)
+    if count > limit:
+        raise MatnetError(f"{what} would make {too_many(count, limit)}")
 
 
 def model_paths(path: str | Path) -> tuple[Path, Path]:
@@ -180,16 +217,19 @@ def ranked(verdict: dict, classes, top: int) -> list[tuple[str, float]]:
 
 
 def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, init: str | None = None,
-              seed: int = 0, **kwargs) -> Sequential:
+              seed: int = 0, max_params: int | None = None, **kwargs) -> Sequential:
     """``sizes = [784, 128, 64, 10]`` -> Dense 784->128, act, [Dropout], Dense 128->64, act, [Dropout], Dense 64->10.
 
     The last layer gives logits (no activation): SoftmaxCrossEntropy applies the softmax. He initialisation
-    for ReLU-like activations, Xavier for tanh and sigmoid, unless ``init`` says otherwise.
+    for ReLU-like activations, Xavier for tanh and sigmoid, unless ``init`` says otherwise. More parameters
+    than the limit (``params_limit(max_params)``) is a MatnetError, before anything is allocated.
     """
     if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
         raise ValueError(f"layer sizes must be two or more positive numbers, got {sizes}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    check_params(sum((int(n_in) + 1) * int(n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])),
+                 f"layers {','.join(map(str, sizes))}", max_params)
     init = init or ("xavier_normal" if activation in ("tanh", "sigmoid") else "he_normal")
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -202,7 +242,7 @@ def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.
 
 
 def build_cnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(32, 64), dense: int = 128,
-              dropout: float = 0.25, seed: int = 0, **kwargs) -> Sequential:
+              dropout: float = 0.25, seed: int = 0, max_params: int | None = None, **kwargs) -> Sequential:
     """One convolution block per entry of ``filters``, then a dense head; the default, ``filters=(32, 64)``:
     [Conv 3x3 (32) - BatchNorm - MaxPool 2 - ReLU] -> [Conv 3x3 (64) - BatchNorm - MaxPool 2 - ReLU]
     -> Flatten -> Dense 128 - ReLU - Dropout -> Dense (classes). Each block halves the height and width.
@@ -210,13 +250,20 @@ def build_cnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(32, 64), 
     Two choices that change no number but save work: the convolutions have no bias (the BatchNorm after each
     subtracts every channel's mean, so a bias would change nothing: its gradient is exactly zero), and the ReLU
     comes after the pooling, where it has a quarter of the values (``max`` and ``relu`` commute: the largest of
-    the rectified values is the rectified largest value, and the gradient reaches the same input)."""
+    the rectified values is the rectified largest value, and the gradient reaches the same input). The parameters
+    are counted (and held to ``params_limit(max_params)``) before anything is allocated."""
     h, w = image_shape
     if not filters or min(filters) < 1:
         raise ValueError(f"filters must be one or more positive channel counts, got {list(filters)}")
     if min(h, w) < 2 ** len(filters):
         raise ValueError(f"{len(filters)} blocks halve {h}x{w} images to nothing; use at most "
                          f"{int(min(h, w)).bit_length() - 1}")
+    count, channels, side = 0, 1, (h, w)
+    for out_channels in filters:        # conv 3x3 weights (no bias), BatchNorm's scale and shift
+        count += out_channels * channels * 9 + 2 * out_channels
+        channels, side = out_channels, (side[0] // 2, side[1] // 2)
+    count += (channels * side[0] * side[1] + 1) * dense + (dense + 1) * num_classes
+    check_params(count, f"the cnn (filters {','.join(map(str, filters))}, dense {dense})", max_params)
     layers, channels = [], 1
     for out_channels in filters:
         layers += [Conv2D(channels, out_channels, 3, padding=1, bias=False), BatchNorm(out_channels), MaxPool2D(2),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zipfile
 from pathlib import Path
 
@@ -23,16 +22,14 @@ import numpy as np
 from matnet.backend import xp
 from matnet.data.datasets import npz_members, read_member
 from matnet.errors import MatnetError
-from matnet.model import FORMAT, VERSION, Sequential, model_paths
+from matnet.fileio import open_regular
+from matnet.model import FORMAT, MAX_PARAMS, VERSION, Sequential, count_text, model_paths, params_limit, too_many
 from matnet.nn.registry import build_layer
 from matnet.nn.residual import Residual
 
 __all__ = ["FORMAT", "VERSION", "MAX_PARAMS", "MAX_JSON_BYTES", "save_model", "load_model", "model_paths"]
 
-# No MNIST-shaped model needs more: the default MLP has 109,386 parameters, a wide ResNet a few million. A file
-# declaring more is refused before anything is allocated (50 million float32 weights take 200 MB, their gradients
-# and Adam's moments three times that); ``load_model(max_params=)`` or ``$MATNET_MAX_PARAMS`` raises the limit.
-MAX_PARAMS = 50_000_000
+# MAX_PARAMS, the one limit on a model's size, is matnet.model's (held when a network is built, too).
 MAX_JSON_BYTES = 10 * 2**20         # a model description is a few kB; read no more than this before parsing
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
@@ -41,17 +38,6 @@ def save_model(model: Sequential, path: str | Path) -> tuple[Path, Path]:
     """``model.save(path)``: write ``path.npz`` and ``path.json``. The writer is ``Sequential.save`` (matnet.model
     explains why it lives there); this module reads the files back, checking everything."""
     return model.save(path)
-
-
-def _max_params(max_params: int | None) -> int:
-    if max_params is not None:
-        return int(max_params)
-    value = os.environ.get("MATNET_MAX_PARAMS", "").strip()
-    if not value:
-        return MAX_PARAMS
-    if not value.isdigit():
-        raise MatnetError(f"MATNET_MAX_PARAMS={value!r}: expected a whole number of parameters")
-    return int(value)
 
 
 def _whole(value, what: str) -> int:
@@ -104,19 +90,9 @@ def _projection_params(layers, shape) -> tuple[int, tuple[int, ...]]:
     return total, shape
 
 
-def _count(n: int) -> str:
-    """1,234,567; a count too long to read (a size of 1e300 in a hostile file) as 5.0e+300."""
-    return f"{n:,}" if n < 10**15 else f"{float(n):.1e}"
-
-
-def _too_many(count: int, limit: int) -> str:
-    return (f"{_count(count)} parameters, more than the limit of {limit:,} (no MNIST-shaped model needs that many; "
-            f"raise it with load_model(max_params=...) or MATNET_MAX_PARAMS if you trust the file)")
-
-
 def _read_description(meta_path: Path) -> dict:
     try:
-        with open(meta_path, "rb") as f:
+        with open_regular(meta_path) as f:
             raw = f.read(MAX_JSON_BYTES + 1)
     except OSError as err:
         raise MatnetError(f"{meta_path}: not a readable model description ({err.strerror or err})") from None
@@ -168,16 +144,19 @@ def load_model(path: str | Path, *, max_params: int | None = None) -> Sequential
     refused before anything is allocated; see the module's docstring for every other check."""
     if Path(path).is_dir():
         raise MatnetError(f"{path} is a folder, not a model file (matnet.load_model opens run folders too)")
-    limit = _max_params(max_params)
+    limit = params_limit(max_params)
     npz, meta_path = model_paths(path)
     for p in (meta_path, npz):
         if not p.is_file():
+            if p.exists() and not p.is_dir():
+                open_regular(p)          # says what stands there (a named pipe, a socket, a device)
             raise MatnetError(f"{p}: no such model file")
     meta = _read_description(meta_path)
     declared = _declared(meta, meta_path)
     count = sum(math.prod(shape) for shape in declared.values())
     if count > limit:
-        raise MatnetError(f"{meta_path}: declares {_too_many(count, limit)}")
+        advice = "load_model(max_params=...) or MATNET_MAX_PARAMS if you trust the file"
+        raise MatnetError(f"{meta_path}: declares {too_many(count, limit, advice)}")
     try:
         dtype = np.dtype(meta.get("dtype", "float32"))
     except (TypeError, ValueError) as err:
@@ -187,11 +166,13 @@ def load_model(path: str | Path, *, max_params: int | None = None) -> Sequential
     if npz.stat().st_size > 8 * 2 * limit + 2**24:  # float64 parameters and as many buffers, and the zip's overhead
         raise MatnetError(f"{npz}: {npz.stat().st_size:,} bytes, more than a model within the limit of {limit:,} "
                           f"parameters takes")
+    file = open_regular(npz)
     try:
-        archive = zipfile.ZipFile(npz)
+        archive = zipfile.ZipFile(file)
     except (OSError, zipfile.BadZipFile, EOFError, ValueError) as err:
+        file.close()
         raise MatnetError(f"{npz}: damaged weights file ({err})") from None
-    with archive:
+    with file, archive:
         members = npz_members(archive, npz)
         _compare(declared, members, npz, exact=False)
         for member in members.values():
@@ -225,7 +206,7 @@ def _build(meta: dict, meta_path: Path, dtype: np.dtype, declared: int) -> Seque
 
     def check(count):
         if count > declared:
-            raise MatnetError(f"{meta_path}: its layers would make {_count(count)} parameters or more, but its "
+            raise MatnetError(f"{meta_path}: its layers would make {count_text(count)} parameters or more, but its "
                               f"'parameters' entry declares {declared:,}")
 
     try:

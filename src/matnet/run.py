@@ -25,7 +25,7 @@ from matnet.train.callbacks import BestModel, LayerStats, MetricsLog, StepLog, s
 from matnet.train.checkpoint import load_checkpoint
 from matnet.train.diagnose import Diagnose
 from matnet.train.metrics import evaluate
-from matnet.train.trainer import Trainer, TrainingDiverged
+from matnet.train.trainer import Trainer, TrainingDiverged, check_learns
 
 __all__ = ["train_run", "build_model", "make_augment"]
 
@@ -85,6 +85,9 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
         for split in ("x_train", "x_val", "x_test"):
             rows = getattr(splits, split)
             setattr(splits, split, rows.reshape(len(rows), *model.input_shape))
+    schedule = make_schedule(config.schedule, config.epochs, config.warmup)
+    optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum, schedule=schedule)
+    check_learns(optimizer, config.epochs, -(-len(splits.x_train) // config.batch_size))
     if announce is not None:
         announce()
     probe = splits.x_val[:1000] if len(splits.x_val) else splits.x_train[:1000]
@@ -94,12 +97,9 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     callbacks = [MetricsLog(folder.write_metrics), BestModel(folder.save_best), StepLog(folder.write_steps),
                  layer_stats, diagnosis]
     callbacks += standard_callbacks(patience=config.patience, bar=progress, lines=progress, file=log)
-    schedule = make_schedule(config.schedule, config.epochs, config.warmup)
-    trainer = Trainer(model, optimizer=make_optimizer(config.optimizer, config.lr, config.weight_decay,
-                                                      config.momentum, schedule=schedule),
-                      epochs=config.epochs, batch_size=config.batch_size, clip_norm=config.clip_norm or None,
-                      seed=config.seed, callbacks=callbacks, augment=make_augment(config, dataset.image_shape),
-                      checkpoint=folder.checkpoint)
+    trainer = Trainer(model, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
+                      clip_norm=config.clip_norm or None, seed=config.seed, callbacks=callbacks,
+                      augment=make_augment(config, dataset.image_shape), checkpoint=folder.checkpoint)
     if saved:
         trainer.load_state_dict(*saved)
     else:

@@ -21,8 +21,10 @@ never replaces an existing one unless asked to (``create(force=True)``), and the
 
 from __future__ import annotations
 
+import errno
 import json
-import tomllib
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +33,10 @@ import numpy as np
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path, remove_leftovers, write_json, write_text
+from matnet.fileio import atomic_path, open_regular, parse_toml, read_regular, remove_leftovers, write_json, write_text
 from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
+from matnet.terminal import shown
 
 __all__ = ["RunFolder", "RunData", "read_run", "load_model", "find_run", "fresh_path"]
 
@@ -92,9 +95,13 @@ class RunFolder:
         return self.path / which
 
     def figure(self, name: str) -> Path:
-        """Where the figure ``name`` is drawn: ``figures/NAME.png`` (the folder is made if needed)."""
+        """Where the figure ``name`` is drawn: ``figures/NAME.png`` (the folder is made if needed; a file where it
+        should be is an OSError, ENOTDIR, naming it)."""
         path = self._inside(FIGURES, f"{name}.png")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:     # mkdir's word for "something that is not a folder is there"
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent)) from None
         return path
 
     # --- writes ------------------------------------------------------------------------------------------
@@ -161,7 +168,7 @@ class RunFolder:
     def _read(self, name: str, parse):
         path = self.path / name
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular(path).decode("utf-8")
         except FileNotFoundError:
             raise
         except (OSError, UnicodeDecodeError) as err:
@@ -172,24 +179,35 @@ class RunFolder:
             raise MatnetError(f"{path} is unreadable: {err}") from None
 
     def read_config(self) -> dict:
-        return self._read(CONFIG, tomllib.loads)
+        return self._read(CONFIG, lambda text: parse_toml(text, self.path / CONFIG))
 
     def read_summary(self) -> dict:
         return self._read(SUMMARY, json.loads)
 
     def read_metrics(self) -> list[dict]:
         """One dict per epoch. A last line cut short (a crash while it was written) is dropped; any other line
-        that is not JSON makes the file unreadable."""
+        that is not an epoch's record (a JSON object) is skipped, with a warning on
+        stderr naming the file and the line: the other epochs are still read."""
+        path = self.path / METRICS
+
         def parse(text):
-            lines = [line for line in text.splitlines() if line.strip()]
+            lines = text.splitlines()
             epochs = []
             for k, line in enumerate(lines):
+                if not line.strip():
+                    continue
                 try:
-                    epochs.append(json.loads(line))
+                    epoch = json.loads(line)
                 except ValueError as err:
                     if k == len(lines) - 1 and not text.endswith("\n"):
                         break
-                    raise ValueError(f"line {k + 1}: {err}") from None
+                    _warn(f"{path}: line {k + 1} is not JSON ({err}); skipped it, read the other lines")
+                    continue
+                if not isinstance(epoch, dict):
+                    _warn(f"{path}: line {k + 1} is not an epoch's record (a JSON object); skipped it, read the "
+                          f"other lines")
+                    continue
+                epochs.append(epoch)
             return epochs
         return self._read(METRICS, parse)
 
@@ -206,7 +224,7 @@ class RunFolder:
         """(probabilities (N, C), labels (N,)) of the test set."""
         path = self.path / PREDICTIONS
         try:
-            with np.load(path, allow_pickle=False) as stored:
+            with open_regular(path) as file, np.load(file, allow_pickle=False) as stored:
                 return stored["probabilities"], stored["labels"]
         except FileNotFoundError:
             raise
@@ -215,6 +233,11 @@ class RunFolder:
 
     def load_model(self, which: str = MODEL, *, max_params: int | None = None):
         return load_model_file(self.model_file(which), max_params=max_params)
+
+
+def _warn(message: str) -> None:
+    """One ``matnet: warning:`` line on stderr: something was read around, not refused."""
+    print(f"matnet: warning: {shown(message)}", file=sys.stderr, flush=True)
 
 
 def find_run(path: str | Path) -> RunFolder | None:
@@ -331,7 +354,7 @@ def read_run(path: str | Path, *, progress: bool = True, complete: bool = True) 
         run.probabilities, run.labels = predictions
     elif complete and run.model is not None and run.test_images() is not None:
         if progress:
-            print(f"evaluating {run.name} on the {run.dataset_name} test set", flush=True)
+            print(shown(f"evaluating {run.name} on the {run.dataset_name} test set"), flush=True)
         data = run._dataset
         run.probabilities = run.model.predict_proba(model_inputs(data.test_images, run.model.input_shape,
                                                                  run.model.dtype))

@@ -5,7 +5,10 @@ import errno
 import json
 import os
 import re
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from matnet.cli.main import main, os_error_message
@@ -159,3 +162,268 @@ def test_info_shows_only_the_settings_the_architecture_uses(tmp_path, capsys):
     keys = re.findall(r"(?:: |, )([a-z_]+) ", training)
     assert code == 0 and "layers [784, 16, 10]" in training and "activation relu" in training
     assert {"layers", "activation", "dropout", "lr"} <= set(keys) and not {"filters", "dense", "out"} & set(keys)
+
+
+# --- issue 27: hostile files -------------------------------------------------------------------------------
+def tiny_model(path, classes=None):
+    from matnet import Sequential, save_model
+    from matnet.nn import Dense
+
+    model = Sequential([Dense(784, 10)], classes=classes) if classes else Sequential([Dense(784, 10)])
+    save_model(model, path)
+    return path
+
+
+def digit_png(path):
+    from PIL import Image
+
+    pixels = np.full((28, 28), 255, np.uint8)
+    pixels[6:22, 12:16] = 0                                           # a dark stroke: a "1"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def matnet_child(*args, timeout=20):
+    """``python -m matnet ARGS`` in a child, so that a hang is a failed test, not a stuck suite."""
+    return subprocess.run([sys.executable, "-m", "matnet", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_predict_refuses_a_named_pipe_without_waiting_on_it(tmp_path):
+    model = tiny_model(tmp_path / "m")
+    a, b = digit_png(tmp_path / "a.png"), digit_png(tmp_path / "b.png")
+    fifo = tmp_path / "f.png"
+    os.mkfifo(fifo)                                                   # no writer ever comes: a read would block
+    done = matnet_child("predict", f"{model}.npz", a, fifo, b, "--json", timeout=20)
+    assert done.returncode == 1
+    results = json.loads(done.stdout)
+    assert [r["file"] for r in results] == [str(a), str(fifo), str(b)]
+    assert results[1] == {"file": str(fifo), "error": f"{fifo}: a named pipe (FIFO), not a file; matnet reads "
+                                                      f"only regular files"}
+    assert "label" in results[0] and "label" in results[2]
+    assert done.stderr.strip().splitlines() == [f"matnet: error: {results[1]['error']}"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize("where", ["model.json", "model.npz", "config", "idx", "metrics", "socket"])
+def test_every_reader_of_user_files_refuses_a_named_pipe(tmp_path, capsys, where):
+    import socket
+
+    from matnet.data.idx import read_idx
+    from matnet.fileio import NotRegularFile
+
+    if where == "socket":
+        path = tmp_path / "s.png"
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))
+            with pytest.raises(NotRegularFile, match="s.png: a socket, not a file"):
+                from matnet.data.images import read_gray
+                read_gray(path)
+        return
+    if where.startswith("model"):
+        model = tiny_model(tmp_path / "model")
+        path = tmp_path / where
+        path.unlink()
+        os.mkfifo(path)
+        code, _, err = run(capsys, "info", str(model) + ".json")
+    elif where == "config":
+        path = tmp_path / "c.toml"
+        os.mkfifo(path)
+        code, _, err = run(capsys, "train", "--config", str(path))
+    elif where == "idx":
+        path = tmp_path / "x.idx"
+        os.mkfifo(path)
+        with pytest.raises(NotRegularFile):
+            read_idx(path)
+        return
+    else:
+        from matnet.config import TrainConfig, config_toml
+
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "config.toml").write_text(config_toml(TrainConfig()))
+        path = tmp_path / "run" / "metrics.jsonl"
+        os.mkfifo(path)
+        from matnet.runfolder import read_run                         # a report shows what it could read
+
+        missing = read_run(tmp_path / "run", complete=False).missing
+        assert f"the per-epoch metrics ({path}: a named pipe (FIFO), not a file; matnet reads only regular " \
+               f"files)" in missing
+        return
+    assert code == 1 and error_line(err) == f"matnet: error: {path}: a named pipe (FIFO), not a file; matnet " \
+                                            f"reads only regular files"
+
+
+def test_train_refuses_a_network_that_load_model_would_refuse(tmp_path, capsys, mnist):
+    """784-62894-10 is 50,000,740 parameters, just over the limit: refused before a weight is allocated or the
+    run folder made (784-62893-10, 49,999,945, is within it)."""
+    from matnet import build_mlp
+    from matnet.model import check_params
+
+    out = tmp_path / "big"
+    code, stdout, err = run(capsys, "train", *TINY[:6], "--layers", "784,62894,10", "--out", str(out))
+    assert code == 1 and stdout == "" and not out.exists()
+    assert error_line(err) == ("matnet: error: layers 784,62894,10 would make 50,000,740 parameters, more than the "
+                               "limit of 50,000,000 (no MNIST-shaped model needs that many; raise it with "
+                               "max_params=... or MATNET_MAX_PARAMS)")
+    with pytest.raises(MatnetError, match="more than the limit of 50,000,000"):
+        build_mlp([784, 62894, 10])
+    check_params(785 * 62893 + 62894 * 10, "784-62893-10")            # at the limit: allowed
+    from matnet.model import build_cnn
+
+    with pytest.raises(MatnetError, match=r"the cnn \(filters 8, dense 65536\) would make 103,481,450 parameters"):
+        build_cnn(filters=[8], dense=65536)
+    for filters, dense in (([8, 16], 32), ([4], 7), ([2, 3, 5], 9)):   # the count before building is the count
+        limit = build_cnn(filters=filters, dense=dense).num_params
+        build_cnn(filters=filters, dense=dense, max_params=limit)
+        with pytest.raises(MatnetError, match=f"{limit:,} parameters, more than the limit of {limit - 1:,}"):
+            build_cnn(filters=filters, dense=dense, max_params=limit - 1)
+
+
+def test_the_same_override_lets_train_make_and_load_a_larger_model(tmp_path, capsys, mnist, monkeypatch):
+    """MATNET_MAX_PARAMS moves the one limit for both: 784-16-10 (12,730 parameters) under a limit of 12,729 is
+    refused by train; at 12,730 it trains, and the model it wrote loads under that same limit."""
+    from matnet import load_model
+
+    monkeypatch.setenv("MATNET_MAX_PARAMS", "12729")
+    code, _, err = run(capsys, "train", *TINY, "--out", str(tmp_path / "no"))
+    assert code == 1 and "12,730 parameters, more than the limit of 12,729" in error_line(err)
+    assert not (tmp_path / "no").exists()
+    monkeypatch.setenv("MATNET_MAX_PARAMS", "12730")
+    assert run(capsys, "train", *TINY, "--out", str(tmp_path / "yes"))[0] == 0
+    assert load_model(tmp_path / "yes").num_params == 12730
+
+
+def test_a_run_whose_schedule_gives_every_step_rate_0_is_refused(tmp_path, capsys, mnist):
+    """One step with the cosine schedule: that step ends the run, where cosine reaches 0. Refused before the run
+    folder is made; two steps (the first at half-way: half the rate) or a constant schedule train."""
+    from matnet import build_mlp
+    from matnet.optim import Momentum, make_schedule
+    from matnet.train.trainer import Trainer
+
+    one_step = [*TINY, "--batch-size", "10000000"]
+    code, stdout, err = run(capsys, "train", *one_step, "--out", str(tmp_path / "r"))
+    assert code == 1 and stdout == "" and not (tmp_path / "r").exists()
+    assert error_line(err) == ("matnet: error: the cosine schedule gives 0 at the only step of this run, which would "
+                               "learn nothing: use more steps (a smaller batch size or more epochs) or another "
+                               "schedule")
+    assert run(capsys, "train", *one_step, "--schedule", "constant", "--out", str(tmp_path / "c"))[0] == 0
+    x, y = mnist.train_images[:8].reshape(8, -1) / 255.0, mnist.train_labels[:8]
+    with pytest.raises(MatnetError, match="the learning rate is 0 at every one of the 4 steps"):
+        Trainer(build_mlp([784, 4, 10]), optimizer=Momentum(0.1, schedule=lambda t, lr: 0.0), epochs=2,
+                batch_size=4).fit(x, y)
+    optimizer = Momentum(0.1, schedule=make_schedule("cosine", epochs=1))
+    with pytest.raises(MatnetError, match="the cosine schedule gives 0 at the only step"):
+        Trainer(build_mlp([784, 4, 10]), optimizer=optimizer, epochs=1, batch_size=8).fit(x, y)
+    history = Trainer(build_mlp([784, 4, 10]), optimizer=optimizer, epochs=1, batch_size=4).fit(x, y)
+    assert history.epochs[-1]["lr"] == 0.0 and optimizer.t == 2      # its first step ran at lr 0.05
+
+
+@pytest.mark.parametrize("name,text,message", [
+    ("deep", "lr = " + "[" * 100_000 + "]" * 100_000 + "\n",
+     "brackets nested 100,000 levels deep, more than the 20 a config may take; not parsing it"),
+    ("tables", "x = { " * 50 + "}" * 50, "brackets nested 50 levels deep, more than the 20 a config may take; not "
+                                         "parsing it"),
+    ("big", "".join(f"k{i} = 1\n" for i in range(1_000_000)),
+     "more than 1,048,576 bytes, far more than a config takes; not reading it"),
+])
+def test_a_hostile_config_is_refused_before_parsing(tmp_path, capsys, name, text, message):
+    import time
+
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    started = time.perf_counter()
+    code, stdout, err = run(capsys, "train", "--config", str(path), "--out", str(tmp_path / "never"))
+    assert code == 1 and error_line(err) == f"matnet: error: {path}: {message}"
+    assert time.perf_counter() - started < 5 and not (tmp_path / "never").exists()
+
+
+def test_a_config_error_names_at_most_ten_unknown_keys_and_short_values(tmp_path, capsys):
+    path = tmp_path / "many.toml"
+    path.write_text("".join(f"[table{i}]\n" for i in range(50_000)))     # 50,000 tables: 0.6 MB
+    code, _, err = run(capsys, "train", "--config", str(path))
+    line = error_line(err)
+    assert code == 1 and "unknown keys 'table0', 'table1'" in line and "'table9', and 49,990 more; known" in line
+    assert "table10'" not in line and len(line) < 1000
+    deep = tmp_path / "dotted.toml"
+    deep.write_text("lr." + ".".join(["x"] * 10_000) + " = 1\n")      # a key 10,000 levels deep, no brackets
+    code, _, err = run(capsys, "train", "--config", str(deep))
+    assert code == 1 and "key 'lr' must be a number, got {'x': {'x': {...}}}" in error_line(err)
+
+
+def test_a_file_where_the_figures_folder_should_be(tmp_path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "metrics.jsonl").write_text('{"epoch": 1, "loss": 1.0, "acc": 0.5}\n')
+    (folder / "figures").write_text("not a folder")
+    code, stdout, err = run(capsys, "report", str(folder))
+    assert code == 1 and stdout == ""
+    assert error_line(err) == f"matnet: error: {folder / 'figures'}: a file stands where a folder should be"
+    assert (folder / "figures").read_text() == "not a folder" and not (folder / "report.html").exists()
+
+
+HOSTILE_NAMES = ["zero\rOVERWRITTEN", "one\nmatnet: error: fake", "two\x00nul", "three\u202eevil", "four\x1b[31mred",
+                 "five\x07bell", "six\u2066iso", "seven\x9bcsi", "eight", "nine"]
+
+
+def assert_inert(text: str) -> None:
+    """Only matnet's own line breaks: no other control character (Unicode Cc), no bidi control."""
+    import unicodedata
+
+    from matnet.terminal import BIDI_CONTROLS
+
+    bad = [c for c in text if (unicodedata.category(c) == "Cc" and c != "\n") or c in BIDI_CONTROLS]
+    assert not bad, bad
+
+
+def test_names_from_a_model_file_are_shown_not_obeyed(tmp_path, capsys):
+    from matnet import Sequential, save_model
+    from matnet.nn import Dense
+
+    save_model(Sequential([Dense(784, 10, name="dense\rX\u202e")], classes=HOSTILE_NAMES, name="m\x1b]0;title\x07"),
+               tmp_path / "evil")
+    model = tmp_path / "evil.npz"
+    code, out, err = run(capsys, "info", str(model))
+    assert code == 0 and err == ""
+    assert_inert(out)
+    assert "classes: zero\\rOVERWRITTEN, one\\nmatnet: error: fake, two\\0nul, three\\u202eevil, four\\x1b[31mred, " \
+           "five\\x07bell, six\\u2066iso, seven\\x9bcsi, eight, nine" in out
+    assert "dense\\rX\\u202e (Dense)" in out and 'Model: "m\\x1b]0;title\\x07"' in out
+    image = digit_png(tmp_path / "a.png")
+    code, out, err = run(capsys, "predict", str(model), str(image), "--top", "10")
+    assert code == 0 and len(out.splitlines()) == 1 and "one\\nmatnet: error: fake (" in out
+    assert_inert(out)
+    code, out, _ = run(capsys, "predict", str(model), str(image), "--json")
+    assert json.loads(out)[0]["label"] in HOSTILE_NAMES                # JSON keeps the names exactly (escaped)
+    code, _, err = run(capsys, "info", str(tmp_path / "no\rsuch\u202e"))
+    assert code == 1 and error_line(err).endswith("no\\rsuch\\u202e: no run folder or model file of that name")
+    assert_inert(err)
+
+
+@pytest.mark.parametrize("garbage,why", [
+    ("\x00\x01garbage{", "is not JSON (Expecting value: line 1 column 1 (char 0))"),
+    ("[1, 2]", "is not an epoch's record (a JSON object)"),
+])
+def test_a_bad_line_in_the_middle_of_metrics_costs_only_that_line(tmp_path, capsys, mnist, garbage, why):
+    from matnet.runfolder import read_run
+
+    folder = tmp_path / "run"
+    assert run(capsys, "train", *TINY[:4], "--epochs", "3", *TINY[6:], "--out", str(folder))[0] == 0
+    metrics = folder / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join([lines[0], garbage, *lines[1:]]) + "\n")   # a line 2 that is no epoch
+    warning = f"matnet: warning: {metrics}: line 2 {why}; skipped it, read the other lines".replace("\x00", "\\0")
+    warning = warning.replace("\x01", "\\x01")
+
+    code, stdout, err = run(capsys, "report", str(folder))
+    assert code == 0 and err.splitlines() == [warning] and "missing" not in stdout
+    assert [m["epoch"] for m in read_run(folder, progress=False).metrics] == [1, 2, 3]
+    capsys.readouterr()
+    assert (folder / "figures" / "curves.png").is_file()
+
+    code, stdout, err = run(capsys, "compare", str(folder), "--out", str(tmp_path / "c.png"), "--json")
+    assert code == 0 and err.splitlines() == [warning] and (tmp_path / "c.png").is_file()
+    assert json.loads(stdout)["runs"][0]["epochs"] == 3
+
+    code, stdout, err = run(capsys, "info", str(folder))            # info reads summary.json, not the metrics
+    assert code == 0 and err == "" and "after 3 epochs" in stdout

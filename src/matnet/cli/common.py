@@ -10,8 +10,9 @@ import click
 
 from matnet.backend import use_device
 from matnet.runfolder import load_model
+from matnet.terminal import shown
 
-__all__ = ["MODEL_ARG", "DEVICE_OPTION", "open_model", "echo_json", "finite"]
+__all__ = ["MODEL_ARG", "DEVICE_OPTION", "open_model", "echo_json", "echo", "finite"]
 
 MODEL_ARG = click.argument("model", metavar="MODEL_OR_RUN", type=click.Path())
 
@@ -46,3 +47,12 @@ def finite(obj):
 
 def echo_json(obj) -> None:
     click.echo(json.dumps(finite(obj), indent=2, allow_nan=False))
+
+
+def echo(line="", *, lines: bool = False, **options) -> None:
+    """``click.echo`` of one ``line``, ``shown`` (matnet.terminal): a control character or a bidi control that
+    came from a file is written out, never obeyed, and a name's line break cannot start a line of its own.
+    ``lines=True``: ``line`` is several lines, each ``shown``; the names in them must be shown already (the
+    table of ``Network.summary_text``, the legend of ``format_confusion``)."""
+    parts = str(line).split("\n") if lines else [str(line)]
+    click.echo("\n".join(shown(part) for part in parts), **options)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from matnet.cli.common import echo_json
+from matnet.cli.common import echo, echo_json
 from matnet.data.datasets import KNOWN, cache_dir, cache_path, cached_names, fetch, load_dataset
 from matnet.data.idx import write_idx
 from matnet.data.sources import PARTS
@@ -52,9 +52,9 @@ def fetch_command(name, mirror, idx_dir, sha256, force, as_json):
                    "test": len(dataset.test_images), "image_shape": list(dataset.image_shape),
                    "classes": list(dataset.classes)})
     elif not fetched:
-        click.echo(f"{name}: already cached at {path}")
+        echo(f"{name}: already cached at {path}")
     else:
-        click.echo(f"{name}: {len(dataset.train_images):,} train + {len(dataset.test_images):,} test images "
+        echo(f"{name}: {len(dataset.train_images):,} train + {len(dataset.test_images):,} test images "
                    f"{'x'.join(map(str, dataset.image_shape))}, checksums verified, cached at {path}")
 
 
@@ -76,14 +76,14 @@ def info_command(name, as_json):
     if as_json:
         echo_json({"cache": str(cache_dir()), "datasets": rows})
         return
-    click.echo(f"cache: {cache_dir()}")
+    echo(f"cache: {cache_dir()}")
     if not rows:
-        click.echo(f"nothing cached; known datasets: {', '.join(KNOWN)} (matnet data fetch NAME)")
+        echo(f"nothing cached; known datasets: {', '.join(KNOWN)} (matnet data fetch NAME)")
     for r in rows:
-        click.echo(f"{r['name']}: {r['train']:,} train + {r['test']:,} test, images "
+        echo(f"{r['name']}: {r['train']:,} train + {r['test']:,} test, images "
                    f"{'x'.join(map(str, r['image_shape']))}, {len(r['classes'])} classes, "
                    f"mean pixel {r['pixel_mean']:.4f}")
-        click.echo(f"  train images per class: {r['train_class_counts']}")
+        echo(f"  train images per class: {r['train_class_counts']}")
 
 
 def export_idx(name: str, folder, *, train_size: int | None = None, force: bool = False,
@@ -125,5 +125,5 @@ def export_idx_command(name, folder, train_size, force, as_json):
         echo_json({"name": name, "folder": str(folder), "train": train, "test": test,
                    "files": [str(p) for p in paths.values()]})
         return
-    click.echo(f"{name}: {train:,} train + {test:,} test images as raw IDX files in {folder}")
-    click.echo(f"next: c/build/mnist-train --data {folder} --out runs/c   (build it with: make c)")
+    echo(f"{name}: {train:,} train + {test:,} test images as raw IDX files in {folder}")
+    echo(f"next: c/build/mnist-train --data {folder} --out runs/c   (build it with: make c)")

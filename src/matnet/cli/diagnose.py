@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from matnet.cli.common import echo_json
+from matnet.cli.common import echo, echo_json
 from matnet.runfolder import read_run
 from matnet.train.diagnose import diagnose_run, format_finding
 
@@ -24,9 +24,9 @@ def diagnose(run, as_json):
         echo_json(findings)
         return
     for finding in findings:
-        click.echo(format_finding(finding))
+        echo(format_finding(finding), lines=True)
     # what could not be checked (the predictions are not needed here)
     missing = [what for what in data.missing if not what.startswith("the test predictions")]
     if not findings:
         held = f" in what the folder holds; missing: {'; '.join(missing)}" if missing else ""
-        click.echo("no problems found" + held)
+        echo("no problems found" + held)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 import numpy as np
 
-from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo_json, open_model
+from matnet.terminal import shown
+from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo, echo_json, open_model
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
@@ -21,7 +22,7 @@ def format_confusion(confusion: np.ndarray, classes) -> str:
              "true\\pred" + "".join(f"{j:>{width}}" for j in range(k))]
     lines += [f"{i:>9}" + "".join(f"{v:>{width}}" for v in row) for i, row in enumerate(confusion)]
     if list(classes) != [str(i) for i in range(k)]:
-        lines.append("classes: " + ", ".join(f"{i} {name}" for i, name in enumerate(classes)))
+        lines.append("classes: " + ", ".join(f"{i} {shown(name)}" for i, name in enumerate(classes)))
     return "\n".join(lines)
 
 
@@ -48,6 +49,6 @@ def evaluate(model, dataset, as_json):
                    "confusion": confusion.tolist(), "classes": list(net.classes),
                    **{key: scores[key].tolist() for key in ("precision", "recall", "f1")}})
         return
-    click.echo(f"{name} test set, {len(y):,} images: accuracy {100 * result['accuracy']:.2f}%  "
+    echo(f"{name} test set, {len(y):,} images: accuracy {100 * result['accuracy']:.2f}%  "
                f"loss {result['loss']:.4f}")
-    click.echo(format_confusion(confusion, net.classes))
+    echo(format_confusion(confusion, net.classes), lines=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from matnet.cli.common import MODEL_ARG, echo_json, open_model
+from matnet.cli.common import MODEL_ARG, echo, echo_json, open_model
 from matnet.export.c_export import C_FILES, CC, export_c
 from matnet.export.onnx_export import INPUT, OUTPUT, export_onnx
 
@@ -40,6 +40,6 @@ def export(model, fmt, out, force, as_json):
         echo_json({"format": fmt, "files": [str(p) for p in paths]})
         return
     for path in paths:
-        click.echo(f"wrote {path}")
+        echo(f"wrote {path}")
     if fmt == "c":
-        click.echo(f"build: cd {out} && {CC}")
+        echo(f"build: cd {out} && {CC}")

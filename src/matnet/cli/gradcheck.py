@@ -10,7 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from matnet.backend import xp
-from matnet.cli.common import DEVICE_OPTION, echo_json, open_model
+from matnet.cli.common import DEVICE_OPTION, echo, echo_json, open_model
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.nn.gradcheck import KINKS, TOLERANCE, CheckResult, check_network, standard_checks
@@ -29,14 +29,14 @@ def check_trained(path: str, batch: int, samples: int, seed: int) -> list[CheckR
     x = x + xp.asarray(np.random.default_rng(seed).normal(0.0, 0.01, x.shape))
     y = xp.asarray(data.test_labels[:batch], dtype=xp.int64)
     arrays = len(net.parameters.names) + 1
-    click.echo(f"checking {arrays - 1} parameter arrays and dL/dx of {path} on {batch} test images, {samples} "
+    echo(f"checking {arrays - 1} parameter arrays and dL/dx of {path} on {batch} test images, {samples} "
                f"entries each...", err=True)
     with tqdm(total=arrays, desc="gradcheck", unit="array", leave=False, file=sys.stderr, disable=None) as bar:
         errors = check_network(net.astype(np.float64), x, y, SoftmaxCrossEntropy(), samples=samples, seed=seed,
                                trained=True, progress=lambda name: (bar.set_postfix_str(name), bar.update(1)))
     kinks = errors.pop(KINKS)
     if kinks:
-        click.echo(f"({kinks} sampled entries skipped: a ReLU or max-pooling kink lies within the step, where no "
+        echo(f"({kinks} sampled entries skipped: a ReLU or max-pooling kink lies within the step, where no "
                    "derivative exists)", err=True)
     return [CheckResult(name, {name: error}) for name, error in errors.items()]
 
@@ -64,12 +64,12 @@ def gradcheck(model, seed, batch, samples, as_json):
                     "problems": r.problems} for r in results])
     else:
         width = max(len(r.name) for r in results)
-        click.echo(f"{'array' if model else 'layer / loss':<{width}}  worst rel. error  "
+        echo(f"{'array' if model else 'layer / loss':<{width}}  worst rel. error  "
                    f"(pass < {TOLERANCE:.0e}, float64)")
         for r in results:
             verdict = "ok" if r.passed else "FAIL" + (f": {'; '.join(r.problems)}" if r.problems else "")
             worst = f"{r.worst:.2e}" if math.isfinite(r.worst) else "-"
-            click.echo(f"{r.name:<{width}}  {worst:<16} {verdict}")
+            echo(f"{r.name:<{width}}  {worst:<16} {verdict}")
     failed = [r for r in results if not r.passed]
     if failed:
         why = [f"{r.name} ({'; '.join(p.removeprefix(f'{r.name}: ') for p in r.problems)})" if r.problems else r.name

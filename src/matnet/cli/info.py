@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from matnet.backend import device_info
-from matnet.cli.common import DEVICE_OPTION, echo_json, open_model
+from matnet.cli.common import DEVICE_OPTION, echo, echo_json, open_model
 from matnet.errors import MatnetError
 from matnet.runfolder import find_run
 
@@ -47,7 +47,7 @@ def info(model, as_json):
         if as_json:
             echo_json({"device": device})
         else:
-            click.echo(_device_line(device))
+            echo(_device_line(device))
         return
     net = open_model(model)
     path = Path(model)
@@ -61,14 +61,14 @@ def info(model, as_json):
                    "classes": list(net.classes), "preprocessing": net.preprocessing,
                    "config": config, "summary": summary, "device": device})
         return
-    click.echo(net.summary_text())
-    click.echo(f"classes: {', '.join(net.classes)}")
+    echo(net.summary_text(), lines=True)
+    echo(f"classes: {', '.join(net.classes)}")
     if config:
-        click.echo("training: " + ", ".join(f"{key} {value}" for key, value in config.items()
+        echo("training: " + ", ".join(f"{key} {value}" for key, value in config.items()
                                             if key not in _not_used_by(config.get("model", "mlp"))))
     if summary:
-        click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
+        echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
                    f"after {summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} "
                    f"({summary['train_seconds']:.1f}s"
                    f"{', on ' + summary['device'] if 'device' in summary else ''})")
-    click.echo(_device_line(device))
+    echo(_device_line(device))

@@ -9,15 +9,14 @@ the suggested ``lr`` (``out`` left out, so each run gets a fresh folder); an exi
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import click
 import tomli_w
 from click.core import ParameterSource
 
-from matnet.cli.common import echo_json
-from matnet.fileio import default_output, named_output
+from matnet.cli.common import echo, echo_json
+from matnet.fileio import default_output, named_output, parse_toml, read_toml
 from matnet.cli.train import _new_config, train
 from matnet.config import config_toml, load_config
 from matnet.data.datasets import load_dataset
@@ -35,13 +34,13 @@ def _apply(path: Path, config, lr: float, force: bool) -> str:
     if path.exists():
         if not force:
             raise MatnetError(f"{path} exists: add --force to set its lr key (its other keys are kept)")
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
+        values = read_toml(path)
         values["lr"] = lr
         text = tomli_w.dumps(values)
         verb = "updated lr in"
     else:
         config.lr = lr
-        values = tomllib.loads(config_toml(config))
+        values = parse_toml(config_toml(config), "the settings")
         values.pop("out", None)
         text = tomli_w.dumps(values)
         verb = "wrote"
@@ -89,11 +88,11 @@ def lr_find(ctx, config_file, preset, steps, plot, apply, force, as_json, **opti
                    "optimizer": config.optimizer, "steps": len(result.lrs), "stopped": result.stopped,
                    "plot": str(plot_path), "applied": apply, "warning": result.warning})
         return
-    click.echo(f"suggested learning rate: {result.suggestion:.3g}  ({config.optimizer}; smoothed loss lowest at "
+    echo(f"suggested learning rate: {result.suggestion:.3g}  ({config.optimizer}; smoothed loss lowest at "
                f"{result.minimum:.3g}, steepest at {result.steepest:.3g}; {len(result.lrs)} steps, "
                f"{result.stopped})")
-    click.echo(f"plot: {plot_path}")
+    echo(f"plot: {plot_path}")
     if result.warning:
-        click.echo(f"warning: {result.warning}", err=True)
+        echo(f"warning: {result.warning}", err=True)
     if apply:
-        click.echo(f"{verb} {apply}: lr = {result.suggestion:.3g}")
+        echo(f"{verb} {apply}: lr = {result.suggestion:.3g}")

@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from matnet.cli.common import echo
 from matnet.cli.data import data
 from matnet.cli.diagnose import diagnose
 from matnet.cli.evaluate import evaluate
@@ -73,16 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         args = ["--debug"] + [arg for arg in args if arg != "--debug"]
 
     def _error(message: str, code: int) -> int:
-        click.echo(f"matnet: error: {message}", err=True)
+        echo(f"matnet: error: {message}", err=True)
         if as_json:
-            click.echo(json.dumps({"error": message, "exit_code": code}))
+            click.echo(json.dumps({"error": message, "exit_code": code}))   # JSON escapes them
         return code
 
     try:
         result = cli.main(args=args, prog_name="matnet", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except click.exceptions.NoArgsIsHelpError as err:
-        click.echo(err.ctx.get_help())
+        echo(err.ctx.get_help(), lines=True)
         return 0
     except click.UsageError as err:
         where = err.ctx.command_path if err.ctx else "matnet"
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as err:
         return _error(err.format_message(), err.exit_code)
     except (click.Abort, KeyboardInterrupt):
-        click.echo("matnet: interrupted", err=True)
+        echo("matnet: interrupted", err=True)
         return 130
     except (MatnetError, ValueError) as err:
         if debug:

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo_json, open_model
+from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo, echo_json, open_model
 from matnet.data.images import FIELD, read_gray, save_gray, split_digits, to_mnist
 from matnet.errors import MatnetError
 from matnet.model import ranked, verdicts
@@ -114,17 +114,17 @@ def predict(model, images, top, multi, show_input, as_json):
         except MatnetError as err:
             failed += 1
             results.append({"file": str(path), "error": str(err)})
-            click.echo(f"matnet: error: {err}", err=True)
+            echo(f"matnet: error: {err}", err=True)
             continue
         except OSError as err:       # writing the --show-input image failed (disk full, permissions)
             failed += 1
             message = f"{path}: cannot save the input image ({err.strerror or err})"
             results.append({"file": str(path), "error": message})
-            click.echo(f"matnet: error: {message}", err=True)
+            echo(f"matnet: error: {message}", err=True)
             continue
         results.append(entry)
         if not as_json:
-            click.echo(line)
+            echo(line)
     if as_json:
         echo_json(results)
     if failed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from matnet.cli.common import echo_json
+from matnet.cli.common import echo, echo_json
 from matnet.fileio import default_output, named_output
 from matnet.reports.compare import compare_runs
 from matnet.reports.report import write_report
@@ -20,9 +20,9 @@ def report(run, as_json):
         echo_json({"report": str(result.path), "figures": sorted(p.name for p in result.figures),
                    "missing": result.missing})
         return
-    click.echo(f"report: {result.path}")
+    echo(f"report: {result.path}")
     if result.missing:
-        click.echo(f"missing from the run folder: {'; '.join(result.missing)}")
+        echo(f"missing from the run folder: {'; '.join(result.missing)}")
 
 
 @click.command()
@@ -43,10 +43,10 @@ def compare(runs, out, html_path, force, as_json):
         echo_json({"figure": out, "html": html_path, "runs": table})
         return
     width = max(len(row["run"]) for row in table)
-    click.echo(f"{'run':<{width}}  test acc   test loss  epochs  seconds")
+    echo(f"{'run':<{width}}  test acc   test loss  epochs  seconds")
     for row in table:
         acc = f"{100 * row['test_accuracy']:.2f}%" if row["test_accuracy"] is not None else "-"
         loss = f"{row['test_loss']:.4f}" if row["test_loss"] is not None else "-"
         seconds = f"{row['train_seconds']:.1f}" if row["train_seconds"] is not None else "-"
-        click.echo(f"{row['run']:<{width}}  {acc:>8}  {loss:>10}  {str(row['epochs'] or '-'):>6}  {seconds:>7}")
-    click.echo(f"figure: {out}" + (f"  page: {html_path}" if html_path else ""))
+        echo(f"{row['run']:<{width}}  {acc:>8}  {loss:>10}  {str(row['epochs'] or '-'):>6}  {seconds:>7}")
+    echo(f"figure: {out}" + (f"  page: {html_path}" if html_path else ""))

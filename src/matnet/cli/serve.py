@@ -12,7 +12,7 @@ import click
 from matnet.errors import MatnetError
 from matnet.serve import MAX_BODY_BYTES, MAX_IMAGE_PIXELS, create_app, load_models
 from matnet.serve.guards import allowed_hosts
-from matnet.cli.common import DEVICE_OPTION
+from matnet.cli.common import DEVICE_OPTION, echo
 
 __all__ = ["serve", "is_loopback", "open_socket", "address"]
 
@@ -85,13 +85,13 @@ def serve(models, host, port):
     app = create_app(served, hosts=allowed_hosts(host))
     sock = open_socket(host, port)
     if not is_loopback(host):
-        click.echo(f"matnet: warning: --host {host} serves on a network interface: anyone who can reach this "
+        echo(f"matnet: warning: --host {host} serves on a network interface: anyone who can reach this "
                    f"machine can use the page and the API (there is no login). Use it on a network you trust.",
                    err=True)
     url = address(sock)
     names = ", ".join(f"{one.name} ({one.kind}, {one.model.num_params:,} parameters)" for one in served)
-    click.echo(f"serving {names}")
-    click.echo(f"page: {url}   API docs: {url}docs   (bodies up to {MAX_BODY_BYTES // 2**20} MiB, images up to "
+    echo(f"serving {names}")
+    echo(f"page: {url}   API docs: {url}docs   (bodies up to {MAX_BODY_BYTES // 2**20} MiB, images up to "
                f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels; Ctrl-C stops)")
     sys.stdout.flush()   # a script or test waiting for the address reads it now, not when the server stops
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="off")
@@ -101,4 +101,4 @@ def serve(models, host, port):
         pass
     finally:
         sock.close()
-    click.echo("stopped")
+    echo("stopped")

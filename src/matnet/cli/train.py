@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from matnet.cli.common import DEVICE_OPTION, echo_json
+from matnet.cli.common import DEVICE_OPTION, echo, echo_json
 from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.errors import MatnetError
 from matnet.model import ARCHITECTURES
@@ -111,7 +111,7 @@ def train(ctx, config_file, preset, resume, force, as_json, **options):
 
     def announce():
         verb = "resuming" if resume else "training"
-        click.echo(f"{verb} {_architecture(config)} on {config.dataset} "
+        echo(f"{verb} {_architecture(config)} on {config.dataset} "
                    f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} "
                    f"epoch{'s' if config.epochs != 1 else ''} "
                    f"-> {config.out}", err=as_json)
@@ -120,16 +120,16 @@ def train(ctx, config_file, preset, resume, force, as_json, **options):
         summary = train_run(config, resume=bool(resume), force=force, announce=announce,
                             log=sys.stderr if as_json else None)
     except TrainingInterrupted as stop:
-        click.echo(f"interrupted in epoch {stop.epoch} after step {stop.step}; checkpoint saved: "
+        echo(f"interrupted in epoch {stop.epoch} after step {stop.step}; checkpoint saved: "
                    f"{RunFolder(config.out).checkpoint}", err=True)
-        click.echo(f"resume with: matnet train --resume {shlex.quote(config.out)}", err=True)
+        echo(f"resume with: matnet train --resume {shlex.quote(config.out)}", err=True)
         ctx.exit(130)
     report_path = write_report(config.out, progress=not as_json).path
     if as_json:
         echo_json({"run": config.out, "report": str(report_path), **summary})
         return
-    click.echo(f"report: {report_path}")
-    click.echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
+    echo(f"report: {report_path}")
+    echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
                f"({summary['train_seconds']:.1f}s training) -> {config.out}")
 
 

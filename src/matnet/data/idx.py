@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from matnet.errors import MatnetError
+from matnet.fileio import open_regular
 
 __all__ = ["IdxError", "parse_idx", "read_idx", "read_idx_bytes", "idx_bytes", "write_idx", "IDX_TYPES",
            "MAX_IDX_BYTES"]
@@ -94,7 +95,7 @@ def read_idx_bytes(path: str | Path, limit: int | None = None) -> bytes:
     limit = MAX_IDX_BYTES if limit is None else limit
     gz = False
     try:
-        with open(path, "rb") as file:
+        with open_regular(path) as file:
             gz = file.read(2) == b"\x1f\x8b"
             file.seek(0)
             with (gzip.GzipFile(fileobj=file, mode="rb") if gz else file) as stream:

@@ -12,6 +12,7 @@ from matnet.nn.activations import Softmax, softmax
 from matnet.nn.inputs import as_batch
 from matnet.nn.layer import Layer
 from matnet.nn.parameters import Parameters
+from matnet.terminal import shown
 
 __all__ = ["Network"]
 
@@ -180,15 +181,16 @@ class Network:
         return sum(layer.num_params for layer in self.all_layers())
 
     def summary_text(self) -> str:
-        """Keras-style table: layer (type), output shape, parameter count, then the total."""
-        rows = [(f"{layer.name} ({type(layer).__name__})", str((None,) + shape),
+        """Keras-style table: layer (type), output shape, parameter count, then the total (names ``shown``: a
+        control character in a model file's name is written out, not obeyed)."""
+        rows = [(f"{shown(layer.name)} ({type(layer).__name__})", str((None,) + shape),
                  f"{layer.num_params + sum(sub.num_params for sub in layer.sublayers()):,}")
                 for layer, shape in zip(self.layers, self.output_shapes)]
         head = ("Layer (type)", "Output Shape", "Param #")
         widths = [max(len(r[i]) for r in rows + [head]) + 3 for i in range(3)]
         line = lambda r: "".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()  # noqa: E731
         rule = "=" * sum(widths)
-        body = [f'Model: "{self.name}"', rule, line(head), rule, *map(line, rows), rule,
+        body = [f'Model: "{shown(self.name)}"', rule, line(head), rule, *map(line, rows), rule,
                 f"Total params: {self.num_params:,}", f"Input shape: {(None,) + self.input_shape}"]
         return "\n".join(body)
 

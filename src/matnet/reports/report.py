@@ -98,8 +98,9 @@ def draw_figures(run: RunData, matrix: np.ndarray | None = None, *,
     drawn = []
     for name, title, caption, draw in tqdm(plans, desc="figures", unit="figure", disable=not progress or None,
                                            leave=False):
+        path = run.folder.figure(name)     # the folder, or a file where it should be: an error, not a skip
         try:
-            drawn.append(F.Figure(name, title, caption, draw(run.folder.figure(name))))
+            drawn.append(F.Figure(name, title, caption, draw(path)))
         except Exception as err:  # one broken figure must not cost the report (or the end of a long run)
             skipped.append(f"the figure '{title}' (drawing it failed: {type(err).__name__}: {err})")
     return drawn, skipped

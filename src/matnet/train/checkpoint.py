@@ -14,7 +14,7 @@ import numpy as np
 
 from matnet.backend import to_numpy
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path
+from matnet.fileio import atomic_path, open_regular
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
@@ -33,7 +33,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
     if not path.is_file():
         raise MatnetError(f"{path}: no checkpoint to resume from")
     try:
-        with np.load(path, allow_pickle=False) as stored:
+        with open_regular(path) as file, np.load(file, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files if key != "meta"}
             values = json.loads(str(stored["meta"]))
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:

@@ -31,6 +31,7 @@ from matnet.backend import to_numpy
 from matnet.nn.activations import ACTIVATIONS
 from matnet.nn.dense import Dense
 from matnet.optim.optimizers import Adam
+from matnet.terminal import shown
 from matnet.train.callbacks import Callback
 
 __all__ = ["Diagnose", "diagnose_run", "format_finding", "check_inputs", "check_gradients", "check_dead",
@@ -51,7 +52,8 @@ def format_finding(finding: dict) -> str:
     """``diagnosis: TITLE (epoch E)`` and two indented lines: the evidence, the fix."""
     where = f" (epoch {finding['epoch']}" + (f", step {finding['step']})" if finding.get("step") else ")") \
         if finding.get("epoch") else ""
-    return f"diagnosis: {finding['title']}{where}\n  evidence: {finding['evidence']}\n  fix: {finding['fix']}"
+    return (f"diagnosis: {shown(finding['title'])}{where}\n  evidence: {shown(finding['evidence'])}\n"
+            f"  fix: {shown(finding['fix'])}")
 
 
 def describe_model(model) -> dict:

@@ -44,6 +44,20 @@ from matnet.train.metrics import correct_count, evaluate
 __all__ = ["BestEpoch", "History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train_step"]
 
 
+def check_learns(optimizer: Optimizer, epochs: int, steps_per_epoch: int) -> None:
+    """A MatnetError when the optimizer's rate (its schedule's) is 0 at every step of the run: a run of one step
+    with the cosine schedule, whose last step is at progress ``epochs``, where cosine reaches 0. (Steps run at the
+    progress they end at, ``epoch - 1 + k / steps_per_epoch``, as in ``Trainer._run_epoch``.)"""
+    steps = range(1, steps_per_epoch + 1)
+    if any(optimizer.rate_at(epoch + k / steps_per_epoch) > 0 for epoch in range(epochs) for k in steps):
+        return
+    kind = getattr(optimizer.schedule, "kind", None)
+    n = epochs * steps_per_epoch
+    raise MatnetError(f"{'the ' + kind + ' schedule gives' if kind else 'the learning rate is'} 0 at "
+                      f"{'the only step' if n == 1 else f'every one of the {n} steps'} of this run, which would "
+                      f"learn nothing: use more steps (a smaller batch size or more epochs) or another schedule")
+
+
 def train_step(model, loss, optimizer, xb, yb, *, progress: float, augment=None, clip_norm: float | None = None):
     """One step of the module docstring on the batch (xb, yb), ``progress`` epochs into training; returns
     ``(L, logits)``, both on the device (nothing is read back)."""
@@ -189,6 +203,7 @@ class Trainer:
         self._check_loss_matches_model()
         batches = BatchIterator(x, y, self.batch_size, shuffle=True, rng=self.rng)
         self.steps_per_epoch = len(batches)
+        check_learns(self.optimizer, self.epochs, self.steps_per_epoch)
         if self.epoch_step >= self.steps_per_epoch:
             raise MatnetError(f"the saved position (step {self.epoch_step}) does not fit an epoch of "
                               f"{self.steps_per_epoch} steps: was the data or batch size changed?")

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from matnet.errors import MatnetError
+from matnet.fileio import open_regular
 
 __all__ = ["MAX_PIXELS", "WORK_SIDE", "at_side", "gray_from_image", "read_gray", "reduce", "resize", "save_gray"]
 
@@ -46,7 +47,7 @@ def read_gray(path: str | Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with open_regular(path) as file, Image.open(file) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise _too_large(path, width * height)
