@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
 from matnet.terminal import shown
 
-__all__ = ["RunFolder", "RunData", "read_run", "load_model", "find_run", "fresh_path"]
+__all__ = ["RunFolder", "RunData", "read_run", "load_model", "find_run", "fresh_path", "warn", "not_an_epoch"]
 
 CONFIG, METRICS, STEPS, LAYER_STATS, SUMMARY = "config.toml", "metrics.jsonl", "steps.json", "layer_stats.json", \
     "summary.json"
@@ -186,8 +187,8 @@ class RunFolder:
 
     def read_metrics(self) -> list[dict]:
         """One dict per epoch. A last line cut short (a crash while it was written) is dropped; any other line
-        that is not an epoch's record (a JSON object) is skipped, with a warning on
-        stderr naming the file and the line: the other epochs are still read."""
+        that is not an epoch's record (``not_an_epoch``: JSON, an object, a whole ``epoch``, a finite ``loss``) is
+        skipped, with a warning on stderr naming the file and the line: the other epochs are still read."""
         path = self.path / METRICS
 
         def parse(text):
@@ -201,11 +202,11 @@ class RunFolder:
                 except ValueError as err:
                     if k == len(lines) - 1 and not text.endswith("\n"):
                         break
-                    _warn(f"{path}: line {k + 1} is not JSON ({err}); skipped it, read the other lines")
+                    warn(f"{path}: line {k + 1} is not JSON ({err}); skipped it, read the other lines")
                     continue
-                if not isinstance(epoch, dict):
-                    _warn(f"{path}: line {k + 1} is not an epoch's record (a JSON object); skipped it, read the "
-                          f"other lines")
+                why = not_an_epoch(epoch)
+                if why:
+                    warn(f"{path}: line {k + 1} is not an epoch's record ({why}); skipped it, read the other lines")
                     continue
                 epochs.append(epoch)
             return epochs
@@ -235,9 +236,44 @@ class RunFolder:
         return load_model_file(self.model_file(which), max_params=max_params)
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
     """One ``matnet: warning:`` line on stderr: something was read around, not refused."""
     print(f"matnet: warning: {shown(message)}", file=sys.stderr, flush=True)
+
+
+MAX_EPOCH = 10**9
+OPTIONAL_METRICS = ("acc", "val_loss", "val_acc", "lr", "seconds")   # what the trainer adds to epoch and loss
+
+
+def _finite(value) -> bool:
+    """A number within a float's range (an int of 400 digits is not: a plot cannot take it)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e300 \
+        and math.isfinite(value)
+
+
+def not_an_epoch(record) -> str:
+    """Why ``record`` (a line of metrics.jsonl, parsed) is not an epoch's record as the trainer writes it, or "".
+    It is a JSON object with a whole ``epoch`` from 1 to MAX_EPOCH and a finite ``loss``; ``acc``, ``val_loss``,
+    ``val_acc``, ``lr`` and ``seconds`` may be absent, and are finite numbers where present. A NaN or infinite
+    loss is no epoch's record: the trainer stops at such a loss and never writes it (and no matnet output holds
+    NaN), so it is a file written by hand or damaged."""
+    if not isinstance(record, dict):
+        return "a JSON object"
+    for key in ("epoch", "loss"):
+        if key not in record:
+            return f"no '{key}'"
+    epoch = record["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= MAX_EPOCH:
+        return f"'epoch' must be a whole number from 1 to {MAX_EPOCH:,}, got {_short(epoch)}"
+    for key in ("loss", *OPTIONAL_METRICS):
+        if key in record and not _finite(record[key]):
+            return f"'{key}' must be a finite number, got {_short(record[key])}"
+    return ""
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def find_run(path: str | Path) -> RunFolder | None:
@@ -289,6 +325,7 @@ class RunData:
     probabilities: np.ndarray | None = None   # (N, C) on the test set
     labels: np.ndarray | None = None          # (N,)
     missing: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)   # of ``missing``, what is there but could not be read
     _dataset: object = None
 
     @property
@@ -317,13 +354,17 @@ class RunData:
         return None if self._dataset is None else self._dataset.test_images
 
 
-def _collect(read, what: str, name: str, missing: list):
+def _collect(read, what: str, name: str, missing: list, unreadable: list | None = None):
+    """What ``read()`` gives; None, with ``what`` added to ``missing``, when the file is absent or unreadable (then
+    added to ``unreadable`` too, with why)."""
     try:
         return read()
     except FileNotFoundError:
         missing.append(f"{what} ({name})")
     except MatnetError as err:
         missing.append(f"{what} ({err})")
+        if unreadable is not None:
+            unreadable.append(f"{what} ({err})")
     return None
 
 
@@ -340,8 +381,8 @@ def read_run(path: str | Path, *, progress: bool = True, complete: bool = True) 
     run = RunData(folder)
     miss = run.missing
     run.config = _collect(folder.read_config, "the configuration", CONFIG, miss)
-    run.summary = _collect(folder.read_summary, "the final figures", SUMMARY, miss)
-    run.metrics = _collect(folder.read_metrics, "the per-epoch metrics", METRICS, miss) or []
+    run.summary = _collect(folder.read_summary, "the final figures", SUMMARY, miss, run.unreadable)
+    run.metrics = _collect(folder.read_metrics, "the per-epoch metrics", METRICS, miss, run.unreadable) or []
     run.steps = _collect(folder.read_steps, "the per-step losses", STEPS, miss)
     run.layer_stats = _collect(folder.read_layer_stats, "the layer statistics", LAYER_STATS, miss)
     run.diagnosis = _collect(folder.read_diagnosis, "the diagnosis", DIAGNOSIS, [])  # older runs have none

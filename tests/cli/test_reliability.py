@@ -434,3 +434,52 @@ def test_a_bad_line_in_the_middle_of_metrics_costs_only_that_line(tmp_path, caps
 
     code, stdout, err = run(capsys, "info", str(folder))            # info reads summary.json, not the metrics
     assert code == 0 and err == "" and "after 3 epochs" in stdout
+
+
+NO_EPOCHS = [  # (a line of metrics.jsonl that is JSON but no epoch's record, why it is skipped)
+    ("{}", "no 'epoch'"),
+    ('{"epoch": 6}', "no 'loss'"),
+    ('{"epoch": "x", "loss": null}', "'epoch' must be a whole number from 1 to 1,000,000,000, got \"x\""),
+    ('{"epoch": true, "loss": 1}', "'epoch' must be a whole number from 1 to 1,000,000,000, got true"),
+    ('{"epoch": 4, "loss": NaN, "acc": 0.5}', "'loss' must be a finite number, got NaN"),
+    ('{"epoch": 4, "loss": 1e999}', "'loss' must be a finite number, got Infinity"),
+    ('{"epoch": 4, "loss": 0.1, "acc": "high"}', "'acc' must be a finite number, got \"high\""),
+]
+
+
+def test_json_that_is_no_epochs_record_is_skipped_by_report_and_compare(tmp_path, capsys):
+    """The stranger's probe: ``{}`` or ``{"epoch": 6}`` in metrics.jsonl made compare end in ``internal error:
+    KeyError: 'epoch'`` and report leave out the learning curves. Built by hand (no training): three good epochs,
+    one without ``acc`` and two without validation figures, with the bad lines between them."""
+    from matnet.runfolder import read_run
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    good = ['{"epoch": 1, "loss": 1.0, "acc": 0.5, "val_loss": 1.1, "val_acc": 0.4}', '{"epoch": 2, "loss": 0.5}',
+            '{"epoch": 3, "loss": 0.25, "acc": 0.9}']
+    metrics = folder / "metrics.jsonl"
+    metrics.write_text("\n".join([good[0], *(bad for bad, _ in NO_EPOCHS), *good[1:]]) + "\n")
+    warnings = [f"matnet: warning: {metrics}: line {k + 2} is not an epoch's record ({why}); skipped it, read the "
+                f"other lines" for k, (_, why) in enumerate(NO_EPOCHS)]
+
+    code, stdout, err = run(capsys, "report", str(folder))
+    assert code == 0 and err.splitlines() == warnings and "per-epoch" not in stdout
+    assert (folder / "figures" / "curves.png").is_file()
+    assert [m["epoch"] for m in read_run(folder, progress=False, complete=False).metrics] == [1, 2, 3]
+    capsys.readouterr()
+    code, stdout, err = run(capsys, "compare", str(folder), "--out", str(tmp_path / "c.png"), "--json")
+    assert code == 0 and err.splitlines() == warnings and (tmp_path / "c.png").is_file()
+    assert json.loads(stdout)["runs"][0]["run"] == str(folder)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_compare_says_that_a_runs_metrics_are_a_named_pipe(tmp_path, capsys):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "summary.json").write_text('{"test_accuracy": 0.9, "epochs": 1}')
+    os.mkfifo(folder / "metrics.jsonl")                               # no writer ever comes: a read would block
+    code, stdout, err = run(capsys, "compare", str(folder), "--out", str(tmp_path / "c.png"))
+    assert code == 0 and "90.00%" in stdout
+    assert err.splitlines() == [f"matnet: warning: {folder}: the per-epoch metrics ({folder / 'metrics.jsonl'}: a "
+                                f"named pipe (FIFO), not a file; matnet reads only regular files); compared without "
+                                f"it"]

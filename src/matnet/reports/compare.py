@@ -12,8 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from matnet.fileio import atomic_path, write_text  # noqa: E402
-from matnet.reports.figures import DPI, WIDE  # noqa: E402
-from matnet.runfolder import RunData, read_run  # noqa: E402
+from matnet.reports.figures import DPI, WIDE, series  # noqa: E402
+from matnet.runfolder import RunData, read_run, warn  # noqa: E402
 
 __all__ = ["compare_runs", "rows", "overlay", "comparison_html"]
 
@@ -29,12 +29,12 @@ def overlay(runs: list[RunData], path: Path) -> Path:
     """Validation (dashed: training) loss and accuracy per epoch, one colour per run."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=WIDE)
     for i, run in enumerate(runs):
-        color, epochs = f"C{i}", [m["epoch"] for m in run.metrics]
-        ax_loss.plot(epochs, [m["loss"] for m in run.metrics], "--", color=color, alpha=0.6)
-        ax_acc.plot(epochs, [100 * m["acc"] for m in run.metrics], "--", color=color, alpha=0.6)
+        color = f"C{i}"
+        ax_loss.plot(*series(run.metrics, "loss"), "--", color=color, alpha=0.6)
+        ax_acc.plot(*series(run.metrics, "acc", 100), "--", color=color, alpha=0.6)
         if any("val_loss" in m for m in run.metrics):
-            ax_loss.plot(epochs, [m["val_loss"] for m in run.metrics], "-", color=color, label=run.name)
-            ax_acc.plot(epochs, [100 * m["val_acc"] for m in run.metrics], "-", color=color, label=run.name)
+            ax_loss.plot(*series(run.metrics, "val_loss"), "-", color=color, label=run.name)
+            ax_acc.plot(*series(run.metrics, "val_acc", 100), "-", color=color, label=run.name)
     ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss (solid: validation, dashed: training)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for ax in (ax_loss, ax_acc):
@@ -78,6 +78,9 @@ def comparison_html(table: list[dict], figure: Path) -> str:
 def compare_runs(folders, figure: str | Path, html_path: str | Path | None = None) -> list[dict]:
     """Read the runs (never writing into them), draw ``figure``, and write ``html_path`` if given."""
     runs = [read_run(folder, progress=False, complete=False) for folder in folders]
+    for run in runs:                      # a file that is there but unreadable (a FIFO): said, as report does
+        for what in run.unreadable:
+            warn(f"{run.folder.path}: {what}; compared without it")
     table = rows(runs)
     overlay(runs, Path(figure))
     if html_path:

@@ -16,8 +16,8 @@ import numpy as np  # noqa: E402
 
 from matnet.fileio import atomic_path  # noqa: E402
 
-__all__ = ["DPI", "Figure", "curves", "learning_rate", "confusion", "per_class_bars", "first_layer", "gallery",
-           "mistakes", "layer_health", "mosaic", "smooth"]
+__all__ = ["DPI", "Figure", "curves", "series", "learning_rate", "confusion", "per_class_bars", "first_layer",
+           "gallery", "mistakes", "layer_health", "mosaic", "smooth"]
 
 DPI = 100
 WIDE, SQUARE, GRID = (10, 4), (6.4, 5.6), (10, 6)
@@ -47,21 +47,27 @@ def smooth(values, weight: float = 0.9) -> np.ndarray:
     return out
 
 
+def series(metrics: list[dict], key: str, scale: float = 1.0) -> tuple[list, list]:
+    """(epochs, values * scale) of the epochs whose record holds ``key`` (``acc`` and the validation figures may be
+    absent from some)."""
+    held = [m for m in metrics if key in m]
+    return [m["epoch"] for m in held], [scale * m[key] for m in held]
+
+
 def curves(metrics: list[dict], steps: dict | None, path: Path) -> Path:
     """Loss and accuracy per epoch, train and validation; the per-step loss, smoothed, behind the loss."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=WIDE)
-    epochs = [m["epoch"] for m in metrics]
     if steps and steps.get("loss"):
         t = np.arange(1, len(steps["loss"]) + 1) / steps["steps_per_epoch"]
         ax_loss.plot(t, steps["loss"], color="tab:blue", alpha=0.15, lw=0.6, label="train (per batch)")
         ax_loss.plot(t, smooth(steps["loss"]), color="tab:blue", alpha=0.6, lw=1, label="train (smoothed)")
-    ax_loss.plot(epochs, [m["loss"] for m in metrics], "o-", color="tab:blue", ms=3, label="train (epoch)")
+    ax_loss.plot(*series(metrics, "loss"), "o-", color="tab:blue", ms=3, label="train (epoch)")
     if any("val_loss" in m for m in metrics):
-        ax_loss.plot(epochs, [m["val_loss"] for m in metrics], "o-", color="tab:orange", ms=3, label="validation")
+        ax_loss.plot(*series(metrics, "val_loss"), "o-", color="tab:orange", ms=3, label="validation")
     ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
-    ax_acc.plot(epochs, [100 * m["acc"] for m in metrics], "o-", ms=3, label="train")
+    ax_acc.plot(*series(metrics, "acc", 100), "o-", ms=3, label="train")
     if any("val_acc" in m for m in metrics):
-        ax_acc.plot(epochs, [100 * m["val_acc"] for m in metrics], "o-", ms=3, label="validation")
+        ax_acc.plot(*series(metrics, "val_acc", 100), "o-", ms=3, label="validation")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)

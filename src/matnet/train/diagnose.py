@@ -146,7 +146,7 @@ def check_update_ratio(layer_stats: dict | None, since: int = 0, low: bool = Tru
 def check_fit(metrics: list[dict], classes: int = 10) -> dict | None:
     """Overfitting (validation loss up 3 epochs running while the accuracy gap grows) or underfitting
     (training accuracy low and flat for 3 epochs, above chance)."""
-    if len(metrics) >= 4 and all("val_loss" in m for m in metrics[-4:]):
+    if len(metrics) >= 4 and all({"acc", "val_loss", "val_acc"} <= m.keys() for m in metrics[-4:]):
         last = metrics[-4:]
         rising = all(b["val_loss"] > a["val_loss"] for a, b in zip(last, last[1:]))
         gaps = [m["acc"] - m["val_acc"] for m in last]
@@ -157,7 +157,7 @@ def check_fit(metrics: list[dict], classes: int = 10) -> dict | None:
                             f"{100 * gaps[0]:.1f} -> {100 * gaps[-1]:.1f} points",
                             "--patience 3 (early stopping), --dropout 0.2, a larger --weight-decay, --augment, or "
                             "fewer epochs", epoch=last[-1]["epoch"])
-    if len(metrics) >= 3:
+    if len(metrics) >= 3 and all("acc" in m for m in metrics[-3:]):    # (a record written by hand may lack it)
         accs = [m["acc"] for m in metrics[-3:]]
         gained = (accs[-1] - accs[0]) / 2
         if 1 / classes + CHANCE_MARGIN < accs[-1] < UNDERFIT_ACC and gained < FLAT:
