@@ -198,6 +198,11 @@ def test_a_zip_bomb_member_is_refused_before_it_is_read(model, tmp_path):
     (lambda m: m["layers"][0]["config"].update(in_features=1e300), r"its layers would make 5.0e\+300 "
                                                                        r"parameters or more, but its 'parameters' "
                                                                        r"entry declares 106"),
+    # beyond a float's range: once 'internal error: OverflowError: int too large to convert to float'
+    (lambda m: m["layers"][0]["config"].update(out_features=1e308), r"its layers would make 7.0e\+308 "
+                                                                        r"parameters or more"),
+    (lambda m: m["layers"][0]["config"].update(in_features=1e308, out_features=1e308), r"its layers would make "
+                                                                                      r"1.0e\+616 parameters"),
     (lambda m: m["layers"][0]["config"].update(in_features="6"), "invalid architecture"),
     (lambda m: m.update(preprocessing=[1]), "'preprocessing' must be an object"),
 ])

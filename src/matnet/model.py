@@ -18,6 +18,7 @@ so it lives with the class it writes; reading, with all its checks of files it d
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -67,8 +68,16 @@ def params_limit(max_params: int | None = None) -> int:
 
 
 def count_text(n: int) -> str:
-    """1,234,567; a count too long to read (a size of 1e300 in a hostile file) as 5.0e+300."""
-    return f"{n:,}" if n < 10**15 else f"{float(n):.1e}"
+    """1,234,567; a count too long to read (a size of 1e300 in a hostile file) as 5.0e+300, also beyond a float's
+    range (1e308 x 785: 7.8e+310), where ``float(n)`` is an OverflowError."""
+    if n < 10**15:
+        return f"{n:,}"
+    if n < 10**300:
+        return f"{float(n):.1e}"
+    exponent = int(math.log10(n))                        # math.log10 takes an int of any size (and may round up)
+    if n < 10**exponent:
+        exponent -= 1
+    return f"{n // 10 ** (exponent - 1) / 10:.1f}e+{exponent}"     # the first two digits, exact
 
 
 def too_many(count: int, limit: int, advice: str = "") -> str:

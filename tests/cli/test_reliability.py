@@ -483,3 +483,15 @@ def test_compare_says_that_a_runs_metrics_are_a_named_pipe(tmp_path, capsys):
     assert err.splitlines() == [f"matnet: warning: {folder}: the per-epoch metrics ({folder / 'metrics.jsonl'}: a "
                                 f"named pipe (FIFO), not a file; matnet reads only regular files); compared without "
                                 f"it"]
+
+
+def test_info_on_a_model_whose_sizes_are_beyond_a_floats_range(tmp_path, capsys):
+    """``"out_features": 1e308`` once made ``internal error: OverflowError: int too large to convert to float``."""
+    model = tiny_model(tmp_path / "model")
+    meta = json.loads((tmp_path / "model.json").read_text())
+    meta["layers"][0]["config"]["out_features"] = 1e308
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    code, stdout, err = run(capsys, "info", f"{model}.json")
+    assert code == 1 and stdout == ""
+    assert error_line(err) == f"matnet: error: {model}.json: its layers would make 7.8e+310 parameters or more, " \
+                              f"but its 'parameters' entry declares 7,850"
