@@ -370,16 +370,17 @@ def test_a_file_where_the_figures_folder_should_be(tmp_path, capsys):
 
 
 HOSTILE_NAMES = ["zero\rOVERWRITTEN", "one\nmatnet: error: fake", "two\x00nul", "three\u202eevil", "four\x1b[31mred",
-                 "five\x07bell", "six\u2066iso", "seven\x9bcsi", "eight", "nine"]
+                 "five\x07bell", "six\u2066iso", "seven\x9bcsi", "eight\u2028ls\u200bzw\ufeffbom\U000e0041tag", "nine"]
 
 
 def assert_inert(text: str) -> None:
-    """Only matnet's own line breaks: no other control character (Unicode Cc), no bidi control."""
+    """Only matnet's own line breaks: no other control character (Unicode Cc), no format character (Cf: bidi
+    controls, zero-width, BOM, tags), no line or paragraph separator."""
     import unicodedata
 
-    from matnet.terminal import BIDI_CONTROLS
+    from matnet.terminal import UNSAFE_CATEGORIES
 
-    bad = [c for c in text if (unicodedata.category(c) == "Cc" and c != "\n") or c in BIDI_CONTROLS]
+    bad = [c for c in text if unicodedata.category(c) in UNSAFE_CATEGORIES and c != "\n"]
     assert not bad, bad
 
 
@@ -394,7 +395,7 @@ def test_names_from_a_model_file_are_shown_not_obeyed(tmp_path, capsys):
     assert code == 0 and err == ""
     assert_inert(out)
     assert "classes: zero\\rOVERWRITTEN, one\\nmatnet: error: fake, two\\0nul, three\\u202eevil, four\\x1b[31mred, " \
-           "five\\x07bell, six\\u2066iso, seven\\x9bcsi, eight, nine" in out
+           "five\\x07bell, six\\u2066iso, seven\\x9bcsi, eight\\u2028ls\\u200bzw\\ufeffbom\\U000e0041tag, nine" in out
     assert "dense\\rX\\u202e (Dense)" in out and 'Model: "m\\x1b]0;title\\x07"' in out
     image = digit_png(tmp_path / "a.png")
     code, out, err = run(capsys, "predict", str(model), str(image), "--top", "10")
