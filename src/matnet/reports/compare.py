@@ -30,16 +30,19 @@ def overlay(runs: list[RunData], path: Path) -> Path:
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=WIDE)
     for i, run in enumerate(runs):
         color = f"C{i}"
-        ax_loss.plot(*series(run.metrics, "loss"), "--", color=color, alpha=0.6)
-        ax_acc.plot(*series(run.metrics, "acc", 100), "--", color=color, alpha=0.6)
-        if any("val_loss" in m for m in run.metrics):
+        validated = any("val_loss" in m for m in run.metrics)
+        label = None if validated else run.name         # a run without validation is named by its training line
+        ax_loss.plot(*series(run.metrics, "loss"), "--", color=color, alpha=0.6, label=label)
+        ax_acc.plot(*series(run.metrics, "acc", 100), "--", color=color, alpha=0.6, label=label)
+        if validated:
             ax_loss.plot(*series(run.metrics, "val_loss"), "-", color=color, label=run.name)
             ax_acc.plot(*series(run.metrics, "val_acc", 100), "-", color=color, label=run.name)
     ax_loss.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss (solid: validation, dashed: training)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:          # no run with a curve: no legend (matplotlib would warn)
+            ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
