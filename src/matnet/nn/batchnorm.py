@@ -62,7 +62,9 @@ class BatchNorm(Layer):
         if not training:
             scale, shift = fold(gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], self.eps)
             self._cache = None
-            return ch.shaped(x_ * ch.each(scale) + ch.each(shift))
+            out = x_ * ch.each(scale)
+            out += ch.each(shift)
+            return ch.shaped(out)
         m = ch.m
         mean = ch.mean(x_)
         centred = x_ - ch.each(mean)
@@ -70,7 +72,8 @@ class BatchNorm(Layer):
         inv_std = 1.0 / xp.sqrt(var + self.eps)
         self._update_running(mean, var * (m / max(m - 1, 1)))
         self._cache = (ch, centred, inv_std)  # xhat = centred * inv_std, never stored: a pass saved each way
-        out = centred * ch.each(gamma * inv_std) + ch.each(beta)           # gamma * xhat + beta
+        out = centred * ch.each(gamma * inv_std)                           # gamma * xhat + beta
+        out += ch.each(beta)       # in place, here and above and below: ``a * b + c`` would hold two full arrays
         return ch.shaped(out)
 
     def _update_running(self, mean, unbiased_var):
@@ -89,7 +92,9 @@ class BatchNorm(Layer):
         self.grads["gamma"][...] = dgamma
         # dx = gamma * inv_std * (dout - (dbeta + xhat * dgamma) / m), with xhat = centred * inv_std
         scale, m = self.params["gamma"] * inv_std, ch.m
-        dx = d * ch.each(scale) - centred * ch.each(scale * inv_std * dgamma / m) - ch.each(scale * dbeta / m)
+        dx = d * ch.each(scale)
+        dx -= centred * ch.each(scale * inv_std * dgamma / m)
+        dx -= ch.each(scale * dbeta / m)
         return ch.shaped(dx)
 
     def output_shape(self, input_shape):
