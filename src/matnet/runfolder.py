@@ -176,7 +176,7 @@ class RunFolder:
             raise MatnetError(f"{path} is unreadable: {err}") from None
         try:
             return parse(text)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:     # RecursionError: JSON nested thousands of levels deep
             raise MatnetError(f"{path} is unreadable: {err}") from None
 
     def read_config(self) -> dict:
@@ -199,7 +199,8 @@ class RunFolder:
                     continue
                 try:
                     epoch = json.loads(line)
-                except ValueError as err:
+                except (ValueError, RecursionError) as err:   # RecursionError: arrays nested thousands deep
+                    err = "nested too deep" if isinstance(err, RecursionError) else err
                     if k == len(lines) - 1 and not text.endswith("\n"):
                         break
                     warn(f"{path}: line {k + 1} is not JSON ({err}); skipped it, read the other lines")

@@ -473,6 +473,25 @@ def test_json_that_is_no_epochs_record_is_skipped_by_report_and_compare(tmp_path
     assert json.loads(stdout)["runs"][0]["run"] == str(folder)
 
 
+def test_json_nested_thousands_deep_in_a_run_costs_only_that_line_or_that_file(tmp_path, capsys):
+    """A second stranger's probe: ``[`` x 100,000 as a line of metrics.jsonl made report, compare and diagnose end in
+    ``internal error: RecursionError``. The line is skipped with a warning; a summary.json so nested is unreadable,
+    said in one line."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    deep = "[" * 100_000 + "]" * 100_000
+    metrics = folder / "metrics.jsonl"
+    metrics.write_text("\n".join(['{"epoch": 1, "loss": 1.0}', deep, '{"epoch": 2, "loss": 0.5}']) + "\n")
+    code, _, err = run(capsys, "compare", str(folder), "--out", str(tmp_path / "c.png"))
+    assert code == 0 and (tmp_path / "c.png").is_file()
+    assert err.splitlines() == [f"matnet: warning: {metrics}: line 2 is not JSON (nested too deep); skipped it, "
+                                f"read the other lines"]
+    (folder / "summary.json").write_text(deep)
+    code, _, err = run(capsys, "compare", str(folder), "--out", str(tmp_path / "d.png"))
+    assert code == 0 and "internal error" not in err           # compare goes on without it, and says so
+    assert f"the final figures ({folder / 'summary.json'} is unreadable: maximum recursion depth" in err
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
 def test_compare_says_that_a_runs_metrics_are_a_named_pipe(tmp_path, capsys):
     folder = tmp_path / "run"
