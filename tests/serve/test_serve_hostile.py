@@ -103,7 +103,10 @@ def test_the_hosts_a_server_answers_follow_its_address(listen, allowed):
 
 
 @pytest.mark.parametrize("header, name", [("localhost:8000", "localhost"), ("[::1]:8000", "[::1]"),
-                                          ("[::1]", "[::1]"), ("EVIL.example", "evil.example"), ("", "")])
+                                          ("[::1]", "[::1]"), ("EVIL.example", "evil.example"), ("", ""),
+                                          ("127.0.0.1:abc", "127.0.0.1:abc"), ("localhost:80:81", "localhost:80:81"),
+                                          ("localhost:", "localhost:"), ("[::1]x", "[::1]x"),
+                                          ("[::1]:8o", "[::1]:8o")])
 def test_host_name_drops_the_port(header, name):
     assert host_name(header) == name
 

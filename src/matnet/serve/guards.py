@@ -35,11 +35,18 @@ def allowed_hosts(host: str) -> frozenset[str] | None:
 
 def host_name(value: str) -> str:
     """A Host header's name without its port, lowercase: ``[::1]:8000`` -> ``[::1]``, ``Localhost:80`` ->
-    ``localhost``."""
+    ``localhost``. A port that is not a number (``localhost:abc``, ``localhost:80:81``, ``localhost:``) leaves the
+    whole value, which names no host that is served."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[:value.find("]") + 1] if "]" in value else value
-    return value.split(":", 1)[0]
+        name, _, rest = value.partition("]")
+        name, port = name + "]", rest[1:] if rest.startswith(":") else None
+        if rest and port is None:
+            return value
+    else:
+        name, colon, port = value.partition(":")
+        port = port if colon else None
+    return name if port is None or port.isdigit() else value
 
 
 def _header(scope, name: bytes) -> str | None:
