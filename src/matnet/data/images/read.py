@@ -27,11 +27,16 @@ def gray_from_image(image: Image.Image) -> np.ndarray:
         image = image.convert("RGBA")
         paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, image)
+    # Each step in place: a 16-megapixel upload is 128 MB as float64, and a copy per step held several at once.
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        pixels = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        pixels = np.array(image, dtype=np.float64)
+        np.nan_to_num(pixels, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         top = 1.0 if image.mode == "F" and pixels.max() <= 1.0 else 255.0 if pixels.max() <= 255 else 65535.0
-        return np.clip(pixels / top, 0.0, 1.0).astype(np.float32)
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        pixels /= top
+        return np.clip(pixels, 0.0, 1.0, out=pixels).astype(np.float32)
+    gray = np.array(image.convert("L"), dtype=np.float32)
+    gray /= 255.0
+    return gray
 
 
 def _too_large(path, pixels: int | None) -> MatnetError:
