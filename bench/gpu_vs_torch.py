@@ -23,7 +23,8 @@ import time
 
 import numpy as np
 from cnn_vs_torch import MODELS  # noqa: F401 - registers "cnn" beside "mlp"
-from mlp_vs_torch import load_data, peak_mib, torch_model
+from mlp_vs_torch import load_data, peak_mib
+from mlp_vs_torch import run_torch as torch_run
 
 OPTIMIZER = {"mlp": {"lr": 0.1, "momentum": 0.9}, "cnn": {"lr": 0.05, "momentum": 0.9}}
 
@@ -64,38 +65,7 @@ def run_matnet(kind: str, device: str, epochs: int, weights: str, seed: int) -> 
 
 
 def run_torch(kind: str, device: str, epochs: int, weights: str, seed: int) -> dict:
-    import torch
-    import torch.nn.functional as F
-
-    dev = torch.device(device)
-    x, y, xt, yt = load_data(MODELS[kind][2])
-    X, Y = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
-    model = torch_model(torch, kind, weights, seed).to(dev)
-    opt = torch.optim.SGD(model.parameters(), **OPTIMIZER[kind])
-    rng = np.random.default_rng(seed)
-    times = []
-    for _ in range(epochs):
-        started = time.perf_counter()
-        order = torch.from_numpy(rng.permutation(len(X))).to(dev)
-        total = torch.zeros((), device=dev)
-        model.train()
-        for start in range(0, len(X), 128):
-            idx = order[start:start + 128]
-            loss = F.cross_entropy(model(X[idx]), Y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach()             # as matnet does: the running loss stays on the device
-        total.item()                           # read once per epoch (and wait for the device)
-        times.append(time.perf_counter() - started)
-    model.eval()
-    with torch.no_grad():
-        xt_dev = torch.from_numpy(xt).to(dev)
-        predicted = torch.cat([model(xt_dev[i:i + 1000]).argmax(1) for i in range(0, len(xt), 1000)])
-        accuracy = (predicted.cpu() == torch.from_numpy(yt)).float().mean().item()
-    memory = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else peak_mib()
-    return {"epoch_seconds": times, "test_accuracy": accuracy, "peak_mib": memory,
-            "version": f"torch {torch.__version__} on {device}"}
+    return torch_run(kind, "momentum", epochs, weights, seed, device=device, settings=OPTIMIZER[kind])
 
 
 def main() -> None:

@@ -94,23 +94,25 @@ def torch_model(torch, kind: str, weights: str, seed: int):
     return model
 
 
-def run_torch(kind: str, optimizer: str, epochs: int, weights: str, seed: int) -> dict:
+def run_torch(kind: str, optimizer: str, epochs: int, weights: str, seed: int, device: str = "cpu",
+              settings: dict | None = None) -> dict:
+    """PyTorch's run on ``device``, with ``OPTIMIZERS[optimizer]`` (or ``settings``, its hyperparameters);
+    bench/gpu_vs_torch.py runs it on a GPU."""
     import torch
     import torch.nn.functional as F
 
+    dev = torch.device(device)
     x, y, xt, yt = load_data(MODELS[kind][2])
-    X, Y = torch.from_numpy(x), torch.from_numpy(y)
-    model = torch_model(torch, kind, weights, seed)
-    if optimizer == "momentum":
-        opt = torch.optim.SGD(model.parameters(), **OPTIMIZERS[optimizer])
-    else:
-        opt = torch.optim.Adam(model.parameters(), **OPTIMIZERS[optimizer])
+    X, Y = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+    model = torch_model(torch, kind, weights, seed).to(dev)
+    make = torch.optim.SGD if optimizer == "momentum" else torch.optim.Adam
+    opt = make(model.parameters(), **(settings or OPTIMIZERS[optimizer]))
     rng = np.random.default_rng(seed)          # the same batch order as matnet's BatchIterator
     times = []
     for _ in range(epochs):
         started = time.perf_counter()
-        order = torch.from_numpy(rng.permutation(len(X)))
-        total = 0.0
+        order = torch.from_numpy(rng.permutation(len(X))).to(dev)
+        total = torch.zeros((), device=dev)
         model.train()
         for start in range(0, len(X), 128):
             idx = order[start:start + 128]
@@ -118,14 +120,19 @@ def run_torch(kind: str, optimizer: str, epochs: int, weights: str, seed: int) -
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item()               # as matnet does: the running loss for the progress line
+            total += loss.detach()             # as matnet does: the running loss stays where it is computed
+        total.item()                           # read once per epoch (on a GPU: wait for the device)
         times.append(time.perf_counter() - started)
     model.eval()
     with torch.no_grad():
-        predicted = torch.cat([model(torch.from_numpy(xt[i:i + 1000])).argmax(1) for i in range(0, len(xt), 1000)])
-        accuracy = (predicted == torch.from_numpy(yt)).float().mean().item()
-    return {"epoch_seconds": times, "test_accuracy": accuracy, "peak_mib": peak_mib(),
-            "version": f"torch {torch.__version__} ({torch.get_num_threads()} threads)"}
+        xt_dev = torch.from_numpy(xt).to(dev)
+        predicted = torch.cat([model(xt_dev[i:i + 1000]).argmax(1) for i in range(0, len(xt), 1000)])
+        accuracy = (predicted.cpu() == torch.from_numpy(yt)).float().mean().item()
+    if device == "cuda":
+        memory, version = torch.cuda.max_memory_allocated() / 2**20, f"torch {torch.__version__} on cuda"
+    else:
+        memory, version = peak_mib(), f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    return {"epoch_seconds": times, "test_accuracy": accuracy, "peak_mib": memory, "version": version}
 
 
 def worker(args) -> None:
