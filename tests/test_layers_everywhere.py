@@ -90,3 +90,33 @@ def _output_shape(layers, shape):
     for layer in layers:
         shape = layer.output_shape(shape)
     return shape
+
+
+def _state(layer):
+    """Every attribute of a layer and of its sublayers, as (name, object identity) pairs, and a copy of each array
+    it holds (params, grads, buffers): what a forward pass could have written."""
+    found = []
+    for one in [layer, *layer.sublayers()]:
+        found += [(one.name, key, id(value)) for key, value in vars(one).items()]
+        for group in (one.params, one.grads, one.buffers):
+            found += [(one.name, key, np.asarray(value).tobytes()) for key, value in group.items()]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_evaluation_mode_writes_nothing_to_the_layer(name):
+    """``forward(x)`` only reads a layer, also after a training step (whose cache it leaves alone): predictions
+    from many threads on one network need no lock (matnet serve)."""
+    make, shape = EXAMPLES[name]
+    net = Sequential([make()], input_shape=shape, seed=0)
+    layer = net.layers[0]
+    x = np.random.default_rng(0).standard_normal((3, *shape)).astype(np.float32)
+    for trained in (False, True):
+        if trained:
+            net.forward(x, training=True)
+        before = _state(layer)
+        net.forward(x)
+        net.trace(x)
+        assert _state(layer) == before, f"{name}: forward(x, training=False) changed the layer"
+    net.forget()
+    assert all(one._cache is None for one in net.all_layers())

@@ -57,15 +57,20 @@ def test_attribution_is_gradient_times_input_from_the_backward_pass():
     for target in range(3):
         found = attribution(model, x, target)
         np.testing.assert_allclose(found, numerical_attribution(model, x, target), rtol=1e-6, atol=1e-9)
-    dropout = model.layers[2]
-    assert dropout.p == 0.5 and model.layers[0].input_grad is False      # both put back
 
 
-def test_attribution_puts_things_back_even_when_it_fails():
+def test_attribution_only_reads_the_network():
+    """Gradient x input runs on a private copy: the served network's settings, caches, gradients and parameters
+    are as they were, also when the call fails."""
     model = Sequential([Dense(4, 3), Dropout(0.3), Dense(3, 2)], seed=0)
+    before = model.parameters.values.copy()
+    attribution(model, np.ones((1, 4), np.float32), target=1)
     with pytest.raises(IndexError):
         attribution(model, np.ones((1, 4), np.float32), target=5)
     assert model.layers[1].p == 0.3 and model.layers[0].input_grad is False
+    assert all(layer._cache is None for layer in model.all_layers())
+    assert not model.parameters.grads.any()
+    np.testing.assert_array_equal(model.parameters.values, before)
 
 
 def test_only_networks_without_batchnorm_are_explained(cnn_file):
@@ -96,25 +101,28 @@ def test_names_are_unique_and_models_must_take_28x28(tiny_run, tmp_path):
         load_models([tmp_path / "missing"])
 
 
-def test_many_threads_in_one_model_get_their_own_answers(tiny_run, mnist):
-    """Eight threads predicting (with layers and gradient x input, which caches arrays between forward and
-    backward) at once get exactly what one thread alone gets."""
-    served = ServedModel.open(tiny_run)
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+def test_many_threads_in_one_model_get_their_own_answers(which, tiny_run, cnn_file, mnist):
+    """Eight threads predicting at once on one network, with no lock (with every layer's output, and for the MLP
+    gradient x input, whose backward pass needs the arrays its forward pass keeps), get exactly what one thread
+    alone gets."""
+    served = ServedModel.open(tiny_run if which == "mlp" else cnn_file)
+    options = {"layers": True, "explain": served.explainable, "encoding": "base64"}
     images = [(mnist.test_images[k] / 255.0).astype(np.float32) for k in range(16)]
-    alone = [served.predict(image, layers=True, explain=True, encoding="base64") for image in images]
+    alone = [served.predict(image, **options) for image in images]
     results, errors = {}, []
 
     def worker(k):
         try:
             for round_ in range(10):
                 j = (k + round_) % len(images)
-                results[k, round_] = (j, served.predict(images[j], layers=True, explain=True, encoding="base64"))
+                results[k, round_] = (j, served.predict(images[j], **options))
         except Exception as err:  # noqa: BLE001 - reported below
             errors.append(err)
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)       # switch threads as often as possible: without the lock, this fails at once
+    sys.setswitchinterval(1e-6)       # switch threads as often as possible: shared state would show at once
     try:
         for thread in threads:
             thread.start()

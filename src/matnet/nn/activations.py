@@ -16,7 +16,8 @@ class ReLU(Layer):
 
     def forward(self, x, training=False):
         out = xp.maximum(x, 0)
-        self._cache = out if training else None
+        if training:
+            self._cache = out
         return out
 
     def backward(self, dout):
@@ -33,7 +34,8 @@ class LeakyReLU(Layer):
 
     def forward(self, x, training=False):
         positive = x > 0
-        self._cache = positive if training else None
+        if training:
+            self._cache = positive
         return xp.where(positive, x, x * self.alpha)
 
     def backward(self, dout):
@@ -52,7 +54,8 @@ class Sigmoid(Layer):
         out = xp.tanh(x * 0.5)
         out += 1
         out *= 0.5
-        self._cache = out if training else None
+        if training:
+            self._cache = out
         return out
 
     def backward(self, dout):
@@ -65,7 +68,8 @@ class Tanh(Layer):
 
     def forward(self, x, training=False):
         out = xp.tanh(x)
-        self._cache = out if training else None
+        if training:
+            self._cache = out
         return out
 
     def backward(self, dout):
@@ -91,7 +95,8 @@ class Softmax(Layer):
 
     def forward(self, x, training=False):
         out = softmax(x, axis=-1)
-        self._cache = out if training else None
+        if training:
+            self._cache = out
         return out
 
     def backward(self, dout):

@@ -65,7 +65,8 @@ class Conv2D(Layer):
         out = cols @ self._filter_rows().T
         if self.bias:
             out += self.params["b"]
-        self._cache = (cols, x_pad.shape, ho, wo) if training else None
+        if training:
+            self._cache = (cols, x_pad.shape, ho, wo)
         return out.reshape(x.shape[0], ho, wo, self.out_channels).transpose(0, 3, 1, 2)
 
     def _filter_rows(self):

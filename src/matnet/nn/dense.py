@@ -45,7 +45,8 @@ class Dense(Layer):
                              f"got {tuple(x.shape)}")
         z = x @ self.params["W"].T
         z += self.params["b"]
-        self._cache = x if training else None
+        if training:
+            self._cache = x
         return z
 
     def backward(self, dout):

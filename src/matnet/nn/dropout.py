@@ -33,8 +33,10 @@ class Dropout(Layer):
         self.rng = DeviceRandom(rng.integers(2**63))
 
     def forward(self, x, training=False):
-        if not training or self.p == 0.0:
-            self._cache = None
+        if not training:
+            return x
+        if self.p == 0.0:
+            self._cache = None     # nothing dropped: backward passes dout through
             return x
         keep = to_device(self.rng.random(x.shape, dtype=np.float32)) >= self.p
         mask = keep.astype(x.dtype)

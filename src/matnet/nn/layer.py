@@ -7,6 +7,11 @@ same keys and shapes, so optimizers, summaries and savers loop over them and nev
 ``build(input_shape)`` makes whatever depends on one sample's input shape (a residual block's projection) and
 returns the output shape; a Network builds each of its layers once, in order, and a gradient check the layer it
 checks. ``output_shape`` only answers the question and makes nothing, so it may be asked any number of times.
+
+Evaluation mode, ``forward(x)``, reads the layer and writes nothing to it: any number of threads may run one
+network's predictions at once (``matnet serve`` does, with no lock). Only ``forward(x, training=True)`` keeps what
+``backward`` needs (``_cache``), so ``backward`` differentiates the last training-mode forward; ``forget()`` drops
+that cache (the trainer does so before it evaluates, so that a finished step's arrays are not held meanwhile).
 """
 
 from __future__ import annotations
@@ -60,6 +65,12 @@ class Layer:
         if self._cache is None:
             raise RuntimeError(f"{self.describe()}: backward() called before forward(x, training=True)")
         return self._cache
+
+    def forget(self) -> None:
+        """Drop what the last training-mode forward kept for backward (its own and its sublayers')."""
+        self._cache = None
+        for layer in self.sublayers():
+            layer.forget()
 
     def reset_parameters(self, rng) -> None:
         """Draw fresh initial parameters from the Generator ``rng`` (layers without parameters do nothing)."""

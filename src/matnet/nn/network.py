@@ -140,6 +140,11 @@ class Network:
             dout = layer.backward(dout)
         return dout
 
+    def forget(self) -> None:
+        """Drop every layer's cache of the last training-mode forward (the memory a finished step still holds)."""
+        for layer in self.layers:
+            layer.forget()
+
     # --- inference -----------------------------------------------------------------------------------
     def predict_proba(self, x, batch_size: int = 1000, progress=None) -> np.ndarray:
         """Class probabilities (N, C) as a NumPy array: softmax of the logits, in batches, in evaluation mode.

@@ -54,7 +54,8 @@ class MaxPool2D(_Pool2D):
         out = views[0].copy()
         for view in views[1:]:
             xp.maximum(out, view, out=out)
-        self._cache = (x_cl, out) if training else None
+        if training:
+            self._cache = (x_cl, out)
         return out.transpose(0, 3, 1, 2)
 
     def backward(self, dout):
@@ -107,7 +108,8 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x, training=False):
         out = windows(x, self.pool_size, self.stride).mean(axis=(-2, -1))
-        self._cache = x.shape if training else None
+        if training:
+            self._cache = x.shape
         return out
 
     def backward(self, dout):
@@ -120,7 +122,8 @@ class GlobalAvgPool(Layer):
     """Each channel's mean over all positions: x (N, C, H, W) -> (N, C);  dx = dout / (H W), broadcast."""
 
     def forward(self, x, training=False):
-        self._cache = x.shape if training else None
+        if training:
+            self._cache = x.shape
         return x.mean(axis=(2, 3))
 
     def backward(self, dout):

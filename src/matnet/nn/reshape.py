@@ -13,7 +13,8 @@ class Flatten(Layer):
     """x: (N, C, H, W) -> (N, C*H*W), a view where possible;  dx = dout reshaped back."""
 
     def forward(self, x, training=False):
-        self._cache = x.shape if training else None
+        if training:
+            self._cache = x.shape
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout):

@@ -11,11 +11,10 @@ documented by FastAPI's OpenAPI page (``/docs``, with Swagger UI's files served 
                                         ?layers=true adds every layer's output, ?explain=true gradient x input
 
 The limits are in :mod:`matnet.serve.inputs`; a request that breaks one gets a 4xx and ``{"detail": message}``.
-Each model is used under its lock (:mod:`matnet.serve.models`). Decoding images (a few at once, see
-:mod:`matnet.serve.memory`) and running convolutional networks happens in the server's thread pool, so the event
-loop stays free; a JSON array for an MLP (a fraction of
-a millisecond) is answered on the event loop itself, which halves its latency, unless another request holds the
-model at that moment (then it goes to the pool too: the loop never waits for a lock).
+Predictions take no lock: inference only reads a network (:mod:`matnet.serve.models`). Decoding images (a few
+at once, see :mod:`matnet.serve.memory`) and running convolutional networks happens in the server's thread pool,
+so the event loop stays free; a JSON array for an MLP (a fraction of a millisecond) is answered on the event loop
+itself, which halves its latency.
 """
 
 from __future__ import annotations
@@ -378,13 +377,14 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
                                   f"offered for networks without them, such as MLPs")
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         # A JSON array for an MLP is a fraction of a millisecond of work, less than the hop to a worker thread and
-        # back: it is done right here, unless another request holds the model (the event loop never waits for it).
-        # Images (decoding, preprocessing) and convolutional networks go to the thread pool.
+        # back: it is done right here. Images (decoding, preprocessing) and convolutional networks go to the
+        # thread pool.
         inline = kind == "application/json" and served.cheap
         field, source = await read_field(request, kind, inline)
         options = {"layers": layers, "explain": explain, "encoding": encoding}
-        result = served.predict(field, **options, wait=False) if inline else None
-        if result is None:
+        if inline:
+            result = served.predict(field, **options)
+        else:
             result = await run_in_threadpool(lambda: served.predict(field, **options))
         if source is not None or layers:    # a JSON array comes back only when asked: it is what was sent
             result["input"] = encode(field, encoding)

@@ -1,9 +1,8 @@
-"""The models a server holds: each loaded once (read-only) with its run's figures, used under a lock.
+"""The models a server holds: each loaded once, with its run's figures, and only read from then on.
 
-The layers of a network cache arrays during ``forward(x, training=True)`` (what ``backward`` needs) and set that
-cache in evaluation mode too, so two threads in one network at once could mix their images. Every use of a model
-here holds its ``lock``: the numerical work for one image takes a fraction of a millisecond for an MLP, far less
-than the HTTP around it, so requests queue briefly and are never mixed.
+Inference touches no shared state (a layer's evaluation-mode ``forward`` writes nothing to it; gradient x input
+runs on a private copy of the layers, see ``matnet.serve.layers.attribution``), so any number of requests use one
+network at once, with no lock.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ class ServedModel:
         self.model = model
         self.path = None if path is None else str(path)
         self.summary = summary or {}
-        self.lock = threading.Lock()
         self.layers = layer_table(model)
         self.explainable = explainable(model)
 
@@ -90,9 +88,8 @@ class ServedModel:
         else:
             return None
         layer = next(layer for layer in self.model.all_layers() if layer.name == name)
-        with self.lock:
-            arrays = {key: encode(value, encoding) for key, value in layer.params.items()}
-            buffers = {key: encode(value, encoding) for key, value in layer.buffers.items()}
+        arrays = {key: encode(value, encoding) for key, value in layer.params.items()}
+        buffers = {key: encode(value, encoding) for key, value in layer.buffers.items()}
         return {**row, "arrays": arrays, "buffers": buffers}
 
     @property
@@ -102,30 +99,25 @@ class ServedModel:
         return self.kind == "mlp" and self.model.num_params <= 2_000_000
 
     def predict(self, field: np.ndarray, *, layers: bool = False, explain: bool = False,
-                encoding: str = "list", wait: bool = True) -> dict | None:
+                encoding: str = "list") -> dict:
         """field: the (28, 28) image in [0, 1] -> ``{label, class_index, probabilities, classes}``, with
         ``layers`` (every layer's output, see ``layer_table``) and ``attribution`` (gradient x input of the
-        predicted class, (28, 28)) when asked. ValueError for ``explain`` on a network with BatchNorm.
-        ``wait=False``: None at once, instead of waiting, when another thread holds the model."""
+        predicted class, (28, 28)) when asked. ValueError for ``explain`` on a network with BatchNorm. Safe to
+        call from many threads at once."""
         model = self.model
         if explain and not self.explainable:
             raise ValueError(f"{self.name} has BatchNorm layers: gradient x input is offered for networks "
                              f"without them (an MLP)")
         x = to_device(np.ascontiguousarray(field, dtype=model.dtype).reshape(1, *model.input_shape))
         result = {}
-        if not self.lock.acquire(blocking=wait):
-            return None
-        try:
-            if layers:
-                result["layers"], output = traced_outputs(model, x, encoding)
-            else:   # x is a checked float32 image already: the forward pass alone, not predict_proba's checks
-                output = model.forward(x)
-            verdict = verdicts(to_numpy(model.probabilities(output)), model.classes, self.name)[0]
-            if explain:
-                result["attribution"] = encode(attribution(model, x, verdict["class_index"]).reshape(field.shape),
-                                               encoding)
-        finally:
-            self.lock.release()
+        if layers:
+            result["layers"], output = traced_outputs(model, x, encoding)
+        else:   # x is a checked float32 image already: the forward pass alone, not predict_proba's checks
+            output = model.forward(x)
+        verdict = verdicts(to_numpy(model.probabilities(output)), model.classes, self.name)[0]
+        if explain:
+            result["attribution"] = encode(attribution(model, x, verdict["class_index"]).reshape(field.shape),
+                                           encoding)
         return {"model": self.name, **verdict, "classes": list(model.classes), **result}
 
 

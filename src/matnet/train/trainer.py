@@ -251,6 +251,7 @@ class Trainer:
                 raise KeyboardInterrupt
         metrics = {"epoch": epoch, "loss": self.totals.loss_sum / self.totals.seen,
                    "acc": self.totals.correct / self.totals.seen}
+        self.model.forget()   # the last step's cached arrays are not needed again: free them before evaluating
         if validation_data is not None:
             val = evaluate(self.model, *validation_data, loss=self.loss)
             metrics.update(val_loss=val["loss"], val_acc=val["accuracy"])
