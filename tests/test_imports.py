@@ -79,7 +79,7 @@ def test_no_module_of_the_package_imports_itself_back():
 
 # The layout the README's "Layout" section draws: each part imports only from parts before it (or its own part).
 LAYERS = [
-    {"matnet.backend", "matnet.strict", "matnet.errors", "matnet.fileio", "matnet.terminal"},
+    {"matnet.backend", "matnet.strict", "matnet.errors", "matnet.fileio", "matnet.config_file", "matnet.terminal"},
     {"matnet.data"},
     {"matnet.nn"},
     {"matnet.optim"},

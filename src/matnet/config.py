@@ -3,7 +3,7 @@
 A run's ``config.toml`` holds every setting (defaults included), so it alone reproduces the run; ``--config`` reads
 such a file and command-line flags override it.
 
-Every TOML file matnet reads goes through ``matnet.fileio.read_toml`` (bounded in size and nesting before it is
+Every TOML file matnet reads goes through ``matnet.config_file.read_toml`` (bounded in size before it is
 parsed); an error here lists at most ``MAX_LISTED`` unknown keys and shows a value at most a line long.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import tomli_w
 
 from matnet.errors import MatnetError
-from matnet.fileio import read_toml
+from matnet.config_file import read_toml
 
 __all__ = ["TrainConfig", "PRESETS", "load_config", "config_toml"]
 

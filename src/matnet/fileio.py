@@ -21,24 +21,17 @@ import contextlib
 import errno
 import json
 import os
-import re
 import stat
 import tempfile
-import tomllib
 from pathlib import Path
 
-import numpy as np
 
 from matnet.errors import MatnetError
 
 __all__ = ["atomic_path", "write_text", "write_json", "remove_leftovers", "default_output", "named_output",
-           "DEFAULT_FOLDER", "open_regular", "read_regular", "NotRegularFile", "read_toml", "parse_toml",
-           "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH", "MAX_KEY_DOTS"]
+           "DEFAULT_FOLDER", "open_regular", "read_regular", "NotRegularFile"]
 
 DEFAULT_FOLDER = "runs"     # where files written under a default name land, in the current folder (as run folders do)
-MAX_CONFIG_BYTES = 2**20    # a run's config.toml is under 1 kB
-MAX_CONFIG_DEPTH = 20       # brackets within brackets; a config needs 1 (layers = [784, 128, 10])
-MAX_KEY_DOTS = 20           # dots in one key; a config needs none (tomllib is quadratic in a key's parts)
 
 
 def default_output(name: str, folder: str | os.PathLike = DEFAULT_FOLDER) -> Path:
@@ -154,65 +147,3 @@ def read_regular(path: str | os.PathLike, limit: int | None = None, what: str = 
         raise MatnetError(f"{os.fspath(path)}: more than {limit:,} bytes, far more than a {what} takes; not "
                           f"reading it")
     return data
-
-
-_STRINGS_AND_COMMENTS = re.compile(r'''"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:\\.|[^"\\\n])*"|'[^'\n]*'|#[^\n]*''')
-
-
-def _code(text: str) -> np.ndarray:
-    """The bytes of TOML ``text`` with its strings and comments removed."""
-    return np.frombuffer(_STRINGS_AND_COMMENTS.sub("", text).encode("utf-8"), dtype=np.uint8)
-
-
-def _depth(code: np.ndarray) -> int:
-    """How deep brackets ([ and {) nest in ``code`` (``_code``): a scan, no recursion."""
-    steps = np.isin(code, (ord("["), ord("{"))).astype(np.int64) - np.isin(code, (ord("]"), ord("}")))
-    return int(np.cumsum(steps).max(initial=0))
-
-
-# what a run of key parts and the dots between them is made of: a bare key's characters, blanks, and (a quoted
-# part being removed with the strings) nothing else; any other byte (=, [, ], {, }, a comma, a line end) ends a key
-_KEY_BYTES = np.zeros(256, dtype=bool)
-_KEY_BYTES[[ord(c) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-. \t"]] = True
-_KEY_BYTES[128:] = True
-
-
-def _key_dots(code: np.ndarray) -> int:
-    """The most dots in one dotted key of ``code`` (``_code``), in an assignment or a table header: a scan. A
-    number (1.5) counts its one dot; numbers in an array are apart (commas), so they never add up."""
-    dots = np.cumsum(code == ord("."))
-    ends = dots[~_KEY_BYTES[code]]                       # dots seen up to each byte that ends a key
-    return int(np.diff(ends, prepend=0, append=dots[-1:]).max(initial=0))
-
-
-def parse_toml(text: str, source) -> dict:
-    """TOML ``text`` parsed, if it is within MAX_CONFIG_BYTES and MAX_CONFIG_DEPTH, and no key has more than
-    MAX_KEY_DOTS dots (else one MatnetError line)."""
-    if len(text) > MAX_CONFIG_BYTES:
-        raise MatnetError(f"{source}: more than {MAX_CONFIG_BYTES:,} bytes, far more than a config takes; not "
-                          f"reading it")
-    code = _code(text)
-    depth = _depth(code)
-    if depth > MAX_CONFIG_DEPTH:
-        raise MatnetError(f"{source}: brackets nested {depth:,} levels deep, more than the {MAX_CONFIG_DEPTH} a "
-                          f"config may take; not parsing it")
-    dots = _key_dots(code)
-    if dots > MAX_KEY_DOTS:
-        raise MatnetError(f"{source}: a dotted key of {dots + 1:,} parts, more than the {MAX_KEY_DOTS + 1} a "
-                          f"config may take; not parsing it")
-    try:
-        return tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, RecursionError) as err:
-        raise MatnetError(f"{source}: invalid TOML ({str(err)[:200]})") from None
-
-
-def read_toml(path: str | Path) -> dict:
-    """The TOML file ``path`` parsed (``parse_toml``); a regular file of at most MAX_CONFIG_BYTES."""
-    path = Path(path)
-    try:
-        text = read_regular(path, MAX_CONFIG_BYTES, what="config").decode("utf-8")
-    except OSError as err:
-        raise MatnetError(f"{path}: cannot read ({err.strerror or err})") from None
-    except UnicodeDecodeError as err:
-        raise MatnetError(f"{path}: invalid TOML ({err})") from None
-    return parse_toml(text, path)

@@ -34,7 +34,8 @@ import numpy as np
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path, open_regular, parse_toml, read_regular, remove_leftovers, write_json, write_text
+from matnet.config_file import parse_toml
+from matnet.fileio import atomic_path, open_regular, read_regular, remove_leftovers, write_json, write_text
 from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
 from matnet.terminal import shown

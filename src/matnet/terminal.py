@@ -16,32 +16,32 @@ JSON output needs nothing: ``json.dumps`` escapes all of these.
 
 from __future__ import annotations
 
-import re
+import unicodedata
 
 __all__ = ["shown", "BIDI_CONTROLS", "UNSAFE_CATEGORIES"]
 
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 UNSAFE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
-# The code points of those categories (Unicode 14, Python 3.11; 13439-1343F are Cf from Unicode 15 on), as ranges:
-# a regex over them is as fast as the Cc-only one was, where unicodedata.category per character would not be (and
-# building the class from all 1.1 million code points at import takes a third of a second). Cc is exactly
-# U+0000-001F and U+007F-009F; tests/test_terminal.py checks the rest against unicodedata.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
-                     "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
-                     "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
-                     "\U000e0000-\U000e007f]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x00": "\\0"}
 
 
-def _escape(match: re.Match) -> str:
-    c = match.group()
+def _escape(c: str) -> str:
     code = ord(c)
     return _NAMED.get(c) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
                              else f"\\U{code:08x}")
+
+
+def _unsafe(c: str) -> bool:
+    # str.isprintable() is False for every unsafe character (and for some harmless ones: other spaces, private
+    # use, unassigned), so the Unicode database is asked only about those
+    return not c.isprintable() and unicodedata.category(c) in UNSAFE_CATEGORIES
 
 
 def shown(text) -> str:
     """``str(text)`` with every control, format (bidi controls, zero-width, BOM, tags) and separator character
     written out as an escape (``\\n``, ``\\x1b``, ``\\u202e``, ``\\U000e0041``), so that it prints as exactly one
     inert piece of a line."""
-    return _UNSAFE.sub(_escape, str(text))
+    text = str(text)
+    if text.isprintable():       # the usual case, in C: nothing to escape
+        return text
+    return "".join(_escape(c) if _unsafe(c) else c for c in text)

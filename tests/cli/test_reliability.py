@@ -320,19 +320,16 @@ def test_a_run_whose_schedule_gives_every_step_rate_0_is_refused(tmp_path, capsy
 
 
 @pytest.mark.parametrize("name,text,message", [
-    ("deep", "lr = " + "[" * 100_000 + "]" * 100_000 + "\n",
-     "brackets nested 100,000 levels deep, more than the 20 a config may take; not parsing it"),
-    ("tables", "x = { " * 50 + "}" * 50, "brackets nested 50 levels deep, more than the 20 a config may take; not "
-                                         "parsing it"),
+    ("deep", "lr = " + "[" * 5_000 + "]" * 5_000 + "\n", "brackets nested too deep for a config; not parsing it"),
+    ("tables", "x=" + "{a=" * 1_500 + "1" + "}" * 1_500, "brackets nested too deep for a config; not parsing it"),
     ("big", "".join(f"k{i} = 1\n" for i in range(1_000_000)),
-     "more than 1,048,576 bytes, far more than a config takes; not reading it"),
+     "more than 16,384 bytes, far more than a config takes; not reading it"),
     # tomllib takes time and memory quadratic in a key's parts: 20,000 parts took 8 s and 1.66 GB, these 22 GB
-    ("dotted", "a" + ".a" * 100_000 + " = 1\n",
-     "a dotted key of 100,001 parts, more than the 21 a config may take; not parsing it"),
+    ("dotted", "a" + ".a" * 100_000 + " = 1\n", "more than 16,384 bytes, far more than a config takes; not reading it"),
     ("header", "[a" + ".a" * 100_000 + "]\nx = 1\n",
-     "a dotted key of 100,001 parts, more than the 21 a config may take; not parsing it"),
-    ("quoted", "epochs = 1.5\n" + "'a' . " * 23 + "a = 1\n",
-     "a dotted key of 24 parts, more than the 21 a config may take; not parsing it"),
+     "more than 16,384 bytes, far more than a config takes; not reading it"),
+    # the longest dotted key under the cap: parsed (quadratic, but 8,000 parts is well under a second)
+    ("longest key", "a" + ".a" * 8_000 + " = 1\n", "unknown key 'a'"),
 ])
 def test_a_hostile_config_is_refused_before_parsing(tmp_path, capsys, name, text, message):
     import time
@@ -341,16 +338,16 @@ def test_a_hostile_config_is_refused_before_parsing(tmp_path, capsys, name, text
     path.write_text(text)
     started = time.perf_counter()
     code, stdout, err = run(capsys, "train", "--config", str(path), "--out", str(tmp_path / "never"))
-    assert code == 1 and error_line(err) == f"matnet: error: {path}: {message}"
+    assert code == 1 and error_line(err).startswith(f"matnet: error: {path}: {message}")
     assert time.perf_counter() - started < 5 and not (tmp_path / "never").exists()
 
 
 def test_a_config_error_names_at_most_ten_unknown_keys_and_short_values(tmp_path, capsys):
     path = tmp_path / "many.toml"
-    path.write_text("".join(f"[table{i}]\n" for i in range(50_000)))     # 50,000 tables: 0.6 MB
+    path.write_text("".join(f"[table{i}]\n" for i in range(1_200)))       # 1,200 tables: 12 kB
     code, _, err = run(capsys, "train", "--config", str(path))
     line = error_line(err)
-    assert code == 1 and "unknown keys 'table0', 'table1'" in line and "'table9', and 49,990 more; known" in line
+    assert code == 1 and "unknown keys 'table0', 'table1'" in line and "'table9', and 1,190 more; known" in line
     assert "table10'" not in line and len(line) < 1000
     deep = tmp_path / "dotted.toml"
     deep.write_text("lr." + ".".join(["x"] * 20) + " = 1\n")      # a key 21 levels deep, no brackets

@@ -16,7 +16,8 @@ import tomli_w
 from click.core import ParameterSource
 
 from matnet.cli.common import echo, echo_json
-from matnet.fileio import default_output, named_output, parse_toml, read_toml
+from matnet.config_file import parse_toml, read_toml
+from matnet.fileio import default_output, named_output
 from matnet.cli.train import _new_config, train
 from matnet.config import config_toml, load_config
 from matnet.data.datasets import load_dataset

@@ -59,7 +59,8 @@ PAGE_HEADERS = {  # the page loads nothing from anywhere but this server
 
 
 class Answer(JSONResponse):
-    """A JSON response written by orjson (a tenth of the standard library's time; NumPy arrays and scalars too)."""
+    """A JSON response written by orjson (a tenth of the standard library's time; NumPy arrays and scalars too).
+    FastAPI's own ``ORJSONResponse`` is this class, and deprecated (FastAPI 0.165 warns on every use)."""
 
     def render(self, content) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -5,6 +5,8 @@ rebinding) and then read this server's answers as its own; the browser still sen
 server on loopback answers only requests that name it by a loopback name (``localhost``, ``127.0.0.1``,
 ``[::1]``, any port), and a server on another address also to that address (``--host 192.168.1.5``); one on every
 interface (``0.0.0.0``, ``::``) cannot know the names it is reached by and accepts any (it warns at start).
+Starlette's ``TrustedHostMiddleware`` does the matching but refuses a request without ``Host`` (HTTP/1.0, which
+this server answers) and answers in plain text, not the API's ``{"detail": ...}``; so the check is kept here.
 
 ``Transfer-Encoding``: only plain ``chunked`` is understood; anything else (``gzip, chunked``) is refused with 501
 instead of being parsed as if the coding were not there.

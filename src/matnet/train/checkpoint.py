@@ -1,7 +1,9 @@
 """Checkpoints: a trainer's whole state in one ``.npz`` (arrays, and a JSON ``meta`` entry for the rest), written
 atomically, read with ``allow_pickle=False``. The trainer writes them itself (see ``Trainer(checkpoint=...)``).
 
-Version 2 keeps the best epoch in the trainer's own state; version 1 kept it in a callback's.
+The format has a version (``VERSION``); a checkpoint of another version is refused with one line, never half
+read. Version 3 saves the optimizer's base rate and the rate in force; version 2 kept the best epoch in the
+trainer's own state; version 1 in a callback's.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from matnet.fileio import atomic_path, open_regular
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
-FORMAT, VERSION = "matnet-checkpoint", 3   # 3: the optimizer saves its base rate and the rate in force
+FORMAT, VERSION = "matnet-checkpoint", 3
 
 
 def save_checkpoint(path: str | Path, trainer) -> None:
