@@ -83,7 +83,7 @@ def test_read_run_lists_what_is_missing(tmp_path):
     folder = R.RunFolder(tmp_path / "partial")
     folder.create()
     folder.write_metrics([{"epoch": 1, "loss": 1.0, "acc": 0.5}])
-    run = R.read_run(folder.path, progress=False)
+    run = R.read_run(folder.path)
     assert run.metrics == [{"epoch": 1, "loss": 1.0, "acc": 0.5}]
     assert run.model is None and run.probabilities is None
     missing = " / ".join(run.missing)

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 from matnet.data.datasets import load_dataset
-from matnet.data.prepare import model_inputs
 from matnet.errors import MatnetError
 from matnet.config_file import parse_toml
 from matnet.fileio import atomic_path, open_regular, read_regular, remove_leftovers, write_json, write_text
@@ -346,14 +345,19 @@ class RunData:
             return self.config["dataset"]
         return self.model.preprocessing.get("dataset") if self.model is not None else None
 
-    def test_images(self) -> np.ndarray | None:
-        """The test images (uint8) from the cache, or None when the dataset is not there."""
+    def dataset(self):
+        """The run's dataset from the local cache (read once), or None when it is not there (never downloaded)."""
         if self._dataset is None and self.dataset_name:
             try:
                 self._dataset = load_dataset(self.dataset_name, download=False)
             except MatnetError:
                 return None
-        return None if self._dataset is None else self._dataset.test_images
+        return self._dataset
+
+    def test_images(self) -> np.ndarray | None:
+        """The test images (uint8) from the cache, or None when the dataset is not there."""
+        data = self.dataset()
+        return None if data is None else data.test_images
 
 
 def _collect(read, what: str, name: str, missing: list, unreadable: list | None = None):
@@ -370,9 +374,9 @@ def _collect(read, what: str, name: str, missing: list, unreadable: list | None 
     return None
 
 
-def read_run(path: str | Path, *, progress: bool = True, complete: bool = True) -> RunData:
-    """Read a run folder. With ``complete``, test predictions missing from it (a run made before they were saved,
-    or a model copied in by hand) are computed from the model and the cached dataset, and written into it."""
+def read_run(path: str | Path) -> RunData:
+    """Read a run folder: every file there is, and in ``missing`` what is absent or unreadable. Only reads (a
+    report computes test predictions the folder lacks: ``matnet.reports.report.fill_predictions``)."""
     folder = RunFolder(path)
     if folder.path.is_file():
         raise MatnetError(f"{folder.path} is a file, not a run folder")
@@ -392,17 +396,7 @@ def read_run(path: str | Path, *, progress: bool = True, complete: bool = True) 
         run.model = folder.load_model()
     except MatnetError as err:
         miss.append(f"the final model ({err})")
-    predictions = _collect(folder.read_predictions, "the test predictions", PREDICTIONS, [])
+    predictions = _collect(folder.read_predictions, "the test predictions", PREDICTIONS, miss)
     if predictions is not None:
         run.probabilities, run.labels = predictions
-    elif complete and run.model is not None and run.test_images() is not None:
-        if progress:
-            print(shown(f"evaluating {run.name} on the {run.dataset_name} test set"), flush=True)
-        data = run._dataset
-        run.probabilities = run.model.predict_proba(model_inputs(data.test_images, run.model.input_shape,
-                                                                 run.model.dtype))
-        run.labels = data.test_labels.astype(np.int64)
-        folder.write_predictions(run.probabilities, run.labels)
-    else:
-        miss.append("the test predictions (no final model, or its dataset is not cached)")
     return run

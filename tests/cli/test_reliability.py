@@ -246,7 +246,7 @@ def test_every_reader_of_user_files_refuses_a_named_pipe(tmp_path, capsys, where
         os.mkfifo(path)
         from matnet.runfolder import read_run                         # a report shows what it could read
 
-        missing = read_run(tmp_path / "run", complete=False).missing
+        missing = read_run(tmp_path / "run").missing
         assert f"the per-epoch metrics ({path}: a named pipe (FIFO), not a file; matnet reads only regular " \
                f"files)" in missing
         return
@@ -422,7 +422,7 @@ def test_a_bad_line_in_the_middle_of_metrics_costs_only_that_line(tmp_path, caps
 
     code, stdout, err = run(capsys, "report", str(folder))
     assert code == 0 and err.splitlines() == [warning] and "missing" not in stdout
-    assert [m["epoch"] for m in read_run(folder, progress=False).metrics] == [1, 2, 3]
+    assert [m["epoch"] for m in read_run(folder).metrics] == [1, 2, 3]
     capsys.readouterr()
     assert (folder / "figures" / "curves.png").is_file()
 
@@ -463,7 +463,7 @@ def test_json_that_is_no_epochs_record_is_skipped_by_report_and_compare(tmp_path
     code, stdout, err = run(capsys, "report", str(folder))
     assert code == 0 and err.splitlines() == warnings and "per-epoch" not in stdout
     assert (folder / "figures" / "curves.png").is_file()
-    assert [m["epoch"] for m in read_run(folder, progress=False, complete=False).metrics] == [1, 2, 3]
+    assert [m["epoch"] for m in read_run(folder).metrics] == [1, 2, 3]
     capsys.readouterr()
     code, stdout, err = run(capsys, "compare", str(folder), "--out", str(tmp_path / "c.png"), "--json")
     assert code == 0 and err.splitlines() == warnings and (tmp_path / "c.png").is_file()

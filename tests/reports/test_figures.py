@@ -309,3 +309,24 @@ def test_the_tiny_runs_figures_show_its_data(tiny_run):
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert_lines(figures["curves"].axes[1], {"train": ([1, 2, 3], [100 * m["acc"] for m in metrics]),
                                              "validation": ([1, 2, 3], [100 * m["val_acc"] for m in metrics])})
+
+
+def test_reading_a_run_writes_nothing_and_the_report_fills_in_its_test_predictions(tmp_path, mnist):
+    """A model copied into a folder by hand: ``read_run`` only reads (predictions listed as missing, nothing
+    written); the report computes them from the model and the cached test set and saves them."""
+    from matnet.model import build_mlp
+    from matnet.runfolder import RunFolder, read_run
+
+    model = build_mlp([784, 8, 10], seed=2, preprocessing={"dataset": "mnist"})
+    folder = RunFolder(tmp_path / "copied")
+    folder.save_model(model)
+    before = sorted(p.name for p in folder.path.iterdir())
+    run = read_run(folder.path)
+    assert run.probabilities is None and any(what.startswith("the test predictions") for what in run.missing)
+    assert sorted(p.name for p in folder.path.iterdir()) == before
+    write_report(folder.path, progress=False)
+    with np.load(folder.path / "predictions.npz") as stored:
+        expected = model.predict_proba(mnist.test_images.reshape(len(mnist.test_images), -1) / 255.0)
+        np.testing.assert_allclose(stored["probabilities"], expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(stored["labels"], mnist.test_labels)
+    assert read_run(folder.path).probabilities is not None

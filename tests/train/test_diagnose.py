@@ -113,7 +113,7 @@ def test_labels_learnable_tells_real_labels_from_shuffled(small):
 def test_the_default_run_gets_no_diagnosis(default_run):
     folder, _ = default_run
     assert RunFolder(folder).read_diagnosis() == []
-    run = read_run(folder, progress=False)
+    run = read_run(folder)
     assert diagnose_run(run) == []
     assert json.loads((folder / "summary.json").read_text())["test_accuracy"] > 0.97
 

@@ -18,7 +18,7 @@ def diagnose(run, as_json):
     The findings recorded while it trained (NaN loss, inputs, labels, ...) and the checks of its metrics and
     layer statistics (gradients, dead ReLUs, over- and underfitting). A healthy run: "no problems found".
     """
-    data = read_run(run, progress=False, complete=False)
+    data = read_run(run)
     findings = diagnose_run(data)
     if as_json:
         echo_json(findings)

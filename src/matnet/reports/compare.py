@@ -80,7 +80,7 @@ def comparison_html(table: list[dict], figure: Path) -> str:
 
 def compare_runs(folders, figure: str | Path, html_path: str | Path | None = None) -> list[dict]:
     """Read the runs (never writing into them), draw ``figure``, and write ``html_path`` if given."""
-    runs = [read_run(folder, progress=False, complete=False) for folder in folders]
+    runs = [read_run(folder) for folder in folders]
     for run in runs:                      # a file that is there but unreadable (a FIFO): said, as report does
         for what in run.unreadable:
             warn(f"{run.folder.path}: {what}; compared without it")

@@ -12,14 +12,16 @@ from tqdm import tqdm
 
 from matnet import __version__
 from matnet.backend import to_numpy
+from matnet.data.prepare import model_inputs
 from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
 from matnet.reports import figures as F
 from matnet.runfolder import RunData, read_run
+from matnet.terminal import shown
 from matnet.train.diagnose import diagnose_run
 from matnet.train.metrics import confusion_matrix, per_class
 
-__all__ = ["Report", "draw_figures", "write_report", "render"]
+__all__ = ["Report", "draw_figures", "fill_predictions", "write_report", "render"]
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("matnet.reports", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -124,9 +126,29 @@ def render(run: RunData, drawn: list[F.Figure], skipped: list[str], matrix: np.n
         parameters=run.model.num_params if run.model is not None else None)
 
 
+def fill_predictions(run: RunData, *, progress: bool = True) -> None:
+    """Test predictions a run folder lacks (a model copied in by hand, a run stopped before its end) computed from
+    its final model and the cached dataset, and written into the folder; without the model or the dataset they
+    stay in ``run.missing``, saying so."""
+    if run.probabilities is not None:
+        return
+    run.missing = [what for what in run.missing if not what.startswith("the test predictions")]
+    data = run.dataset()
+    if run.model is None or data is None:
+        run.missing.append("the test predictions (no final model, or its dataset is not cached)")
+        return
+    if progress:
+        print(shown(f"evaluating {run.name} on the {run.dataset_name} test set"), flush=True)
+    model = run.model
+    run.probabilities = model.predict_proba(model_inputs(data.test_images, model.input_shape, model.dtype))
+    run.labels = data.test_labels.astype(np.int64)
+    run.folder.write_predictions(run.probabilities, run.labels)
+
+
 def write_report(folder: str | Path, *, progress: bool = True) -> Report:
     """Draw the figures and write ``RUN/report.html``; a run with missing pieces gets what there is."""
-    run = read_run(folder, progress=progress)
+    run = read_run(folder)
+    fill_predictions(run, progress=progress)
     matrix = _confusion(run)
     drawn, skipped = draw_figures(run, matrix, progress=progress)
     path = run.folder.write_report(render(run, drawn, skipped, matrix))
