@@ -92,3 +92,19 @@ def test_a_shape_error_names_the_layer_even_when_blocks_come_first():
     with pytest.raises(ValueError, match=r"layer dense_1 \(Dense\) takes inputs of shape \(10,\) but the layer "
                                          r"before it gives \(32,\)"):
         Network([Residual([Conv2D(1, 2, 3, stride=2, padding=1)]), Flatten(), Dense(10, 2)], input_shape=(1, 8, 8))
+
+
+def test_ends_in_softmax_is_decided_by_the_last_layer(rng):
+    """``Network.ends_in_softmax``, the one place that decides whether the output is already probabilities: then
+    ``predict_proba`` applies no second softmax (a Dropout after the Softmax is a last layer of its own)."""
+    from matnet.nn import Softmax
+
+    logits = Sequential([Dense(4, 3)], seed=1)
+    probabilities = Sequential([Dense(4, 3), Softmax()], seed=1)
+    trailing = Sequential([Dense(4, 3), Softmax(), Dropout(0.5)], seed=1)
+    assert [m.ends_in_softmax for m in (logits, probabilities, trailing)] == [False, True, False]
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_allclose(probabilities.predict_proba(x), logits.predict_proba(x), rtol=1e-6)
+    once = probabilities.predict_proba(x)
+    twice = np.exp(once) / np.exp(once).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(trailing.predict_proba(x), twice, rtol=1e-5)

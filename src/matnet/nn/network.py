@@ -154,10 +154,17 @@ class Network:
         # one transfer for the whole result
         return to_numpy(xp.concatenate(chunks)) if chunks else np.zeros((0,) + self.output_shapes[-1], self.dtype)
 
+    @property
+    def ends_in_softmax(self) -> bool:
+        """Whether the network's output is already class probabilities: its last layer is a Softmax. The one place
+        this is decided: ``probabilities`` applies no second softmax then, the trainer refuses SoftmaxCrossEntropy
+        (which takes logits), and the ONNX and C exports end in the model's own Softmax."""
+        return isinstance(self.layers[-1], Softmax)
+
     def probabilities(self, output):
         """The network's output (N, C) -> class probabilities (N, C), on the device: softmax of the logits, unless
-        the network already ends in a Softmax layer."""
-        return output if isinstance(self.layers[-1], Softmax) else softmax(output, axis=1)
+        the network already ends in a Softmax layer (``ends_in_softmax``)."""
+        return output if self.ends_in_softmax else softmax(output, axis=1)
 
     def predict(self, x, batch_size: int = 1000, progress=None) -> np.ndarray:
         """Predicted class indices (N,), a single sample included (then (1,)); ``x`` as for ``predict_proba``."""
