@@ -15,7 +15,7 @@ from matnet import Sequential
 from matnet.errors import MatnetError
 from matnet.export import export_c
 from matnet.export.c_export import c_float
-from matnet.model import build_cnn
+from matnet.architectures import build_cnn
 from matnet.nn import BatchNorm, Conv2D, Dense, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
 
 HARNESS = Path(__file__).with_name("harness.c")   # images as raw floats on stdin, probabilities and classes out

@@ -3,7 +3,7 @@ import pytest
 
 from matnet import Sequential, build_mlp
 from matnet.backend import to_device, to_host, to_numpy
-from matnet.model import build_cnn
+from matnet.architectures import build_cnn
 from matnet.nn import Conv2D, Dense, Dropout, Flatten, Network, ReLU, Residual, SoftmaxCrossEntropy, Tanh
 from matnet.nn.gradcheck import TOLERANCE, check_network
 

@@ -37,7 +37,7 @@ def evaluate(model, x, y, loss=None, batch_size: int = 1000, verbose: int = 0) -
     if n == 0:
         raise ValueError("cannot evaluate on an empty set")
     start = 0
-    for logits in model.forward_batches(x, batch_size, batch_bar(verbose, "evaluate")):
+    for logits in model.forward_batches(x, batch_size=batch_size, progress=batch_bar(verbose, "evaluate")):
         yb = y[start:start + len(logits)]
         total_loss = total_loss + loss.forward(logits, yb).astype(np.float64) * len(yb)
         correct = correct + correct_count(logits, yb)
