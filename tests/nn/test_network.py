@@ -108,3 +108,22 @@ def test_ends_in_softmax_is_decided_by_the_last_layer(rng):
     once = probabilities.predict_proba(x)
     twice = np.exp(once) / np.exp(once).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(trailing.predict_proba(x), twice, rtol=1e-5)
+
+
+def test_inference_flags_are_keywords_with_one_meaning_each(rng):
+    """``batch_size`` and ``verbose`` (Sequential) or ``progress`` (the engine's ``forward_batches``) only by name;
+    a Sequential answers every call a Network answers, and adds ``verbose``."""
+    import inspect
+
+    model = Sequential([Dense(4, 3)], seed=1)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    for call in (lambda: model.predict_proba(x, 2), lambda: model.predict(x, 2),
+                 lambda: model.evaluate(x, [0] * 5, None), lambda: list(model.forward_batches(x, 2))):
+        with pytest.raises(TypeError, match="positional argument"):
+            call()
+    np.testing.assert_array_equal(Network.predict_proba(model, x, batch_size=2), model.predict_proba(x, batch_size=2))
+    np.testing.assert_array_equal(Network.predict(model, x, batch_size=2), model.predict(x, batch_size=2, verbose=0))
+    for name in ("predict_proba", "predict"):
+        engine = inspect.signature(getattr(Network, name)).parameters
+        user = inspect.signature(getattr(Sequential, name)).parameters
+        assert all(user[p] == engine[p] for p in engine) and set(user) - set(engine) == {"verbose"}, name
