@@ -26,7 +26,7 @@ def correct_count(logits, y) -> int:
     return (logits.argmax(axis=1) == truth).sum()
 
 
-def evaluate(model, x, y, loss=None, batch_size: int = 1000, verbose: int = 0) -> dict:
+def evaluate(model, x, y, *, loss=None, batch_size: int = 1000, verbose: int = 0) -> dict:
     """Mean loss and accuracy of ``model`` on (x, y), in batches, without dropout: ``{"loss", "accuracy"}``
     (``verbose=1``: a bar over many batches, see ``batch_bar``). The sums stay on the device; they
     are read once, at the end (one transfer)."""
