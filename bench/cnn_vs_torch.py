@@ -14,7 +14,7 @@ from mlp_vs_torch import MODELS, OPTIMIZERS, main
 
 
 def matnet_cnn(seed):
-    from matnet.model import build_cnn
+    from matnet.architectures import build_cnn
 
     return build_cnn((28, 28), 10, dropout=0.25, seed=seed)
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from matnet import Momentum
 from matnet.data import load_dataset, prepare
-from matnet.model import build_cnn, build_mlp, build_resnet
+from matnet.architectures import build_cnn, build_mlp, build_resnet
 
 BUILDERS = {"mlp": lambda seed: build_mlp([784, 128, 64, 10], seed=seed),
             "cnn": lambda seed: build_cnn((28, 28), 10, dropout=0.25, seed=seed),

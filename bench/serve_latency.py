@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from matnet.model import build_mlp
+from matnet.architectures import build_mlp
 
 TARGET_P99_MS = 20.0
 

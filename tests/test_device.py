@@ -18,7 +18,7 @@ from matnet.backend import DeviceRandom, to_device, to_host, to_numpy, transfers
 from matnet.cli.main import main
 from matnet.config import TrainConfig
 from matnet.errors import MatnetError
-from matnet.model import build_mlp
+from matnet.architectures import build_mlp
 from matnet.nn import Dropout
 from matnet.nn.gradcheck import standard_checks
 from matnet.optim import Momentum

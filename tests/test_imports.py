@@ -84,7 +84,7 @@ LAYERS = [
     {"matnet.nn"},
     {"matnet.optim"},
     {"matnet.train"},
-    {"matnet.model", "matnet.model_file"},
+    {"matnet.model", "matnet.model_format", "matnet.model_file", "matnet.architectures", "matnet.verdicts"},
     {"matnet.runfolder"},
     {"matnet.config", "matnet.run"},
     {"matnet.reports", "matnet.export", "matnet.serve"},
@@ -137,7 +137,6 @@ HOST_WORK = {
     "matnet.train.metrics": "the confusion matrix and per-class scores, from predictions on the host",
     "matnet.data.prepare": "dataset arrays as they are read, before they move to the device once",
     "matnet.data.augment": "the coordinate grid, made once on the host and moved once",
-    "matnet.model": "saving a model file",
 }
 
 

@@ -273,22 +273,6 @@ def test_the_command_line_says_it_in_one_line(model, tmp_path, capsys):
     assert err.startswith(f"matnet: error: {tmp_path / 'm.json'}: declares 2,500,000,") and "limit of 50,000,000" in err
 
 
-def test_every_layer_type_with_parameters_is_sized_from_its_config():
-    """Loading sizes layers from their configs before building them: a layer type with parameters missing from
-    model_file's table would be built unchecked."""
-    from matnet.model_file import _config_params
-    from matnet.nn import registry
-
-    arguments = {"Dense": (3, 2), "Conv2D": (2, 3, 3), "BatchNorm": (4,), "Residual": ([ReLU()],)}
-    for name, cls in registry.LAYERS.items():
-        layer = cls(*arguments.get(name, ()))
-        assert _config_params(layer.spec()) == layer.num_params, name
-    from matnet.nn.conv import Conv2D
-
-    no_bias = Conv2D(2, 3, 3, bias=False)
-    assert _config_params(no_bias.spec()) == no_bias.num_params == 3 * 2 * 9
-
-
 def test_a_conv_saved_before_the_bias_option_loads_with_its_bias(tmp_path, rng):
     """Model files written before Conv2D had ``bias`` have no such key: their convolutions keep their b."""
     from matnet.nn import Flatten
@@ -305,23 +289,3 @@ def test_a_conv_saved_before_the_bias_option_loads_with_its_bias(tmp_path, rng):
     assert back.layers[0].bias and back.num_params == model.num_params
     x = rng.standard_normal((3, 1, 4, 4)).astype(np.float32)
     np.testing.assert_array_equal(back.predict_proba(x), model.predict_proba(x))
-
-
-def test_projections_are_sized_before_they_are_made(tmp_path, rng):
-    from matnet.model_file import _config_params, _projection_params
-    from matnet.nn import registry
-    from matnet.nn.batchnorm import BatchNorm
-    from matnet.nn.conv import Conv2D
-    from matnet.nn.pool import MaxPool2D
-    from matnet.nn.reshape import Flatten
-    from matnet.nn.residual import Residual
-
-    model = Sequential([Conv2D(1, 4, 3, padding=1), Residual([Conv2D(4, 8, 3, stride=2, padding=1), BatchNorm(8)]),
-                        Residual([MaxPool2D(2)]), Flatten(), Residual([Dense(32, 16)]), Dense(16, 10)],
-                       input_shape=(1, 8, 8))
-    specs = [layer.spec() for layer in model.layers]
-    fresh = [registry.build_layer(s) for s in specs]
-    total = sum(_config_params(s) for s in specs) + _projection_params(fresh, (1, 8, 8))[0]
-    assert total == model.num_params
-    save_model(model, tmp_path / "m")
-    assert load_model(tmp_path / "m").num_params == model.num_params

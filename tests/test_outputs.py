@@ -12,7 +12,7 @@ from matnet.config import TrainConfig
 from matnet.errors import MatnetError
 from matnet.export import export_c, export_onnx
 from matnet.fileio import default_output, named_output
-from matnet.model import build_mlp
+from matnet.architectures import build_mlp
 from matnet.run import train_run
 
 

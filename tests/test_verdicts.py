@@ -1,10 +1,10 @@
-"""The one place a model's output becomes an answer: ``matnet.model.verdicts`` (and ``ranked``, its top-k)."""
+"""The one place a model's output becomes an answer: ``matnet.verdicts.verdicts`` (and ``ranked``, its top-k)."""
 
 import numpy as np
 import pytest
 
 from matnet.errors import MatnetError
-from matnet.model import ranked, verdicts
+from matnet.verdicts import ranked, verdicts
 
 
 def test_each_row_is_its_best_class_with_every_probability():

@@ -18,7 +18,8 @@ Layout (imports run one way, each layer only from those before it):
 
 from matnet.backend import use_device
 from matnet.errors import MatnetError
-from matnet.model import Sequential, build_cnn, build_mlp, build_resnet
+from matnet.architectures import build_cnn, build_mlp, build_resnet
+from matnet.model import Sequential
 from matnet.model_file import save_model
 from matnet.nn import (AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool, Layer, LeakyReLU,
                        MaxPool2D, MeanSquaredError, Network, ReLU, Residual, Sigmoid, Softmax, SoftmaxCrossEntropy,

@@ -66,7 +66,7 @@ class TrainConfig:
 
     def check(self) -> None:
         """Errors that name the setting, before any work is done."""
-        from matnet.model import ARCHITECTURES
+        from matnet.architectures import ARCHITECTURES
         from matnet.nn.activations import ACTIVATIONS
         from matnet.optim.optimizers import OPTIMIZERS
         from matnet.optim.schedules import SCHEDULES

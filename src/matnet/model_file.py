@@ -5,7 +5,8 @@ architecture in ``NAME.json``: format version, layer list, input shape, dtype, c
 Loading trusts neither file. Before anything is allocated: the JSON's size is bounded (``MAX_JSON_BYTES``); the
 parameter count it declares is held to a limit (``MAX_PARAMS``, raised by ``max_params=`` or ``$MATNET_MAX_PARAMS``)
 and to the arrays that each ``.npy`` header in the ``.npz`` declares, which must match what the archive stores (a
-zip bomb otherwise); and the layers' configs are sized before the layers are built (building allocates). After
+zip bomb otherwise); and the layers are sized from their specs before they are built (building allocates), with
+each layer type's own sizing rule (:func:`matnet.nn.sizing.build_within`). After
 building: the layers must make exactly the declared parameters, the class names must match the outputs, and every
 weight must be a finite floating-point number. Each problem is a MatnetError that names the file and what is wrong.
 """
@@ -23,71 +24,23 @@ from matnet.backend import xp
 from matnet.data.datasets import npz_members, read_member
 from matnet.errors import MatnetError
 from matnet.fileio import open_regular
-from matnet.model import FORMAT, MAX_PARAMS, VERSION, Sequential, count_text, model_paths, params_limit, too_many
-from matnet.nn.registry import build_layer
-from matnet.nn.residual import Residual
+from matnet.model import Sequential
+from matnet.model_format import FORMAT, VERSION, model_paths
+from matnet.nn.layer import whole
+from matnet.nn.sizing import MAX_PARAMS, build_within, count_text, params_limit, too_many
 
 __all__ = ["FORMAT", "VERSION", "MAX_PARAMS", "MAX_JSON_BYTES", "save_model", "load_model", "model_paths"]
 
-# MAX_PARAMS, the one limit on a model's size, is matnet.model's (held when a network is built, too).
+# MAX_PARAMS, the one limit on a model's size, is matnet.nn.sizing's (held when a network is built, too).
 MAX_JSON_BYTES = 10 * 2**20         # a model description is a few kB; read no more than this before parsing
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
 def save_model(model: Sequential, path: str | Path) -> tuple[Path, Path]:
-    """``model.save(path)``: write ``path.npz`` and ``path.json``. The writer is ``Sequential.save`` (matnet.model
-    explains why it lives there); this module reads the files back, checking everything."""
+    """``model.save(path)``: write ``path.npz`` and ``path.json``. The writer is
+    :func:`matnet.model_format.write_model` (which explains why it lives there); this module reads the files back,
+    checking everything."""
     return model.save(path)
-
-
-def _whole(value, what: str) -> int:
-    """A size from a JSON file: an int (or a float with an integral value, as the constructors accept)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value != int(value) or value < 0:
-        raise ValueError(f"{what} must be a whole number >= 0, got {value!r}")
-    return int(value)
-
-
-# The parameters a layer's constructor allocates, from its config, for the layers that have any; a layer type with
-# parameters that is missing here is caught by tests/test_model_file.py.
-_CONFIG_PARAMS = {
-    "Dense": lambda c: _whole(c["out_features"], "out_features") * (_whole(c["in_features"], "in_features") + 1),
-    "Conv2D": lambda c: _whole(c["out_channels"], "out_channels") * (
-        _whole(c["in_channels"], "in_channels") * _whole(c.get("kernel_size", 3), "kernel_size") ** 2
-        + (1 if c.get("bias", True) else 0)),
-    "BatchNorm": lambda c: 2 * _whole(c["num_features"], "num_features"),   # and as many running statistics
-}
-
-
-def _config_params(spec) -> int:
-    """The parameters building ``spec`` allocates (a residual block's projection aside: see _projection_params)."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
-        raise ValueError(f"a layer entry must be an object with a config object, got {spec!r:.80}")
-    config = spec.get("config", {})
-    if spec.get("type") == "Residual":
-        layers = config.get("layers", [])
-        if not isinstance(layers, list):
-            raise ValueError("a residual block's layers must be a list")
-        return sum(_config_params(inner) for inner in layers)
-    size = _CONFIG_PARAMS.get(spec.get("type"))
-    return size(config) if size else 0
-
-
-def _projection_params(layers, shape) -> tuple[int, tuple[int, ...]]:
-    """(parameters of the projections residual blocks will make when the network builds them, output shape),
-    found with ``output_shape``, which makes nothing. A projection maps ``into[0]`` features or channels onto
-    ``out[0]``: a Dense layer or a 1x1 Conv2D, ``out[0] * (into[0] + 1)`` parameters either way."""
-    total = 0
-    for layer in layers:
-        if isinstance(layer, Residual):
-            inner, out = _projection_params(layer.layers, shape)
-            total += inner
-            if layer.projection is None and (layer.config().get("projection") or out != shape):
-                total += out[0] * (shape[0] + 1)
-            shape = out
-        else:
-            shape = tuple(layer.output_shape(shape))
-    return total, shape
 
 
 def _read_description(meta_path: Path) -> dict:
@@ -118,7 +71,7 @@ def _declared(meta: dict, meta_path: Path) -> dict[str, tuple[int, ...]]:
         raise MatnetError(f"{meta_path}: no 'parameters' entry (every parameter's name and shape), which matnet "
                           f"checks the weights against before loading them; save the model again")
     try:
-        return {str(name): tuple(_whole(n, f"the size of {name}") for n in shape) for name, shape in entry.items()}
+        return {str(name): tuple(whole(n, f"the size of {name}") for n in shape) for name, shape in entry.items()}
     except (TypeError, ValueError) as err:
         raise MatnetError(f"{meta_path}: invalid 'parameters' entry ({err})") from None
 
@@ -204,7 +157,7 @@ def _build(meta: dict, meta_path: Path, dtype: np.dtype, declared: int) -> Seque
     """The layers the description lists, sized from their configs before they are built (building allocates):
     they may make no more than the ``declared`` parameters, which the limit and the weights' headers bound."""
 
-    def check(count):
+    def check(count, or_more):
         if count > declared:
             raise MatnetError(f"{meta_path}: its layers would make {count_text(count)} parameters or more, but its "
                               f"'parameters' entry declares {declared:,}")
@@ -213,11 +166,8 @@ def _build(meta: dict, meta_path: Path, dtype: np.dtype, declared: int) -> Seque
         specs = meta["layers"]
         if not isinstance(specs, list):
             raise TypeError("'layers' must be a list")
-        count = sum(_config_params(spec) for spec in specs)
-        check(count)
-        layers = [build_layer(spec) for spec in specs]
-        input_shape = tuple(_whole(n, "input_shape") for n in meta["input_shape"])
-        check(count + _projection_params(layers, input_shape)[0])
+        input_shape = tuple(whole(n, "input_shape") for n in meta["input_shape"])
+        layers = build_within(specs, input_shape, check)
         classes, preprocessing = meta.get("classes"), meta.get("preprocessing")
         if preprocessing is not None and not isinstance(preprocessing, dict):
             raise MatnetError(f"{meta_path}: 'preprocessing' must be an object (name -> setting)")

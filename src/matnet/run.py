@@ -17,7 +17,7 @@ from matnet.data.augment import Augment
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
-from matnet.model import build_cnn, build_mlp, build_resnet
+from matnet.architectures import build_cnn, build_mlp, build_resnet
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
 from matnet.runfolder import RunFolder

@@ -258,7 +258,7 @@ def test_train_refuses_a_network_that_load_model_would_refuse(tmp_path, capsys, 
     """784-62894-10 is 50,000,740 parameters, just over the limit: refused before a weight is allocated or the
     run folder made (784-62893-10, 49,999,945, is within it)."""
     from matnet import build_mlp
-    from matnet.model import check_params
+    from matnet.nn.sizing import check_params
 
     out = tmp_path / "big"
     code, stdout, err = run(capsys, "train", *TINY[:6], "--layers", "784,62894,10", "--out", str(out))
@@ -269,7 +269,7 @@ def test_train_refuses_a_network_that_load_model_would_refuse(tmp_path, capsys, 
     with pytest.raises(MatnetError, match="more than the limit of 50,000,000"):
         build_mlp([784, 62894, 10])
     check_params(785 * 62893 + 62894 * 10, "784-62893-10")            # at the limit: allowed
-    from matnet.model import build_cnn
+    from matnet.architectures import build_cnn
 
     with pytest.raises(MatnetError, match=r"the cnn \(filters 8, dense 65536\) would make 103,481,442 parameters"):
         build_cnn(filters=[8], dense=65536)

@@ -11,7 +11,7 @@ import pytest
 
 from export_support import PREPROCESSING, randomize_batchnorm
 from matnet.data.prepare import model_inputs
-from matnet.model import build_cnn, build_mlp, build_resnet
+from matnet.architectures import build_cnn, build_mlp, build_resnet
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

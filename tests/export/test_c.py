@@ -15,7 +15,7 @@ from matnet import Sequential
 from matnet.errors import MatnetError
 from matnet.export import export_c
 from matnet.export.c_export import c_float
-from matnet.model import build_cnn
+from matnet.architectures import build_cnn
 from matnet.nn import BatchNorm, Conv2D, Dense, Flatten, LeakyReLU, MaxPool2D, ReLU, Sigmoid, Softmax, Tanh
 
 HARNESS = Path(__file__).with_name("harness.c")   # images as raw floats on stdin, probabilities and classes out
@@ -185,3 +185,18 @@ def test_every_float32_digit_pattern_reads_back(rng):
     values = (rng.standard_normal(10_000) * 10.0 ** rng.integers(-30, 30, 10_000)).astype(np.float32)
     back = np.array([float(c_float(float(v))[:-1]) for v in values], dtype=np.float32)
     np.testing.assert_array_equal(back, values)
+
+
+def test_the_final_softmax_is_the_networks_own_only_where_matnet_says_so():
+    """The C program applies a softmax exactly as often as ``predict_proba`` does (``Network.ends_in_softmax``):
+    once after a final Softmax, twice when a Dropout follows it (matnet's last layer is then not a Softmax)."""
+    from matnet.export.c_export import _program
+    from matnet.nn import Dropout
+
+    def softmaxes(layers):
+        steps = _program(Sequential(layers, seed=1)).steps
+        return sum("softmax(" in line for step in steps for line in step["lines"])
+
+    assert softmaxes([Dense(4, 3)]) == 1
+    assert softmaxes([Dense(4, 3), Softmax()]) == 1
+    assert softmaxes([Dense(4, 3), Softmax(), Dropout(0.5)]) == 2

@@ -3,7 +3,7 @@ import pytest
 
 from matnet import Sequential, build_mlp
 from matnet.backend import to_device, to_host, to_numpy
-from matnet.model import build_cnn
+from matnet.architectures import build_cnn
 from matnet.nn import Conv2D, Dense, Dropout, Flatten, Network, ReLU, Residual, SoftmaxCrossEntropy, Tanh
 from matnet.nn.gradcheck import TOLERANCE, check_network
 
@@ -92,3 +92,38 @@ def test_a_shape_error_names_the_layer_even_when_blocks_come_first():
     with pytest.raises(ValueError, match=r"layer dense_1 \(Dense\) takes inputs of shape \(10,\) but the layer "
                                          r"before it gives \(32,\)"):
         Network([Residual([Conv2D(1, 2, 3, stride=2, padding=1)]), Flatten(), Dense(10, 2)], input_shape=(1, 8, 8))
+
+
+def test_ends_in_softmax_is_decided_by_the_last_layer(rng):
+    """``Network.ends_in_softmax``, the one place that decides whether the output is already probabilities: then
+    ``predict_proba`` applies no second softmax (a Dropout after the Softmax is a last layer of its own)."""
+    from matnet.nn import Softmax
+
+    logits = Sequential([Dense(4, 3)], seed=1)
+    probabilities = Sequential([Dense(4, 3), Softmax()], seed=1)
+    trailing = Sequential([Dense(4, 3), Softmax(), Dropout(0.5)], seed=1)
+    assert [m.ends_in_softmax for m in (logits, probabilities, trailing)] == [False, True, False]
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_allclose(probabilities.predict_proba(x), logits.predict_proba(x), rtol=1e-6)
+    once = probabilities.predict_proba(x)
+    twice = np.exp(once) / np.exp(once).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(trailing.predict_proba(x), twice, rtol=1e-5)
+
+
+def test_inference_flags_are_keywords_with_one_meaning_each(rng):
+    """``batch_size`` and ``verbose`` (Sequential) or ``progress`` (the engine's ``forward_batches``) only by name;
+    a Sequential answers every call a Network answers, and adds ``verbose``."""
+    import inspect
+
+    model = Sequential([Dense(4, 3)], seed=1)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    for call in (lambda: model.predict_proba(x, 2), lambda: model.predict(x, 2),
+                 lambda: model.evaluate(x, [0] * 5, None), lambda: list(model.forward_batches(x, 2))):
+        with pytest.raises(TypeError, match="positional argument"):
+            call()
+    np.testing.assert_array_equal(Network.predict_proba(model, x, batch_size=2), model.predict_proba(x, batch_size=2))
+    np.testing.assert_array_equal(Network.predict(model, x, batch_size=2), model.predict(x, batch_size=2, verbose=0))
+    for name in ("predict_proba", "predict"):
+        engine = inspect.signature(getattr(Network, name)).parameters
+        user = inspect.signature(getattr(Sequential, name)).parameters
+        assert all(user[p] == engine[p] for p in engine) and set(user) - set(engine) == {"verbose"}, name

@@ -314,7 +314,7 @@ def test_the_tiny_runs_figures_show_its_data(tiny_run):
 def test_reading_a_run_writes_nothing_and_the_report_fills_in_its_test_predictions(tmp_path, mnist):
     """A model copied into a folder by hand: ``read_run`` only reads (predictions listed as missing, nothing
     written); the report computes them from the model and the cached test set and saves them."""
-    from matnet.model import build_mlp
+    from matnet.architectures import build_mlp
     from matnet.runfolder import RunFolder, read_run
 
     model = build_mlp([784, 8, 10], seed=2, preprocessing={"dataset": "mnist"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from matnet.config import TrainConfig
-from matnet.model import build_cnn
+from matnet.architectures import build_cnn
 from matnet.run import train_run
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from matnet.model import build_mlp
+from matnet.architectures import build_mlp
 from matnet.serve.guards import LOOPBACK_NAMES, allowed_hosts, host_name
 from matnet.serve.inputs import BadRequest
 from matnet.serve.memory import IMAGE_SLOTS

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from matnet.errors import MatnetError
-from matnet.model import Sequential, build_mlp, build_resnet
+from matnet.architectures import build_mlp, build_resnet
+from matnet.model import Sequential
 from matnet.nn import Dense, Dropout, Tanh
 from matnet.serve import ServedModel, load_models
 from matnet.serve.layers import attribution, encode, explainable, layer_table

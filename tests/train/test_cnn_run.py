@@ -9,7 +9,7 @@ import pytest
 
 from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.errors import MatnetError
-from matnet.model import build_cnn
+from matnet.architectures import build_cnn
 from matnet.run import train_run
 from matnet.train import Callback
 from matnet.train.trainer import TrainingInterrupted

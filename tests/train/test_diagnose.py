@@ -10,7 +10,7 @@ import pytest
 
 from matnet.config import TrainConfig
 from matnet.data import load_dataset, prepare
-from matnet.model import build_mlp
+from matnet.architectures import build_mlp
 from matnet.optim.optimizers import Adam, Momentum
 from matnet.run import train_run
 from matnet.runfolder import RunFolder, read_run

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from matnet.cli.main import main
-from matnet.model import build_mlp
+from matnet.architectures import build_mlp
 from matnet.optim.optimizers import make_optimizer
 from matnet.train.lr_find import lr_find
 

@@ -15,13 +15,13 @@ import numpy as np
 from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo, echo_json, open_model
 from matnet.data.images import FIELD, read_gray, save_gray, split_digits, to_mnist
 from matnet.errors import MatnetError
-from matnet.model import ranked, verdicts
+from matnet.verdicts import ranked, verdicts
 
 __all__ = ["predict", "classify", "read_number", "save_unique"]
 
 
 def classify(net, fields: list[np.ndarray], source: str) -> list[dict]:
-    """The model's verdict on 28x28 fields (``matnet.model.verdicts``): per field {label, class_index,
+    """The model's verdict on 28x28 fields (``matnet.verdicts.verdicts``): per field {label, class_index,
     probabilities}."""
     return verdicts(net.predict_proba(np.stack(fields).reshape(len(fields), *net.input_shape)), net.classes, source)
 

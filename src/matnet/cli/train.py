@@ -12,7 +12,7 @@ from click.core import ParameterSource
 from matnet.cli.common import DEVICE_OPTION, echo, echo_json
 from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.errors import MatnetError
-from matnet.model import ARCHITECTURES
+from matnet.architectures import ARCHITECTURES
 from matnet.nn.activations import ACTIVATIONS
 from matnet.optim.optimizers import OPTIMIZERS
 from matnet.optim.schedules import SCHEDULES

@@ -258,9 +258,9 @@ REFUSED = (AvgPool2D, GlobalAvgPool, Residual)   # one clear line each (``_unsup
 
 def _program(model) -> _Program:
     """The steps of ``model``'s forward pass, BatchNorm folded where it follows a Conv2D or Dense, and the final
-    softmax into ``probabilities`` (a model's own final Softmax is that one)."""
+    softmax into ``probabilities`` (a model that ``ends_in_softmax``: its own final Softmax is that one)."""
     layers = [layer for layer in model.layers if type(layer) not in SKIPPED]
-    if layers and isinstance(layers[-1], Softmax):
+    if model.ends_in_softmax:
         layers = layers[:-1]
     program = _Program(model.input_shape)
     k = 0

@@ -143,7 +143,7 @@ def to_onnx(model, *, source: str = "", check: bool = True):
     x = INPUT
     for layer in model.layers:
         x = _layer(graph, layer, x)
-    if isinstance(model.layers[-1], Softmax):       # already probabilities: name them
+    if model.ends_in_softmax:                       # already probabilities: name them
         graph.node("Identity", [x], OUTPUT)
     else:
         graph.node("Softmax", [x], OUTPUT, axis=-1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from matnet.backend import xp
-from matnet.nn.layer import Layer
+from matnet.nn.layer import Layer, whole
 from matnet.nn.layout import Channels
 
 __all__ = ["BatchNorm", "fold"]
@@ -37,11 +37,18 @@ class BatchNorm(Layer):
     def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None):
         super().__init__(name)
         self.num_features, self.momentum, self.eps = int(num_features), float(momentum), float(eps)
-        self.params = {"gamma": xp.ones(self.num_features, dtype=xp.float32),
-                       "beta": xp.zeros(self.num_features, dtype=xp.float32)}
+        shapes = self.param_shapes(self.config())
+        self.params = {key: xp.zeros(shape, dtype=xp.float32) for key, shape in shapes.items()}
         self.grads = {key: xp.zeros_like(p) for key, p in self.params.items()}
         self.buffers = {"running_mean": xp.zeros(self.num_features, dtype=xp.float32),
-                        "running_var": xp.ones(self.num_features, dtype=xp.float32)}
+                        "running_var": xp.zeros(self.num_features, dtype=xp.float32)}
+        self.reset_parameters(None)       # gamma 1, beta 0, the running statistics those of N(0, 1)
+
+    @classmethod
+    def param_shapes(cls, config):
+        """gamma and beta (num_features,) (and as many running statistics, buffers, not parameters)."""
+        n = whole(cls.arguments(config)["num_features"], "num_features")
+        return {"gamma": (n,), "beta": (n,)}
 
     def reset_parameters(self, rng) -> None:
         self.params["gamma"][...] = 1

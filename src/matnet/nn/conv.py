@@ -6,7 +6,7 @@ import numpy as np
 
 from matnet.backend import xp
 from matnet.nn.init import initialize
-from matnet.nn.layer import Layer
+from matnet.nn.layer import Layer, whole
 from matnet.nn.layout import as_rows, col2im, column_sums, im2col, pad
 
 __all__ = ["Conv2D"]
@@ -42,12 +42,17 @@ class Conv2D(Layer):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride, self.padding, self.init = int(kernel_size), int(stride), int(padding), init
         self.bias = bool(bias)
-        shape = (self.out_channels, self.in_channels, self.kernel_size, self.kernel_size)
-        self.params = {"W": xp.zeros(shape, dtype=dtype)}
-        if self.bias:
-            self.params["b"] = xp.zeros(self.out_channels, dtype=dtype)
+        self.params = {key: xp.zeros(shape, dtype=dtype) for key, shape in self.param_shapes(self.config()).items()}
         self.grads = {key: xp.zeros_like(p) for key, p in self.params.items()}
         self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
+
+    @classmethod
+    def param_shapes(cls, config):
+        """W (out_channels, in_channels, k, k), and b (out_channels,) unless ``bias=False``."""
+        arguments = cls.arguments(config)
+        f, c = whole(arguments["out_channels"], "out_channels"), whole(arguments["in_channels"], "in_channels")
+        k = whole(arguments["kernel_size"], "kernel_size")
+        return {"W": (f, c, k, k), **({"b": (f,)} if arguments["bias"] else {})}
 
     def reset_parameters(self, rng) -> None:
         W = self.params["W"]

@@ -6,7 +6,7 @@ import numpy as np
 
 from matnet.backend import xp
 from matnet.nn.init import initialize
-from matnet.nn.layer import Layer
+from matnet.nn.layer import Layer, whole
 
 __all__ = ["Dense"]
 
@@ -29,10 +29,16 @@ class Dense(Layer):
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Dense({in_features}, {out_features}): sizes must be positive")
         self.in_features, self.out_features, self.init = int(in_features), int(out_features), init
-        self.params = {"W": xp.zeros((out_features, in_features), dtype=dtype),
-                       "b": xp.zeros(out_features, dtype=dtype)}
+        self.params = {key: xp.zeros(shape, dtype=dtype) for key, shape in self.param_shapes(self.config()).items()}
         self.grads = {key: xp.zeros_like(p) for key, p in self.params.items()}
         self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
+
+    @classmethod
+    def param_shapes(cls, config):
+        """W (out_features, in_features) and b (out_features,)."""
+        arguments = cls.arguments(config)
+        n_in, n_out = whole(arguments["in_features"], "in_features"), whole(arguments["out_features"], "out_features")
+        return {"W": (n_out, n_in), "b": (n_out,)}
 
     def reset_parameters(self, rng) -> None:
         W = self.params["W"]

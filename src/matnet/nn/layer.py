@@ -12,17 +12,38 @@ Evaluation mode, ``forward(x)``, reads the layer and writes nothing to it: any n
 network's predictions at once (``matnet serve`` does, with no lock). Only ``forward(x, training=True)`` keeps what
 ``backward`` needs (``_cache``), so ``backward`` differentiates the last training-mode forward; ``forget()`` drops
 that cache (the trainer does so before it evaluates, so that a finished step's arrays are not held meanwhile).
+
+Sizing: ``param_shapes(config)`` is a layer type's one rule for the parameters it makes, from its config alone;
+its constructor allocates exactly those, and :mod:`matnet.nn.sizing` adds them up (with ``params_to_make``, what
+``build`` will add for a given input shape) before anything is made.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+import numbers
 from typing import Any
 
 import numpy as np
 
 from matnet.backend import xp
 
-__all__ = ["Layer"]
+__all__ = ["Layer", "whole", "count"]
+
+
+def whole(value, what: str) -> int:
+    """A size from a config (perhaps a model file's JSON): an integer, or a float with an integral value, >= 0; a
+    ValueError naming ``what`` otherwise (a bool, a string, NaN, a fraction, a negative number)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value != int(value) or value < 0:
+        raise ValueError(f"{what} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def count(shapes: dict[str, tuple[int, ...]]) -> int:
+    """The number of values in arrays of these shapes (``param_shapes``'s answer) -> an int of any size."""
+    return sum(math.prod(shape) for shape in shapes.values())
 
 
 class Layer:
@@ -84,6 +105,40 @@ class Layer:
         """Shape of one sample's output, given one sample's input shape (no batch axis); a ValueError saying
         what the layer takes when the input does not fit. Makes nothing: ``build`` does that."""
         return input_shape
+
+    # --- sizing: the parameters a layer makes, known before it is made ----------------------------------------
+    @classmethod
+    def param_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """``{key: shape}`` of the parameters a layer of this ``config`` makes, in the order of ``params``, from the
+        config alone, making nothing: the layer type's one sizing rule. Its constructor allocates exactly these;
+        :mod:`matnet.nn.sizing` adds them up before anything is built (``config`` may be a model file's, so every
+        size is checked with ``whole``). Layers without parameters make none."""
+        return {}
+
+    @classmethod
+    def sublayer_specs(cls, config: dict[str, Any]) -> list:
+        """The specs of the layers a layer of this ``config`` holds (a residual block's), sized with it."""
+        return []
+
+    @classmethod
+    def arguments(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """``config`` as the constructor's arguments, its defaults filled in; a TypeError names a missing or unknown
+        setting, as the constructor would."""
+        bound = inspect.signature(cls).bind(**config)
+        bound.apply_defaults()
+        return bound.arguments
+
+    @classmethod
+    def spec_of(cls, *args, name: str | None = None, **kwargs) -> dict[str, Any]:
+        """The spec of the layer ``cls(*args, **kwargs)``, without making it, so that it can be sized first
+        (``matnet.nn.sizing.build_within``); ``build_layer`` makes it."""
+        config = dict(inspect.signature(cls).bind(*args, **kwargs).arguments)
+        return {"type": cls.__name__, "name": name, "config": config}
+
+    def params_to_make(self, input_shape: tuple[int, ...]) -> int:
+        """How many parameters ``build(input_shape)`` would make (a residual block's projection), found without
+        making them. Most layers make nothing there."""
+        return 0
 
     def sublayers(self) -> list["Layer"]:
         """Layers inside this one (a residual block's); their parameters belong to the network too."""

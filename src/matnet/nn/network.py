@@ -146,29 +146,40 @@ class Network:
             layer.forget()
 
     # --- inference -----------------------------------------------------------------------------------
-    def predict_proba(self, x, batch_size: int = 1000, progress=None) -> np.ndarray:
+    def predict_proba(self, x, *, batch_size: int = 1000) -> np.ndarray:
         """Class probabilities (N, C) as a NumPy array: softmax of the logits, in batches, in evaluation mode.
 
         ``x`` is a batch ``(N, *input_shape)``, the same samples in another layout of the same size (flat rows
         ``(N, 784)`` for a CNN, ``(N, 28, 28)`` for an MLP), or a single sample (``(784,)``, ``(28, 28)`` or
         ``(1, 28, 28)``), which is a batch of one: the result is then ``(1, C)``. NaN or infinite inputs are
-        refused (see :mod:`matnet.nn.inputs`). ``progress`` as for ``forward_batches`` (``Sequential`` turns its
-        ``verbose`` into a bar there; the engine itself shows nothing)."""
+        refused (see :mod:`matnet.nn.inputs`). The engine shows nothing; ``Sequential.predict_proba`` adds
+        ``verbose``, a bar over the batches."""
+        return self._predict_proba(x, batch_size, None)
+
+    def _predict_proba(self, x, batch_size, progress) -> np.ndarray:
+        """``predict_proba``, its batches wrapped by ``progress`` (as for ``forward_batches``)."""
         x = as_batch(x, self.input_shape, self.dtype)
-        chunks = [self.probabilities(out) for out in self.forward_batches(x, batch_size, progress)]
+        chunks = [self.probabilities(out) for out in self.forward_batches(x, batch_size=batch_size, progress=progress)]
         # one transfer for the whole result
         return to_numpy(xp.concatenate(chunks)) if chunks else np.zeros((0,) + self.output_shapes[-1], self.dtype)
 
+    @property
+    def ends_in_softmax(self) -> bool:
+        """Whether the network's output is already class probabilities: its last layer is a Softmax. The one place
+        this is decided: ``probabilities`` applies no second softmax then, the trainer refuses SoftmaxCrossEntropy
+        (which takes logits), and the ONNX and C exports end in the model's own Softmax."""
+        return isinstance(self.layers[-1], Softmax)
+
     def probabilities(self, output):
         """The network's output (N, C) -> class probabilities (N, C), on the device: softmax of the logits, unless
-        the network already ends in a Softmax layer."""
-        return output if isinstance(self.layers[-1], Softmax) else softmax(output, axis=1)
+        the network already ends in a Softmax layer (``ends_in_softmax``)."""
+        return output if self.ends_in_softmax else softmax(output, axis=1)
 
-    def predict(self, x, batch_size: int = 1000, progress=None) -> np.ndarray:
+    def predict(self, x, *, batch_size: int = 1000) -> np.ndarray:
         """Predicted class indices (N,), a single sample included (then (1,)); ``x`` as for ``predict_proba``."""
-        return self.predict_proba(x, batch_size, progress).argmax(axis=1)
+        return self.predict_proba(x, batch_size=batch_size).argmax(axis=1)
 
-    def forward_batches(self, x, batch_size: int = 1000, progress=None):
+    def forward_batches(self, x, *, batch_size: int = 1000, progress=None):
         """``forward(x)`` (x a checked batch) ``batch_size`` samples at a time, in evaluation mode: yields each
         batch's output. ``progress``, if given, wraps the range of batch starts (a progress bar, made by the
         caller: see ``matnet.train.callbacks.batch_bar``)."""

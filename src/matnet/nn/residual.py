@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
-from matnet.nn.layer import Layer
+from matnet.nn.layer import Layer, count
 
 __all__ = ["Residual"]
 
@@ -37,6 +37,13 @@ class Residual(Layer):
             config["layers"] = [build_layer(spec) for spec in config["layers"]]
         return cls(**config, name=name)
 
+    @classmethod
+    def sublayer_specs(cls, config):
+        layers = config.get("layers", [])
+        if not isinstance(layers, list):
+            raise ValueError("a residual block's layers must be a list")
+        return layers
+
     def sublayers(self):
         return self.layers + ([self.projection] if self.projection is not None else [])
 
@@ -52,6 +59,22 @@ class Residual(Layer):
             self.projection = kind(**arguments)
         self._check_shortcut(into, shape)
         return shape
+
+    def params_to_make(self, input_shape):
+        """The parameters of the projections ``build`` would make, this block's and those of blocks inside it:
+        found with ``output_shape``, which makes nothing, and the projection's own sizing rule."""
+        into, made = tuple(input_shape), []
+
+        def step(layer, shape):
+            made.append(layer.params_to_make(shape))
+            return layer.output_shape(shape)
+
+        shape = self._through(into, step)
+        self._check_shortcut(into, shape)
+        if self.projection is None and self._needs_projection(into, shape):
+            kind, arguments = self._projection_for(into, shape)
+            made.append(count(kind.param_shapes(arguments)))
+        return sum(made)
 
     def output_shape(self, input_shape):
         into = tuple(input_shape)

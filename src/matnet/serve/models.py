@@ -15,7 +15,7 @@ import numpy as np
 from matnet.backend import to_device, to_numpy
 from matnet.data.datasets import load_dataset
 from matnet.errors import MatnetError
-from matnet.model import verdicts
+from matnet.verdicts import verdicts
 from matnet.runfolder import find_run, load_model
 from matnet.serve.layers import attribution, encode, explainable, layer_table, traced_outputs
 

@@ -26,7 +26,7 @@ def correct_count(logits, y) -> int:
     return (logits.argmax(axis=1) == truth).sum()
 
 
-def evaluate(model, x, y, loss=None, batch_size: int = 1000, verbose: int = 0) -> dict:
+def evaluate(model, x, y, *, loss=None, batch_size: int = 1000, verbose: int = 0) -> dict:
     """Mean loss and accuracy of ``model`` on (x, y), in batches, without dropout: ``{"loss", "accuracy"}``
     (``verbose=1``: a bar over many batches, see ``batch_bar``). The sums stay on the device; they
     are read once, at the end (one transfer)."""
@@ -37,7 +37,7 @@ def evaluate(model, x, y, loss=None, batch_size: int = 1000, verbose: int = 0) -
     if n == 0:
         raise ValueError("cannot evaluate on an empty set")
     start = 0
-    for logits in model.forward_batches(x, batch_size, batch_bar(verbose, "evaluate")):
+    for logits in model.forward_batches(x, batch_size=batch_size, progress=batch_bar(verbose, "evaluate")):
         yb = y[start:start + len(logits)]
         total_loss = total_loss + loss.forward(logits, yb).astype(np.float64) * len(yb)
         correct = correct + correct_count(logits, yb)

@@ -30,7 +30,6 @@ import numpy as np
 
 from matnet.backend import random_state, set_random_state, to_device, to_floats, xp
 from matnet.errors import MatnetError
-from matnet.nn.activations import Softmax
 from matnet.nn.losses import SoftmaxCrossEntropy
 from matnet.optim.clip import clip_grad_norm
 from matnet.optim.optimizers import Adam, Optimizer
@@ -336,6 +335,6 @@ class Trainer:
                                      values["callbacks"].get(key, {}))
 
     def _check_loss_matches_model(self):
-        if isinstance(self.loss, SoftmaxCrossEntropy) and isinstance(self.model.layers[-1], Softmax):
+        if isinstance(self.loss, SoftmaxCrossEntropy) and self.model.ends_in_softmax:
             raise ValueError("the model ends in Softmax, but SoftmaxCrossEntropy takes logits (it applies softmax "
                              "itself): remove the final Softmax layer")
