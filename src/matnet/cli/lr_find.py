@@ -13,17 +13,14 @@ from pathlib import Path
 
 import click
 import tomli_w
-from click.core import ParameterSource
 
-from matnet.cli.common import echo, echo_json
-from matnet.fileio import default_output, named_output, parse_toml, read_toml
-from matnet.cli.train import _new_config, train
+from matnet.cli.common import echo, echo_json, given_options, new_config
+from matnet.cli.train import train
 from matnet.config import config_toml, load_config
-from matnet.data.datasets import load_dataset
-from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
+from matnet.fileio import default_output, named_output, parse_toml, read_toml
 from matnet.optim.optimizers import make_optimizer
-from matnet.run import build_model
+from matnet.run import prepare_run
 from matnet.train.lr_find import lr_find as range_test
 from matnet.train.lr_find import plot_lr_find
 
@@ -67,18 +64,14 @@ def lr_find(ctx, config_file, preset, steps, plot, apply, force, as_json, **opti
     The rate grows exponentially from 1e-6 over --steps mini-batches until the smoothed loss exceeds 4x its best;
     the suggestion is a tenth of the rate at the minimum (SGD, momentum) or the rate of steepest descent (Adam).
     """
-    given = {key: value for key, value in options.items()
-             if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE and value is not None}
+    given = given_options(ctx, options)
     plot_path = named_output(plot, force=force) if plot else None   # a default name is chosen once there is a plot
     if apply and Path(apply).exists() and not force:
         raise MatnetError(f"{apply} exists: add --force to set its lr key (its other keys are kept)")
-    config = _new_config(config_file, preset, given)
-    dataset = load_dataset(config.dataset, progress=not as_json)
-    splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
-    model = build_model(config, dataset)
-    x = splits.x_train.reshape(len(splits.x_train), *model.input_shape)
+    config = new_config(config_file, preset, given)
+    _, splits, model = prepare_run(config, progress=not as_json)
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum)
-    result = range_test(model, optimizer, x, splits.y_train, steps=steps, batch_size=config.batch_size,
+    result = range_test(model, optimizer, splits.x_train, splits.y_train, steps=steps, batch_size=config.batch_size,
                         seed=config.seed)
     plot_path = plot_path or default_output("lr-find.png")
     plot_lr_find(result, plot_path)
