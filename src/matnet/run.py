@@ -17,7 +17,7 @@ from matnet.data.augment import Augment
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
-from matnet.model import build_cnn, build_mlp, build_resnet
+from matnet.model import ARCHITECTURES, build_cnn, build_mlp, build_resnet
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
 from matnet.runfolder import RunFolder
@@ -32,6 +32,8 @@ __all__ = ["train_run", "prepare_run", "build_model", "make_augment"]
 
 def build_model(config: TrainConfig, dataset):
     """The network the config describes, for the dataset's image size and classes."""
+    if config.model not in ARCHITECTURES:
+        raise MatnetError(f"unknown model {config.model!r}; choose one of {', '.join(ARCHITECTURES)}")
     preprocessing = {"image_shape": list(dataset.image_shape), "scale": "pixel / 255",
                      "flatten": config.model == "mlp", "dataset": config.dataset}
     common = {"seed": config.seed, "classes": dataset.classes, "preprocessing": preprocessing}

@@ -15,6 +15,9 @@ from matnet import load_model
 from matnet.config import TrainConfig, load_config
 from matnet.data import prepare
 from matnet.errors import MatnetError
+from matnet.nn.dropout import Dropout
+from matnet.optim.optimizers import Adam, Momentum, make_optimizer
+from matnet.optim.schedules import make_schedule
 from matnet.run import make_augment, train_run
 from matnet.train import Callback
 from matnet.train.trainer import TrainingInterrupted
@@ -164,7 +167,7 @@ def test_layers_must_fit_the_dataset(tmp_path, mnist):
     ("lr = 'fast'", "key 'lr' must be a number, got 'fast'"),
     ("epochs = 2.5", "key 'epochs' must be an integer"),
     ("layers = [784, 'x', 10]", "key 'layers' must be a list of integers"),
-    ("optimizer = 'rmsprop'", "optimizer must be one of"),
+    ("optimizer = 'rmsprop'", "unknown optimizer 'rmsprop'; choose one of"),
     ("batch_size = 0", "batch-size must be positive"),
     ("filters = []", "filters must be one or more positive channel counts"),
     ("lr = ", "invalid TOML"),
@@ -175,6 +178,27 @@ def test_config_file_errors_name_the_key(text, message, tmp_path):
     with pytest.raises(MatnetError, match=message) as err:
         load_config(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("settings, build", [
+    ({"lr": 0.0}, lambda: Momentum(0.0)),
+    ({"lr": float("nan"), "optimizer": "adam"}, lambda: Adam(float("nan"))),
+    ({"weight_decay": -1.0}, lambda: Momentum(0.1, weight_decay=-1.0)),
+    ({"weight_decay": float("inf")}, lambda: Momentum(0.1, weight_decay=float("inf"))),
+    ({"momentum": 1.0}, lambda: Momentum(0.1, momentum=1.0)),
+    ({"dropout": 1.0}, lambda: Dropout(1.0)),
+    ({"warmup": -1.0}, lambda: make_schedule("cosine", 30, -1.0)),
+    ({"optimizer": "rmsprop"}, lambda: make_optimizer("rmsprop", 0.1)),
+    ({"schedule": "linear"}, lambda: make_schedule("linear", 30)),
+])
+def test_a_setting_s_error_is_its_constructor_s(settings, build):
+    """One owner per rule: the config checks these settings by building what they configure, so its error is the
+    constructor's own (with the source of the settings in front)."""
+    with pytest.raises(ValueError) as made:
+        build()
+    with pytest.raises(MatnetError) as checked:
+        TrainConfig.from_dict(settings)
+    assert str(checked.value) == f"config: {made.value}"
 
 
 def test_example_configs_are_valid():

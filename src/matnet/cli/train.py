@@ -42,7 +42,9 @@ def _option(flag, key, kind, help, **extra):
     return click.option(flag, key, type=kind, default=getattr(DEFAULTS, key), show_default=True, help=help, **extra)
 
 
-POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
+def _choices(names) -> str:
+    """The metavar of an option whose values a constructor checks (the command line only parses them)."""
+    return "[" + "|".join(names) + "]"
 
 
 def _architecture(config: TrainConfig) -> str:
@@ -68,13 +70,13 @@ def _architecture(config: TrainConfig) -> str:
 @_option("--filters", "filters", IntList(), "cnn: channels of each conv block (each halves the image).")
 @_option("--dense", "dense", click.IntRange(min=1), "cnn: width of the hidden dense layer.")
 @_option("--activation", "activation", click.Choice(list(ACTIVATIONS)), "Hidden-layer activation.")
-@_option("--dropout", "dropout", click.FloatRange(0, 1, max_open=True), "Dropout after each hidden layer.")
-@_option("--optimizer", "optimizer", click.Choice(list(OPTIMIZERS)), "Optimizer.")
-@_option("--lr", "lr", POSITIVE_FLOAT, "Peak learning rate.")
-@_option("--momentum", "momentum", click.FloatRange(0, 1, max_open=True), "Momentum (momentum, nesterov).")
-@_option("--schedule", "schedule", click.Choice(SCHEDULES), "Learning-rate schedule.")
-@_option("--warmup", "warmup", click.FloatRange(min=0), "Epochs of linear learning-rate warm-up.")
-@_option("--weight-decay", "weight_decay", click.FloatRange(min=0), "L2 weight decay (decoupled for adamw).")
+@_option("--dropout", "dropout", float, "Dropout after each hidden layer, in [0, 1).")
+@_option("--optimizer", "optimizer", str, "Optimizer.", metavar=_choices(OPTIMIZERS))
+@_option("--lr", "lr", float, "Peak learning rate.")
+@_option("--momentum", "momentum", float, "Momentum (momentum, nesterov), in [0, 1).")
+@_option("--schedule", "schedule", str, "Learning-rate schedule.", metavar=_choices(SCHEDULES))
+@_option("--warmup", "warmup", float, "Epochs of linear learning-rate warm-up.")
+@_option("--weight-decay", "weight_decay", float, "L2 weight decay (decoupled for adamw).")
 @_option("--clip-norm", "clip_norm", click.FloatRange(min=0), "Clip the gradient's global norm (0: off).")
 @_option("--patience", "patience", click.IntRange(min=0), "Early stopping after N epochs without a better "
          "validation loss, restoring the best weights (0: off).")

@@ -41,8 +41,8 @@ class Schedule:
     def __post_init__(self):
         if self.kind not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.kind!r}; choose one of {', '.join(SCHEDULES)}")
-        if self.warmup < 0:
-            raise ValueError(f"warm-up must be >= 0 epochs, got {self.warmup}")
+        if not 0 <= self.warmup < math.inf:
+            raise ValueError(f"warm-up must be a number of epochs >= 0, got {self.warmup}")
         if not 0.0 <= self.min_fraction <= 1.0:
             raise ValueError(f"the cosine floor min_fraction is a fraction of lr, in [0, 1], got {self.min_fraction}")
 
