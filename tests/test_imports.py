@@ -171,3 +171,9 @@ def test_no_module_takes_another_module_s_private_names():
                 taken += [f"{name} <- {node.module}.{alias.name}" for alias in node.names
                           if alias.name.startswith("_") and not alias.name.startswith("__")]
     assert not taken, "private names imported: " + ", ".join(taken)
+
+
+def test_the_config_record_does_not_import_the_model():
+    """``matnet.config`` is a record of settings: the model's names and rules are the model builders' (checked by
+    ``matnet.run.build_model``), so the config needs nothing of ``matnet.model`` or ``matnet.model_file``."""
+    assert not {m for m in imported("matnet.config", MODULES["matnet.config"]) if m.startswith("matnet.model")}

@@ -79,3 +79,27 @@ def test_the_range_test_scales_its_own_optimizer_s_lr(mnist_splits):
     assert shape(0, 1e-4) == 1e-4 and shape(19, 1e-4) == pytest.approx(1.0)
     assert shape(7, 3e-4) == pytest.approx(3 * shape(7, 1e-4), rel=1e-12)      # it scales the rate it is given
     assert optimizer.lr == 0.1 and optimizer.schedule is None and optimizer.t == 0 and not optimizer.state
+
+
+def test_apply_replaces_the_config_file_atomically(tmp_path, monkeypatch):
+    """--apply writes through fileio's atomic writer: a write that fails half-way leaves the old file whole."""
+    from pathlib import Path
+
+    from matnet.cli.lr_find import _apply
+    from matnet.config import TrainConfig
+
+    path = tmp_path / "mine.toml"
+    path.write_text("epochs = 3\nlr = 0.5\n")
+    real = Path.write_text
+
+    def half_then_fail(self, text, *args, **kwargs):
+        real(self, text[:5], *args, **kwargs)
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(OSError, match="no space"):
+        _apply(path, TrainConfig(), 0.01, force=True)
+    monkeypatch.undo()
+    assert path.read_text() == "epochs = 3\nlr = 0.5\n" and [p.name for p in tmp_path.iterdir()] == ["mine.toml"]
+    assert _apply(path, TrainConfig(), 0.01, force=True) == "updated lr in"
+    assert tomllib.loads(path.read_text()) == {"epochs": 3, "lr": 0.01}

@@ -16,9 +16,9 @@ import tomli_w
 
 from matnet.cli.common import echo, echo_json, given_options, new_config
 from matnet.cli.train import train
-from matnet.config import config_toml, load_config
+from matnet.config import TrainConfig, config_toml
 from matnet.errors import MatnetError
-from matnet.fileio import default_output, named_output, parse_toml, read_toml
+from matnet.fileio import default_output, named_output, parse_toml, read_toml, write_text
 from matnet.optim.optimizers import make_optimizer
 from matnet.run import prepare_run
 from matnet.train.lr_find import lr_find as range_test
@@ -28,6 +28,8 @@ _NOT_SHARED = {"resume", "out", "force", "as_json", "epochs", "patience", "sched
 
 
 def _apply(path: Path, config, lr: float, force: bool) -> str:
+    """Write ``lr`` into the config file ``path`` (see the module docstring): checked as a config first, then
+    replaced atomically, so the file is the old one or the new one, never a part of it."""
     if path.exists():
         if not force:
             raise MatnetError(f"{path} exists: add --force to set its lr key (its other keys are kept)")
@@ -41,8 +43,8 @@ def _apply(path: Path, config, lr: float, force: bool) -> str:
         values.pop("out", None)
         text = tomli_w.dumps(values)
         verb = "wrote"
-    path.write_text(text, encoding="utf-8")
-    load_config(path)   # what was written is a valid config
+    TrainConfig.from_dict(parse_toml(text, str(path)), str(path))   # what is written is a valid config
+    write_text(path, text)
     return verb
 
 

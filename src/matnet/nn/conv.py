@@ -47,6 +47,7 @@ class Conv2D(Layer):
         if self.bias:
             self.params["b"] = xp.zeros(self.out_channels, dtype=dtype)
         self.grads = {key: xp.zeros_like(p) for key, p in self.params.items()}
+        self.own_rng = rng is not None   # weights drawn from it are kept in a network too
         self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
 
     def reset_parameters(self, rng) -> None:

@@ -32,6 +32,7 @@ class Dense(Layer):
         self.params = {"W": xp.zeros((out_features, in_features), dtype=dtype),
                        "b": xp.zeros(out_features, dtype=dtype)}
         self.grads = {key: xp.zeros_like(p) for key, p in self.params.items()}
+        self.own_rng = rng is not None   # weights drawn from it are kept in a network too
         self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
 
     def reset_parameters(self, rng) -> None:
