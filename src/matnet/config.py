@@ -87,8 +87,9 @@ class TrainConfig:
             Dropout(self.dropout)
         except ValueError as err:
             raise MatnetError(str(err)) from None
+        # build_mlp's and build_cnn's rules in their words (the model itself is built once the dataset is known)
         if len(self.layers) < 2 or min(self.layers) < 1:
-            raise MatnetError(f"layers must be two or more positive sizes, got {self.layers}")
+            raise MatnetError(f"layer sizes must be two or more positive numbers, got {self.layers}")
         if not self.filters or min(self.filters) < 1:
             raise MatnetError(f"filters must be one or more positive channel counts, got {self.filters}")
         if self.patience and not self.val_size:

@@ -15,6 +15,7 @@ from matnet import load_model
 from matnet.config import TrainConfig, load_config
 from matnet.data import prepare
 from matnet.errors import MatnetError
+from matnet.model import build_cnn, build_mlp
 from matnet.nn.dropout import Dropout
 from matnet.optim.optimizers import Adam, Momentum, make_optimizer
 from matnet.optim.schedules import make_schedule
@@ -190,6 +191,9 @@ def test_config_file_errors_name_the_key(text, message, tmp_path):
     ({"warmup": -1.0}, lambda: make_schedule("cosine", 30, -1.0)),
     ({"optimizer": "rmsprop"}, lambda: make_optimizer("rmsprop", 0.1)),
     ({"schedule": "linear"}, lambda: make_schedule("linear", 30)),
+    ({"activation": "swish"}, lambda: build_mlp([4, 2], "swish")),
+    ({"layers": [784, 0, 10]}, lambda: build_mlp([784, 0, 10])),
+    ({"filters": []}, lambda: build_cnn((28, 28), 10, filters=[])),
 ])
 def test_a_setting_s_error_is_its_constructor_s(settings, build):
     """One owner per rule: the config checks these settings by building what they configure, so its error is the
