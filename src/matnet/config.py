@@ -75,9 +75,12 @@ class TrainConfig:
         size is known."""
         if self.activation not in ACTIVATIONS:     # the words of build_mlp, which owns this rule
             raise MatnetError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-        for key in ("batch_size", "epochs", "dense"):
-            if not getattr(self, key) > 0:
-                raise MatnetError(f"{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
+        # the words of the Trainer (epochs) and of BatchIterator (batch size), which own these rules
+        for key, name in (("epochs", "epochs"), ("batch_size", "batch size")):
+            if not getattr(self, key) >= 1:
+                raise MatnetError(f"{name} must be at least 1, got {getattr(self, key)}")
+        if not self.dense > 0:
+            raise MatnetError(f"dense must be positive, got {self.dense}")
         for key in ("clip_norm", "patience", "subset", "val_size", "seed"):
             if getattr(self, key) < 0:
                 raise MatnetError(f"{key.replace('_', '-')} must be >= 0, got {getattr(self, key)}")

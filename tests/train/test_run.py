@@ -21,7 +21,8 @@ from matnet.optim.optimizers import Adam, Momentum, make_optimizer
 from matnet.optim.schedules import make_schedule
 from matnet.run import make_augment, train_run
 from matnet.train import Callback
-from matnet.train.trainer import TrainingInterrupted
+from matnet.train.batches import BatchIterator
+from matnet.train.trainer import Trainer, TrainingInterrupted
 
 RUN_FILES = ["best.json", "best.npz", "checkpoint.npz", "config.toml", "diagnosis.json", "layer_stats.json",
              "metrics.jsonl",
@@ -169,7 +170,7 @@ def test_layers_must_fit_the_dataset(tmp_path, mnist):
     ("epochs = 2.5", "key 'epochs' must be an integer"),
     ("layers = [784, 'x', 10]", "key 'layers' must be a list of integers"),
     ("optimizer = 'rmsprop'", "unknown optimizer 'rmsprop'; choose one of"),
-    ("batch_size = 0", "batch-size must be positive"),
+    ("batch_size = 0", "batch size must be at least 1"),
     ("filters = []", "filters must be one or more positive channel counts"),
     ("lr = ", "invalid TOML"),
 ])
@@ -191,6 +192,8 @@ def test_config_file_errors_name_the_key(text, message, tmp_path):
     ({"warmup": -1.0}, lambda: make_schedule("cosine", 30, -1.0)),
     ({"optimizer": "rmsprop"}, lambda: make_optimizer("rmsprop", 0.1)),
     ({"schedule": "linear"}, lambda: make_schedule("linear", 30)),
+    ({"epochs": 0}, lambda: Trainer(build_mlp([4, 2]), epochs=0)),
+    ({"batch_size": 0}, lambda: BatchIterator(np.zeros((2, 4)), np.zeros(2), 0)),
     ({"activation": "swish"}, lambda: build_mlp([4, 2], "swish")),
     ({"layers": [784, 0, 10]}, lambda: build_mlp([784, 0, 10])),
     ({"filters": []}, lambda: build_cnn((28, 28), 10, filters=[])),
