@@ -17,10 +17,10 @@ class Dropout(Layer):
     forward:   x: (N, ...)  ->  out = x * mask,   mask = [u >= p] / (1 - p),  u ~ U(0, 1)
     backward:  dx = dout * mask
 
-    ``rng`` draws ``u``. Without one, a network gives the layer a :class:`~matnet.backend.DeviceRandom` seeded
-    from its own seed (the draws stay on the device; standing alone, the layer uses ``DeviceRandom(0)``). A
-    generator you give is kept, in a network too; a NumPy Generator draws on the host and its numbers are copied
-    to the device.
+    ``rng`` draws ``u``. Without one, the network the layer joins gives it a
+    :class:`~matnet.backend.DeviceRandom` seeded from the network's seed (the draws stay on the device; standing
+    alone, the layer uses ``DeviceRandom(0)``). A generator you give is kept, in a network too; a NumPy Generator
+    draws on the host and its numbers are copied to the device.
     """
 
     def __init__(self, p: float = 0.5, *, rng=None, name: str | None = None):
