@@ -158,3 +158,21 @@ def test_the_math_uses_numpy_only_for_names_or_declared_host_work():
     assert not undeclared, f"NumPy math outside xp (use xp, or declare the host work in HOST_WORK): {undeclared}"
     stale = [name for name in HOST_WORK if not numpy_calls(MODULES[name]) - NAMES]
     assert not stale, f"HOST_WORK lists modules that do no NumPy work: {stale}"
+
+
+def test_no_module_takes_another_module_s_private_names():
+    """A name with a leading underscore is its module's own: one that another module needs is made public where
+    it belongs (``matnet.cli.common.new_config``, once ``cli.train._new_config`` imported by ``cli.lr_find``)."""
+    taken = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("matnet"):
+                taken += [f"{name} <- {node.module}.{alias.name}" for alias in node.names
+                          if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert not taken, "private names imported: " + ", ".join(taken)
+
+
+def test_the_config_record_does_not_import_the_model():
+    """``matnet.config`` is a record of settings: the model's names and rules are the model builders' (checked by
+    ``matnet.run.build_model``), so the config needs nothing of ``matnet.model`` or ``matnet.model_file``."""
+    assert not {m for m in imported("matnet.config", MODULES["matnet.config"]) if m.startswith("matnet.model")}

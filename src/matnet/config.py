@@ -19,6 +19,10 @@ import tomli_w
 
 from matnet.errors import MatnetError
 from matnet.config_file import read_toml
+from matnet.nn.activations import ACTIVATIONS
+from matnet.nn.dropout import Dropout
+from matnet.optim.optimizers import make_optimizer
+from matnet.optim.schedules import make_schedule
 
 __all__ = ["TrainConfig", "PRESETS", "load_config", "config_toml"]
 
@@ -65,28 +69,30 @@ class TrainConfig:
     out: str = "runs/mlp"             # without --out, a free name from this one: runs/mlp, runs/mlp-2, ...
 
     def check(self) -> None:
-        """Errors that name the setting, before any work is done."""
-        from matnet.architectures import ARCHITECTURES
-        from matnet.nn.activations import ACTIVATIONS
-        from matnet.optim.optimizers import OPTIMIZERS
-        from matnet.optim.schedules import SCHEDULES
-
-        choices = {"model": ARCHITECTURES, "activation": ACTIVATIONS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise MatnetError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
-        for key in ("batch_size", "epochs", "lr", "dense"):
-            if not getattr(self, key) > 0:
-                raise MatnetError(f"{key.replace('_', '-')} must be positive, got {getattr(self, key)}")
-        for key in ("warmup", "weight_decay", "clip_norm", "patience", "subset", "val_size", "seed"):
+        """Errors that name the setting, before any work is done. The rules of the optimizer, its schedule and
+        dropout are their constructors': they are checked by building them (their messages, unchanged). The
+        architecture's name and sizes are the model builders' (``matnet.run.build_model``), once the dataset's image
+        size is known."""
+        if self.activation not in ACTIVATIONS:     # the words of build_mlp, which owns this rule
+            raise MatnetError(f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        # the words of the Trainer (epochs) and of BatchIterator (batch size), which own these rules
+        for key, name in (("epochs", "epochs"), ("batch_size", "batch size")):
+            if not getattr(self, key) >= 1:
+                raise MatnetError(f"{name} must be at least 1, got {getattr(self, key)}")
+        if not self.dense > 0:
+            raise MatnetError(f"dense must be positive, got {self.dense}")
+        for key in ("clip_norm", "patience", "subset", "val_size", "seed"):
             if getattr(self, key) < 0:
                 raise MatnetError(f"{key.replace('_', '-')} must be >= 0, got {getattr(self, key)}")
-        if not 0 <= self.dropout < 1:
-            raise MatnetError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0 <= self.momentum < 1:
-            raise MatnetError(f"momentum must be in [0, 1), got {self.momentum}")
+        try:
+            schedule = make_schedule(self.schedule, self.epochs, self.warmup)
+            make_optimizer(self.optimizer, self.lr, self.weight_decay, self.momentum, schedule=schedule)
+            Dropout(self.dropout)
+        except ValueError as err:
+            raise MatnetError(str(err)) from None
+        # build_mlp's and build_cnn's rules in their words (the model itself is built once the dataset is known)
         if len(self.layers) < 2 or min(self.layers) < 1:
-            raise MatnetError(f"layers must be two or more positive sizes, got {self.layers}")
+            raise MatnetError(f"layer sizes must be two or more positive numbers, got {self.layers}")
         if not self.filters or min(self.filters) < 1:
             raise MatnetError(f"filters must be one or more positive channel counts, got {self.filters}")
         if self.patience and not self.val_size:

@@ -17,21 +17,23 @@ from matnet.data.augment import Augment
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
-from matnet.architectures import build_cnn, build_mlp, build_resnet
+from matnet.architectures import ARCHITECTURES, build_cnn, build_mlp, build_resnet
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
 from matnet.runfolder import RunFolder
-from matnet.train.callbacks import BestModel, LayerStats, MetricsLog, StepLog, standard_callbacks
+from matnet.train.callbacks import BestModel, Callback, LayerStats, MetricsLog, StepLog, standard_callbacks
 from matnet.train.checkpoint import load_checkpoint
 from matnet.train.diagnose import Diagnose
 from matnet.train.metrics import evaluate
-from matnet.train.trainer import Trainer, TrainingDiverged, check_learns
+from matnet.train.trainer import Trainer, TrainingDiverged
 
-__all__ = ["train_run", "build_model", "make_augment"]
+__all__ = ["train_run", "prepare_run", "build_model", "make_augment"]
 
 
 def build_model(config: TrainConfig, dataset):
     """The network the config describes, for the dataset's image size and classes."""
+    if config.model not in ARCHITECTURES:
+        raise MatnetError(f"unknown model {config.model!r}; choose one of {', '.join(ARCHITECTURES)}")
     preprocessing = {"image_shape": list(dataset.image_shape), "scale": "pixel / 255",
                      "flatten": config.model == "mlp", "dataset": config.dataset}
     common = {"seed": config.seed, "classes": dataset.classes, "preprocessing": preprocessing}
@@ -61,14 +63,39 @@ def make_augment(config: TrainConfig, image_shape):
                    flip=config.flip, rng=np.random.default_rng([config.seed, 1]))
 
 
+def prepare_run(config: TrainConfig, *, progress: bool = True):
+    """``(dataset, splits, model)`` for the config (``train``, ``lr-find``): the data fetched if needed and split,
+    the model built, and the images of every split shaped as the model's input (for convolutions, the (N, 784) rows
+    seen as (N, 1, 28, 28): a view, no copy)."""
+    dataset = load_dataset(config.dataset, progress=progress)
+    splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
+    model = build_model(config, dataset)
+    for split in ("x_train", "x_val", "x_test"):
+        rows = getattr(splits, split)
+        setattr(splits, split, rows.reshape(len(rows), *model.input_shape))
+    return dataset, splits, model
+
+
+class _OnTrainBegin(Callback):
+    """Calls ``start()`` when training begins: after the trainer's own checks (the rate, the saved position), before
+    its first checkpoint. ``train_run`` makes the run folder and announces the run there, so that a run the checks
+    refuse writes nothing."""
+
+    def __init__(self, start):
+        self.start = start
+
+    def on_train_begin(self, trainer):
+        self.start()
+
+
 def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: bool = False, force: bool = False,
               announce=None) -> dict:
     """Fetch the data if needed, train (or resume), evaluate on the test set, write the run folder; return the
     summary. Ctrl-C stops at a step boundary, saves the checkpoint and raises TrainingInterrupted.
 
-    Every setting is checked, the data loaded and the model built before anything is written; then
-    ``announce()`` (if given) is called, e.g. to print what is about to be trained. A run folder that already
-    holds a run is refused unless ``force`` (or ``resume``, which continues it)."""
+    Every setting is checked, the data loaded, the model built and the trainer's own checks passed before anything
+    is written; then ``announce()`` (if given) is called, e.g. to print what is about to be trained. A run folder
+    that already holds a run is refused unless ``force`` (or ``resume``, which continues it)."""
     config.check()
     folder = RunFolder(config.out)
     if resume:
@@ -78,34 +105,29 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     else:
         saved = None
         folder.check_new(force=force)
-    dataset = load_dataset(config.dataset, progress=progress)
-    splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
-    model = build_model(config, dataset)
-    if len(model.input_shape) == 3:  # images for convolutions: (N, 784) rows seen as (N, 1, 28, 28), no copy
-        for split in ("x_train", "x_val", "x_test"):
-            rows = getattr(splits, split)
-            setattr(splits, split, rows.reshape(len(rows), *model.input_shape))
+    dataset, splits, model = prepare_run(config, progress=progress)
     schedule = make_schedule(config.schedule, config.epochs, config.warmup)
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum, schedule=schedule)
-    check_learns(optimizer, config.epochs, -(-len(splits.x_train) // config.batch_size))
-    if announce is not None:
-        announce()
+
+    def start():
+        if not saved:
+            folder.create(force=force)
+            folder.write_config(config_toml(config))
+        if announce is not None:
+            announce()
+
     probe = splits.x_val[:1000] if len(splits.x_val) else splits.x_train[:1000]
     probe_labels = splits.y_val[:1000] if len(splits.x_val) else splits.y_train[:1000]
     layer_stats = LayerStats(probe, folder.write_layer_stats)
     diagnosis = Diagnose(probe, probe_labels, layer_stats, save=folder.write_diagnosis, file=log)
-    callbacks = [MetricsLog(folder.write_metrics), BestModel(folder.save_best), StepLog(folder.write_steps),
-                 layer_stats, diagnosis]
+    callbacks = [_OnTrainBegin(start), MetricsLog(folder.write_metrics), BestModel(folder.save_best),
+                 StepLog(folder.write_steps), layer_stats, diagnosis]
     callbacks += standard_callbacks(patience=config.patience, bar=progress, lines=progress, file=log)
     trainer = Trainer(model, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
                       clip_norm=config.clip_norm or None, seed=config.seed, callbacks=callbacks,
                       augment=make_augment(config, dataset.image_shape), checkpoint=folder.checkpoint)
     if saved:
         trainer.load_state_dict(*saved)
-    else:
-        folder.create(force=force)
-        folder.write_config(config_toml(config))
-
     try:
         history = trainer.fit(splits.x_train, splits.y_train,
                               validation_data=(splits.x_val, splits.y_val) if len(splits.x_val) else None)

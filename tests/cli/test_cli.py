@@ -34,8 +34,7 @@ def test_train_help_lists_the_flags_scripts_rely_on():
 
 @pytest.mark.parametrize("args,message", [
     (["train", "--bogus"], "No such option '--bogus'"),
-    (["train", "--lr", "-1"], "Invalid value for '--lr'"),
-    (["train", "--optimizer", "rmsprop"], "Invalid value for '--optimizer'"),
+    (["train", "--lr", "fast"], "Invalid value for '--lr'"),
     (["train", "--layers", "784,x,10"], "not a comma-separated list"),
     (["train", "--epochs", "zero"], "Invalid value for '--epochs'"),
     (["trian"], "No such command 'trian'"),
@@ -58,6 +57,21 @@ def test_runtime_errors_give_one_line_and_exit_1(tmp_path):
         assert done.returncode == 1, done.stderr
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lr", "-1"], "settings: learning rate must be a positive number, got -1.0"),
+    (["--optimizer", "rmsprop"], "settings: unknown optimizer 'rmsprop'; choose one of sgd, momentum, nesterov, "
+                                 "adam, adamw"),
+    (["--momentum", "1"], "settings: momentum must be in [0, 1), got 1.0"),
+    (["--dropout", "1"], "settings: Dropout(p=1.0): p must be in [0, 1)"),
+])
+def test_a_setting_a_constructor_refuses_gives_its_one_line_and_exit_1(args, message, tmp_path):
+    """The command line only parses these numbers and names; the rule, and its words, are the constructor's."""
+    done = matnet("train", *args, "--out", str(tmp_path / "r"), env={"MATNET_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines() == [f"matnet: error: {message}"] and done.stdout == ""
+    assert not (tmp_path / "r").exists() and not (tmp_path / "cache").exists()   # refused before any data
 
 
 def test_gradcheck_command_passes():

@@ -127,3 +127,22 @@ def test_inference_flags_are_keywords_with_one_meaning_each(rng):
         engine = inspect.signature(getattr(Network, name)).parameters
         user = inspect.signature(getattr(Sequential, name)).parameters
         assert all(user[p] == engine[p] for p in engine) and set(user) - set(engine) == {"verbose"}, name
+
+
+def test_a_layer_s_own_rng_is_kept_in_a_network():
+    """``rng=`` given to a layer is honoured inside a network: Dense and Conv2D keep the weights drawn from it,
+    Dropout draws its masks from it; a layer without one is initialised from the network's seed."""
+    alone = Dense(3, 4, rng=np.random.default_rng(7))
+    generator = np.random.default_rng(8)
+    dense, dropout = Dense(3, 4, rng=np.random.default_rng(7)), Dropout(0.5, rng=generator)
+    Network([dense, ReLU(), dropout, Dense(4, 2)], seed=3)
+    np.testing.assert_array_equal(to_numpy(dense.params["W"]), to_numpy(alone.params["W"]))
+    assert dropout.rng is generator
+    conv = Conv2D(1, 2, 3, rng=np.random.default_rng(9))
+    Network([conv, Flatten(), Dense(2 * 3 * 3, 2)], seed=0, input_shape=(1, 5, 5))
+    np.testing.assert_array_equal(to_numpy(conv.params["W"]),
+                                  to_numpy(Conv2D(1, 2, 3, rng=np.random.default_rng(9)).params["W"]))
+    seeded = Network([Dense(3, 4), ReLU(), Dense(4, 2)], seed=3)     # no rng given: the seed's draws
+    assert not np.array_equal(to_numpy(seeded.layers[0].params["W"]), to_numpy(alone.params["W"]))
+    np.testing.assert_array_equal(to_numpy(seeded.layers[0].params["W"]),
+                                  to_numpy(Network([Dense(3, 4), ReLU(), Dense(4, 2)], seed=3).layers[0].params["W"]))

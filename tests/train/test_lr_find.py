@@ -11,7 +11,7 @@ import pytest
 from matnet.cli.main import main
 from matnet.architectures import build_mlp
 from matnet.optim.optimizers import make_optimizer
-from matnet.train.lr_find import lr_find
+from matnet.train.lr_find import lr_find, range_schedule
 
 
 @pytest.mark.parametrize("optimizer, tuned", [("momentum", 0.1), ("adam", 1e-3)])
@@ -66,3 +66,40 @@ def test_nothing_of_the_test_survives_it(mnist_splits):
     tested.fit(x, y, epochs=2, batch_size=64, optimizer=optimizer, verbose=0)
     twin.fit(x, y, epochs=2, batch_size=64, optimizer=make_optimizer("momentum", 0.1, schedule=schedule), verbose=0)
     np.testing.assert_array_equal(to_numpy(tested.parameters.values), to_numpy(twin.parameters.values))
+
+
+def test_the_range_test_scales_its_own_optimizer_s_lr(mnist_splits):
+    """The test's rates are its schedule (a shape) applied to its own optimizer's lr, ``start``; the caller's
+    optimizer keeps its rate, schedule and state."""
+    x, y = mnist_splits.x_train[:640], mnist_splits.y_train[:640]
+    optimizer = make_optimizer("sgd", 0.1)
+    result = lr_find(build_mlp([784, 16, 10]), optimizer, x, y, start=1e-4, end=1.0, steps=20, batch_size=32)
+    shape = range_schedule(1e-4, 1.0, 20)
+    assert result.lrs == [shape(k, 1e-4) for k in range(len(result.lrs))]
+    assert shape(0, 1e-4) == 1e-4 and shape(19, 1e-4) == pytest.approx(1.0)
+    assert shape(7, 3e-4) == pytest.approx(3 * shape(7, 1e-4), rel=1e-12)      # it scales the rate it is given
+    assert optimizer.lr == 0.1 and optimizer.schedule is None and optimizer.t == 0 and not optimizer.state
+
+
+def test_apply_replaces_the_config_file_atomically(tmp_path, monkeypatch):
+    """--apply writes through fileio's atomic writer: a write that fails half-way leaves the old file whole."""
+    from pathlib import Path
+
+    from matnet.cli.lr_find import _apply
+    from matnet.config import TrainConfig
+
+    path = tmp_path / "mine.toml"
+    path.write_text("epochs = 3\nlr = 0.5\n")
+    real = Path.write_text
+
+    def half_then_fail(self, text, *args, **kwargs):
+        real(self, text[:5], *args, **kwargs)
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(OSError, match="no space"):
+        _apply(path, TrainConfig(), 0.01, force=True)
+    monkeypatch.undo()
+    assert path.read_text() == "epochs = 3\nlr = 0.5\n" and [p.name for p in tmp_path.iterdir()] == ["mine.toml"]
+    assert _apply(path, TrainConfig(), 0.01, force=True) == "updated lr in"
+    assert tomllib.loads(path.read_text()) == {"epochs": 3, "lr": 0.01}

@@ -15,9 +15,14 @@ from matnet import load_model
 from matnet.config import TrainConfig, load_config
 from matnet.data import prepare
 from matnet.errors import MatnetError
+from matnet.architectures import build_cnn, build_mlp
+from matnet.nn.dropout import Dropout
+from matnet.optim.optimizers import Adam, Momentum, make_optimizer
+from matnet.optim.schedules import make_schedule
 from matnet.run import make_augment, train_run
 from matnet.train import Callback
-from matnet.train.trainer import TrainingInterrupted
+from matnet.train.batches import BatchIterator
+from matnet.train.trainer import Trainer, TrainingInterrupted
 
 RUN_FILES = ["best.json", "best.npz", "checkpoint.npz", "config.toml", "diagnosis.json", "layer_stats.json",
              "metrics.jsonl",
@@ -164,8 +169,8 @@ def test_layers_must_fit_the_dataset(tmp_path, mnist):
     ("lr = 'fast'", "key 'lr' must be a number, got 'fast'"),
     ("epochs = 2.5", "key 'epochs' must be an integer"),
     ("layers = [784, 'x', 10]", "key 'layers' must be a list of integers"),
-    ("optimizer = 'rmsprop'", "optimizer must be one of"),
-    ("batch_size = 0", "batch-size must be positive"),
+    ("optimizer = 'rmsprop'", "unknown optimizer 'rmsprop'; choose one of"),
+    ("batch_size = 0", "batch size must be at least 1"),
     ("filters = []", "filters must be one or more positive channel counts"),
     ("lr = ", "invalid TOML"),
 ])
@@ -175,6 +180,32 @@ def test_config_file_errors_name_the_key(text, message, tmp_path):
     with pytest.raises(MatnetError, match=message) as err:
         load_config(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("settings, build", [
+    ({"lr": 0.0}, lambda: Momentum(0.0)),
+    ({"lr": float("nan"), "optimizer": "adam"}, lambda: Adam(float("nan"))),
+    ({"weight_decay": -1.0}, lambda: Momentum(0.1, weight_decay=-1.0)),
+    ({"weight_decay": float("inf")}, lambda: Momentum(0.1, weight_decay=float("inf"))),
+    ({"momentum": 1.0}, lambda: Momentum(0.1, momentum=1.0)),
+    ({"dropout": 1.0}, lambda: Dropout(1.0)),
+    ({"warmup": -1.0}, lambda: make_schedule("cosine", 30, -1.0)),
+    ({"optimizer": "rmsprop"}, lambda: make_optimizer("rmsprop", 0.1)),
+    ({"schedule": "linear"}, lambda: make_schedule("linear", 30)),
+    ({"epochs": 0}, lambda: Trainer(build_mlp([4, 2]), epochs=0)),
+    ({"batch_size": 0}, lambda: BatchIterator(np.zeros((2, 4)), np.zeros(2), 0)),
+    ({"activation": "swish"}, lambda: build_mlp([4, 2], "swish")),
+    ({"layers": [784, 0, 10]}, lambda: build_mlp([784, 0, 10])),
+    ({"filters": []}, lambda: build_cnn((28, 28), 10, filters=[])),
+])
+def test_a_setting_s_error_is_its_constructor_s(settings, build):
+    """One owner per rule: the config checks these settings by building what they configure, so its error is the
+    constructor's own (with the source of the settings in front)."""
+    with pytest.raises(ValueError) as made:
+        build()
+    with pytest.raises(MatnetError) as checked:
+        TrainConfig.from_dict(settings)
+    assert str(checked.value) == f"config: {made.value}"
 
 
 def test_example_configs_are_valid():

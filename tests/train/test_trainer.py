@@ -112,11 +112,34 @@ def test_schedule_sets_the_learning_rate_each_step():
         def on_batch_end(self, trainer, step, loss):
             lrs.append(trainer.optimizer.rate)
 
-    optimizer = SGD(2.0)
+    optimizer = SGD(2.0, schedule=Schedule("constant", warmup=2))
     build_mlp([2, 2]).fit(np.ones((8, 2), np.float32), np.zeros(8, int), epochs=2, batch_size=4,
-                          optimizer=optimizer, schedule=Schedule("constant", warmup=2), callbacks=[Record()])
+                          optimizer=optimizer, callbacks=[Record()])
     np.testing.assert_allclose(lrs, [0.5, 1.0, 1.5, 2.0])       # the optimizer's rate 2.0, warmed up over 2 epochs
-    assert optimizer.lr == 2.0 and optimizer.schedule is not None  # its own rate stays what the user gave
+    assert optimizer.lr == 2.0                                  # its own rate stays what the user gave
+
+
+def test_fit_leaves_the_caller_s_optimizer_and_its_schedule_alone():
+    """``schedule=`` is the default optimizer's; with an optimizer of the caller's it is refused, not written in."""
+    from matnet.optim import make_schedule
+    from matnet.train.trainer import Trainer
+
+    x, y = np.ones((8, 2), np.float32), np.zeros(8, int)
+    step = make_schedule("step", epochs=3)
+    optimizer = Momentum(0.1, schedule=step)
+    with pytest.raises(ValueError, match="the optimizer owns its schedule, so give it there, e.g. Momentum"):
+        build_mlp([2, 2]).fit(x, y, epochs=2, optimizer=optimizer, schedule=make_schedule("cosine", epochs=2),
+                              verbose=0)
+    assert optimizer.schedule is step and optimizer.t == 0
+    bare = SGD(0.5)
+    with pytest.raises(ValueError, match="schedule= and optimizer= both given"):
+        Trainer(build_mlp([2, 2]), optimizer=bare, schedule=Schedule("constant", warmup=2))
+    assert bare.schedule is None
+    cosine = make_schedule("cosine", epochs=2)
+    trainer = Trainer(build_mlp([2, 2]), schedule=cosine, epochs=2, batch_size=4)   # the default optimizer's
+    trainer.fit(x, y)
+    assert type(trainer.optimizer).__name__ == "Adam" and trainer.optimizer.schedule is cosine
+    assert trainer.history["lr"] == pytest.approx([cosine(1, 1e-3), cosine(2, 1e-3)])
 
 
 def test_without_a_schedule_the_optimizer_s_own_rate_holds():
@@ -174,3 +197,22 @@ def test_history_and_metrics(mnist_splits):
     result = model.evaluate(mnist_splits.x_test[:300], mnist_splits.y_test[:300])
     manual = (model.predict(mnist_splits.x_test[:300]) == mnist_splits.y_test[:300]).mean()
     assert result["accuracy"] == pytest.approx(manual)
+
+
+def test_state_dict_is_a_snapshot_that_later_steps_leave_alone():
+    """What ``state_dict`` returns is a copy (weights, buffers, the optimizer's velocity): training on does not
+    change it, so a range test or a checkpoint taken in memory can put the trainer back."""
+    from matnet.backend import to_numpy
+    from matnet.train.trainer import Trainer
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 2)).astype(np.float32), rng.integers(0, 2, 16)
+    trainer = Trainer(build_mlp([2, 3, 2]), optimizer=Momentum(0.1), epochs=1, batch_size=4)
+    trainer.fit(x, y)
+    arrays, _ = trainer.state_dict()
+    before = {key: to_numpy(a).copy() for key, a in arrays.items()}
+    assert "optimizer.velocity" in before
+    trainer.epochs = 2
+    trainer.fit(x, y)
+    for key, a in arrays.items():
+        np.testing.assert_array_equal(to_numpy(a), before[key])

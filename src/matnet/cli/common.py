@@ -1,4 +1,5 @@
-"""What several commands share: loading a model or run folder, and printing JSON."""
+"""What several commands share: loading a model or run folder, a run's settings from the command line, and
+printing JSON."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import math
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from matnet.backend import use_device
-from matnet.runfolder import load_model
+from matnet.config import PRESETS, TrainConfig, load_config
+from matnet.runfolder import RunFolder, fresh_path, load_model
 from matnet.terminal import shown
 
-__all__ = ["MODEL_ARG", "DEVICE_OPTION", "open_model", "echo_json", "echo", "finite"]
+__all__ = ["MODEL_ARG", "DEVICE_OPTION", "open_model", "given_options", "new_config", "echo_json", "echo", "finite"]
 
 MODEL_ARG = click.argument("model", metavar="MODEL_OR_RUN", type=click.Path())
 
@@ -32,6 +35,26 @@ DEVICE_OPTION = click.option(
 def open_model(path: str):
     """A model file (``x.npz``/``x.json``/``x``) or a run folder (its final model)."""
     return load_model(Path(path))
+
+
+def given_options(ctx: click.Context, options: dict) -> dict:
+    """The options typed on the command line (not the defaults): they override the preset and the config file."""
+    return {key: value for key, value in options.items()
+            if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE and value is not None}
+
+
+def new_config(config_file, preset, given: dict) -> TrainConfig:
+    """The settings of a new run (``train``, ``lr-find``): preset, then config file, then flags. The run folder is
+    ``--out``, or the file's ``out``, or else a free name; a config file saved in a run folder names that run, and
+    repeating it must not write into it."""
+    values = load_config(config_file) if config_file else {}
+    in_a_run = config_file is not None and RunFolder(Path(config_file).parent).config_file == Path(config_file) \
+        and RunFolder(Path(config_file).parent).is_run()
+    settings = {**PRESETS.get(preset or "mlp", {}), **values, **given}
+    config = TrainConfig.from_dict(settings, config_file or "settings")
+    if "out" not in given and ("out" not in values or in_a_run):
+        config.out = str(fresh_path(config.out))
+    return config
 
 
 def finite(obj):

@@ -13,18 +13,15 @@ from pathlib import Path
 
 import click
 import tomli_w
-from click.core import ParameterSource
 
-from matnet.cli.common import echo, echo_json
-from matnet.config_file import parse_toml, read_toml
-from matnet.fileio import default_output, named_output
-from matnet.cli.train import _new_config, train
-from matnet.config import config_toml, load_config
-from matnet.data.datasets import load_dataset
-from matnet.data.prepare import prepare
+from matnet.cli.common import echo, echo_json, given_options, new_config
+from matnet.cli.train import train
+from matnet.config import TrainConfig, config_toml
 from matnet.errors import MatnetError
+from matnet.config_file import parse_toml, read_toml
+from matnet.fileio import default_output, named_output, write_text
 from matnet.optim.optimizers import make_optimizer
-from matnet.run import build_model
+from matnet.run import prepare_run
 from matnet.train.lr_find import lr_find as range_test
 from matnet.train.lr_find import plot_lr_find
 
@@ -32,6 +29,8 @@ _NOT_SHARED = {"resume", "out", "force", "as_json", "epochs", "patience", "sched
 
 
 def _apply(path: Path, config, lr: float, force: bool) -> str:
+    """Write ``lr`` into the config file ``path`` (see the module docstring): checked as a config first, then
+    replaced atomically, so the file is the old one or the new one, never a part of it."""
     if path.exists():
         if not force:
             raise MatnetError(f"{path} exists: add --force to set its lr key (its other keys are kept)")
@@ -45,8 +44,8 @@ def _apply(path: Path, config, lr: float, force: bool) -> str:
         values.pop("out", None)
         text = tomli_w.dumps(values)
         verb = "wrote"
-    path.write_text(text, encoding="utf-8")
-    load_config(path)   # what was written is a valid config
+    TrainConfig.from_dict(parse_toml(text, str(path)), str(path))   # what is written is a valid config
+    write_text(path, text)
     return verb
 
 
@@ -68,18 +67,14 @@ def lr_find(ctx, config_file, preset, steps, plot, apply, force, as_json, **opti
     The rate grows exponentially from 1e-6 over --steps mini-batches until the smoothed loss exceeds 4x its best;
     the suggestion is a tenth of the rate at the minimum (SGD, momentum) or the rate of steepest descent (Adam).
     """
-    given = {key: value for key, value in options.items()
-             if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE and value is not None}
+    given = given_options(ctx, options)
     plot_path = named_output(plot, force=force) if plot else None   # a default name is chosen once there is a plot
     if apply and Path(apply).exists() and not force:
         raise MatnetError(f"{apply} exists: add --force to set its lr key (its other keys are kept)")
-    config = _new_config(config_file, preset, given)
-    dataset = load_dataset(config.dataset, progress=not as_json)
-    splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
-    model = build_model(config, dataset)
-    x = splits.x_train.reshape(len(splits.x_train), *model.input_shape)
+    config = new_config(config_file, preset, given)
+    _, splits, model = prepare_run(config, progress=not as_json)
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum)
-    result = range_test(model, optimizer, x, splits.y_train, steps=steps, batch_size=config.batch_size,
+    result = range_test(model, optimizer, splits.x_train, splits.y_train, steps=steps, batch_size=config.batch_size,
                         seed=config.seed)
     plot_path = plot_path or default_output("lr-find.png")
     plot_lr_find(result, plot_path)

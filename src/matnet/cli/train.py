@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
-from matnet.cli.common import DEVICE_OPTION, echo, echo_json
+from matnet.cli.common import DEVICE_OPTION, echo, echo_json, given_options, new_config
 from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.errors import MatnetError
 from matnet.architectures import ARCHITECTURES
@@ -18,7 +17,7 @@ from matnet.optim.optimizers import OPTIMIZERS
 from matnet.optim.schedules import SCHEDULES
 from matnet.reports.report import write_report
 from matnet.run import train_run
-from matnet.runfolder import RunFolder, fresh_path
+from matnet.runfolder import RunFolder
 from matnet.train.trainer import TrainingInterrupted
 
 DEFAULTS = TrainConfig()
@@ -43,7 +42,9 @@ def _option(flag, key, kind, help, **extra):
     return click.option(flag, key, type=kind, default=getattr(DEFAULTS, key), show_default=True, help=help, **extra)
 
 
-POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
+def _choices(names) -> str:
+    """The metavar of an option whose values a constructor checks (the command line only parses them)."""
+    return "[" + "|".join(names) + "]"
 
 
 def _architecture(config: TrainConfig) -> str:
@@ -69,13 +70,13 @@ def _architecture(config: TrainConfig) -> str:
 @_option("--filters", "filters", IntList(), "cnn: channels of each conv block (each halves the image).")
 @_option("--dense", "dense", click.IntRange(min=1), "cnn: width of the hidden dense layer.")
 @_option("--activation", "activation", click.Choice(list(ACTIVATIONS)), "Hidden-layer activation.")
-@_option("--dropout", "dropout", click.FloatRange(0, 1, max_open=True), "Dropout after each hidden layer.")
-@_option("--optimizer", "optimizer", click.Choice(list(OPTIMIZERS)), "Optimizer.")
-@_option("--lr", "lr", POSITIVE_FLOAT, "Peak learning rate.")
-@_option("--momentum", "momentum", click.FloatRange(0, 1, max_open=True), "Momentum (momentum, nesterov).")
-@_option("--schedule", "schedule", click.Choice(SCHEDULES), "Learning-rate schedule.")
-@_option("--warmup", "warmup", click.FloatRange(min=0), "Epochs of linear learning-rate warm-up.")
-@_option("--weight-decay", "weight_decay", click.FloatRange(min=0), "L2 weight decay (decoupled for adamw).")
+@_option("--dropout", "dropout", float, "Dropout after each hidden layer, in [0, 1).")
+@_option("--optimizer", "optimizer", str, "Optimizer.", metavar=_choices(OPTIMIZERS))
+@_option("--lr", "lr", float, "Peak learning rate.")
+@_option("--momentum", "momentum", float, "Momentum (momentum, nesterov), in [0, 1).")
+@_option("--schedule", "schedule", str, "Learning-rate schedule.", metavar=_choices(SCHEDULES))
+@_option("--warmup", "warmup", float, "Epochs of linear learning-rate warm-up.")
+@_option("--weight-decay", "weight_decay", float, "L2 weight decay (decoupled for adamw).")
 @_option("--clip-norm", "clip_norm", click.FloatRange(min=0), "Clip the gradient's global norm (0: off).")
 @_option("--patience", "patience", click.IntRange(min=0), "Early stopping after N epochs without a better "
          "validation loss, restoring the best weights (0: off).")
@@ -100,14 +101,13 @@ def train(ctx, config_file, preset, resume, force, as_json, **options):
 
     Ctrl-C stops after the current step and saves a checkpoint; `--resume RUN` continues from it.
     """
-    given = {key: value for key, value in options.items()
-             if ctx.get_parameter_source(key) is ParameterSource.COMMANDLINE and value is not None}
+    given = given_options(ctx, options)
     if resume:
         if given or config_file or preset or force:
             raise click.UsageError("--resume continues a run exactly as it was configured: give no other settings")
         config = _saved_config(Path(resume))
     else:
-        config = _new_config(config_file, preset, given)
+        config = new_config(config_file, preset, given)
 
     def announce():
         verb = "resuming" if resume else "training"
@@ -131,19 +131,6 @@ def train(ctx, config_file, preset, resume, force, as_json, **options):
     echo(f"report: {report_path}")
     echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
                f"({summary['train_seconds']:.1f}s training) -> {config.out}")
-
-
-def _new_config(config_file, preset, given) -> TrainConfig:
-    """Preset, then config file, then flags. The run folder is ``--out``, or the file's ``out``, or else a free
-    name; a config file saved in a run folder names that run, and repeating it must not write into it."""
-    values = load_config(config_file) if config_file else {}
-    in_a_run = config_file is not None and RunFolder(Path(config_file).parent).config_file == Path(config_file) \
-        and RunFolder(Path(config_file).parent).is_run()
-    settings = {**PRESETS.get(preset or "mlp", {}), **values, **given}
-    config = TrainConfig.from_dict(settings, config_file or "settings")
-    if "out" not in given and ("out" not in values or in_a_run):
-        config.out = str(fresh_path(config.out))
-    return config
 
 
 def _saved_config(run: Path) -> TrainConfig:

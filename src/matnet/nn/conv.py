@@ -44,6 +44,7 @@ class Conv2D(Layer):
         self.bias = bool(bias)
         self.params = {key: xp.zeros(shape, dtype=dtype) for key, shape in self.param_shapes(self.config()).items()}
         self.grads = {key: xp.zeros_like(p) for key, p in self.params.items()}
+        self.own_rng = rng is not None   # weights drawn from it are kept in a network too
         self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
 
     @classmethod

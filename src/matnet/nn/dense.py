@@ -31,6 +31,7 @@ class Dense(Layer):
         self.in_features, self.out_features, self.init = int(in_features), int(out_features), init
         self.params = {key: xp.zeros(shape, dtype=dtype) for key, shape in self.param_shapes(self.config()).items()}
         self.grads = {key: xp.zeros_like(p) for key, p in self.params.items()}
+        self.own_rng = rng is not None   # weights drawn from it are kept in a network too
         self.reset_parameters(rng if rng is not None else np.random.default_rng(0))
 
     @classmethod

@@ -17,8 +17,10 @@ class Dropout(Layer):
     forward:   x: (N, ...)  ->  out = x * mask,   mask = [u >= p] / (1 - p),  u ~ U(0, 1)
     backward:  dx = dout * mask
 
-    ``u`` is drawn on the device (``rng`` a :class:`~matnet.backend.DeviceRandom`; a NumPy Generator given by the
-    user draws on the host, and its numbers are copied up).
+    ``rng`` draws ``u``. Without one, the network the layer joins gives it a
+    :class:`~matnet.backend.DeviceRandom` seeded from the network's seed (the draws stay on the device; standing
+    alone, the layer uses ``DeviceRandom(0)``). A generator you give is kept, in a network too; a NumPy Generator
+    draws on the host and its numbers are copied to the device.
     """
 
     def __init__(self, p: float = 0.5, *, rng=None, name: str | None = None):
@@ -26,6 +28,7 @@ class Dropout(Layer):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout(p={p}): p must be in [0, 1)")
         self.p = float(p)
+        self.own_rng = rng is not None
         self.rng = rng if rng is not None else DeviceRandom(0)
 
     def reset_parameters(self, rng) -> None:

@@ -57,6 +57,9 @@ class Layer:
 
     input_grad: bool = True
     decayed: tuple[str, ...] = ()
+    # True when the layer was given its own ``rng=``: a network then leaves it as it is (its initial parameters, or
+    # Dropout's generator) instead of drawing them from the network's seed.
+    own_rng: bool = False
 
     def __init__(self, name: str | None = None):
         self.name = name
@@ -94,7 +97,8 @@ class Layer:
             layer.forget()
 
     def reset_parameters(self, rng) -> None:
-        """Draw fresh initial parameters from the Generator ``rng`` (layers without parameters do nothing)."""
+        """Draw fresh initial parameters from the Generator ``rng`` (layers without parameters do nothing); a
+        network calls it with its seed's Generator on every layer that has no ``own_rng``."""
 
     def build(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Make what depends on one sample's input shape (no batch axis) and return the output shape, as

@@ -22,7 +22,8 @@ class Network:
     gradient of its output into the gradient of its input (the chain rule) and filling its ``grads`` on the way.
 
     ``seed`` initialises every layer's parameters (and dropout's generators) from one Generator, in layer order,
-    so the same seed always gives the same network. ``input_shape`` is one sample's shape, e.g. ``(784,)``; it is
+    so the same seed always gives the same network; a layer given its own ``rng=`` (``own_rng``) keeps what it
+    drew from it and draws nothing from the seed. ``input_shape`` is one sample's shape, e.g. ``(784,)``; it is
     taken from the first layer when that layer knows it. Construction builds each layer once, in order (a block
     makes its projection then), names the unnamed ones, initialises, casts to ``dtype`` and gathers every
     parameter into one flat vector (``parameters``), which the layers then belong to.
@@ -43,7 +44,8 @@ class Network:
         self._name_layers()
         rng = np.random.default_rng(seed)
         for layer in self.all_layers():
-            layer.reset_parameters(rng)
+            if not layer.own_rng:
+                layer.reset_parameters(rng)
             layer.input_grad = True
         self.layers[0].input_grad = False  # its input is data: nobody needs dL/dx there
         self.parameters = None

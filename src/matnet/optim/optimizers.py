@@ -37,8 +37,8 @@ class Optimizer:
     def __init__(self, lr: float = 0.01, weight_decay: float = 0.0, *, schedule=None):
         if lr <= 0 or not math.isfinite(lr):
             raise ValueError(f"learning rate must be a positive number, got {lr}")
-        if weight_decay < 0:
-            raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
+        if not 0 <= weight_decay < math.inf:
+            raise ValueError(f"weight decay must be a number >= 0, got {weight_decay}")
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.schedule = schedule

@@ -8,7 +8,10 @@ epochs=30))``); without one, the optimizer's ``lr`` holds at every step.
     constant     lr(t) = lr
     step         lr(t) = lr * gamma^floor(t / step_size)
     exp          lr(t) = lr * gamma^t
-    cosine       lr(t) = min_lr + (lr - min_lr) * (1 + cos(pi * (t - w) / (T - w))) / 2     (w: warm-up)
+    cosine       lr(t) = f lr + (lr - f lr) * (1 + cos(pi * (t - w) / (T - w))) / 2     (w: warm-up; f: the floor)
+
+Every parameter of a schedule is a shape: cosine's floor ``min_fraction`` (``f``) is a fraction of ``lr``, so
+the same schedule on a rate twice as large gives rates twice as large, at every step.
 
 Linear warm-up, optional for every schedule, multiplies by ``min(1, t / w)`` over the first ``w`` epochs:
 large early steps from random weights are what makes training diverge.
@@ -33,13 +36,15 @@ class Schedule:
     warmup: float = 0.0        # w, epochs of linear warm-up
     gamma: float = 0.1         # step and exp decay factor
     step_size: float = 10.0    # epochs between step decays
-    min_lr: float = 0.0        # cosine's floor
+    min_fraction: float = 0.0  # cosine's floor, as a fraction of lr (0.01: the rate ends at lr / 100)
 
     def __post_init__(self):
         if self.kind not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.kind!r}; choose one of {', '.join(SCHEDULES)}")
-        if self.warmup < 0:
-            raise ValueError(f"warm-up must be >= 0 epochs, got {self.warmup}")
+        if not 0 <= self.warmup < math.inf:
+            raise ValueError(f"warm-up must be a number of epochs >= 0, got {self.warmup}")
+        if not 0.0 <= self.min_fraction <= 1.0:
+            raise ValueError(f"the cosine floor min_fraction is a fraction of lr, in [0, 1], got {self.min_fraction}")
 
     def __call__(self, t: float, lr: float) -> float:
         base = lr
@@ -52,7 +57,8 @@ class Schedule:
         else:
             span = max(self.epochs - self.warmup, 1e-12)
             progress = min(max((t - self.warmup) / span, 0.0), 1.0)
-            lr = self.min_lr + (base - self.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+            floor = self.min_fraction * base
+            lr = floor + (base - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
         if self.warmup > 0 and t < self.warmup:
             lr *= t / self.warmup
         return lr

@@ -19,10 +19,11 @@ The suggestion depends on the kind of optimizer (``rule="auto"``):
 No single one of the two rules lands within 3x of both tuned defaults (min/10 is 8x high for Adam, steepest 3-4x
 low for momentum), hence the split. Both rates are reported (``minimum``, ``steepest``).
 
-Each step is the trainer's own (``train_step``); the rising rate is the optimizer's schedule for the length of
-the test (the step number standing for progress). The model's weights and buffers, the optimizer's state and
-schedule, and the random generators of its layers (Dropout's masks) are restored afterwards: nothing of the test
-survives it.
+Each step is the trainer's own (``train_step``). The test runs its own optimizer: a new one of the caller's kind
+and settings, whose ``lr`` is ``start`` and whose schedule is the shape ``range_schedule`` (an exponential growth
+of that ``lr``, reaching ``end`` at the last step; the step number stands for progress). The caller's optimizer is
+not touched. The model's weights and buffers and the random generators of its layers (Dropout's masks) are taken
+and put back with the trainer's own ``state_dict`` / ``load_state_dict``: nothing of the test survives it.
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matnet.backend import random_state, set_random_state, to_host
-from matnet.nn.losses import SoftmaxCrossEntropy
+from matnet.backend import to_host
 from matnet.optim.optimizers import Adam
+from matnet.optim.schedules import Schedule
 from matnet.train.batches import BatchIterator
-from matnet.train.trainer import train_step
+from matnet.train.trainer import Trainer, train_step
 
-__all__ = ["LRFindResult", "lr_find", "plot_lr_find"]
+__all__ = ["LRFindResult", "lr_find", "plot_lr_find", "range_schedule"]
 
 
 @dataclass
@@ -66,11 +67,18 @@ class LRFindResult:
 SETTLED_STEPS = 200
 
 
+def range_schedule(start: float, end: float, steps: int) -> Schedule:
+    """The test's schedule, a shape: the rate at step ``k`` (from 0) is ``lr * (end / start) ** (k / (steps - 1))``,
+    which for the test's ``lr = start`` runs from ``start`` to ``end``."""
+    return Schedule("exp", gamma=(end / start) ** (1 / (steps - 1)))
+
+
 def lr_find(model, optimizer, x, y, *, start: float = 1e-6, end: float = 10.0, steps: int = 300,
             batch_size: int = 128, beta: float = 0.98, diverge: float = 4.0, seed: int = 0,
             loss=None, rule: str = "auto") -> LRFindResult:
-    """Run the range test of the module docstring on ``model`` with ``optimizer`` (given a schedule of rising rates
-    for the test's length) over mini-batches of (x, y); returns an :class:`LRFindResult`. x: (N, *input_shape), y: (N,).
+    """Run the range test of the module docstring on ``model``, with an optimizer of ``optimizer``'s kind and settings
+    (``optimizer`` itself is left as it is), over mini-batches of (x, y); returns an :class:`LRFindResult`.
+    x: (N, *input_shape), y: (N,).
     ``rule``: "auto" (see the module docstring), "minimum" (minimum / 10) or "steepest"."""
     if rule not in ("auto", "minimum", "steepest"):
         raise ValueError(f"rule must be auto, minimum or steepest, got {rule!r}")
@@ -78,17 +86,12 @@ def lr_find(model, optimizer, x, y, *, start: float = 1e-6, end: float = 10.0, s
         raise ValueError(f"the range must satisfy 0 < start < end, got {start} and {end}")
     if steps < 10:
         raise ValueError(f"the test needs at least 10 steps, got {steps}")
-    loss_fn = loss or SoftmaxCrossEntropy()
-    params = model.parameters
-    saved_params, saved_opt, saved_schedule = params.values.copy(), optimizer.state_dict(), optimizer.schedule
-    saved_buffers = {name: b.copy() for name, b in model.buffers().items()}
-    generators = [layer.rng for layer in model.all_layers() if getattr(layer, "rng", None) is not None]
-    saved_generators = [random_state(rng) for rng in generators]
-    batches = BatchIterator(x, y, batch_size, shuffle=True, rng=np.random.default_rng(seed))
+    probe = type(optimizer)(**{**optimizer.config(), "lr": start}, schedule=range_schedule(start, end, steps))
+    trainer = Trainer(model, optimizer=probe, loss=loss, batch_size=batch_size, seed=seed)
+    saved = trainer.state_dict()
+    batches = BatchIterator(x, y, batch_size, shuffle=True, rng=trainer.rng)
     lrs, losses, smoothed = [], [], []
     average, best, stopped = 0.0, math.inf, "end"
-    rates = np.geomspace(start, end, steps)
-    optimizer.schedule = lambda k, lr: float(rates[int(k)])     # the test's rate at its k-th step
     try:
         k = 0
         while k < steps and stopped == "end":
@@ -96,26 +99,20 @@ def lr_find(model, optimizer, x, y, *, start: float = 1e-6, end: float = 10.0, s
                 if k == steps:
                     break
                 # read every step (a transfer on a GPU): the test stops as soon as the loss runs away
-                value = to_host(train_step(model, loss_fn, optimizer, xb, yb, progress=k)[0])
+                value = to_host(train_step(model, trainer.loss, probe, xb, yb, progress=k)[0])
                 if not math.isfinite(value):
                     stopped = "diverged"
                     break
                 average = beta * average + (1 - beta) * value
                 smooth = average / (1 - beta ** (k + 1))
-                lrs.append(optimizer.rate), losses.append(float(value)), smoothed.append(float(smooth))
+                lrs.append(probe.rate), losses.append(float(value)), smoothed.append(float(smooth))
                 best = min(best, smooth)
                 if smooth > diverge * best:
                     stopped = "diverged"
                     break
                 k += 1
     finally:
-        params.values[...] = saved_params
-        for name, buffer in model.buffers().items():
-            buffer[...] = saved_buffers[name]
-        optimizer.load_state_dict(*saved_opt)
-        optimizer.schedule = saved_schedule
-        for rng, state in zip(generators, saved_generators):
-            set_random_state(rng, state)
+        trainer.load_state_dict(*saved)
     if len(smoothed) < 10:
         raise ValueError(f"the loss diverged after {len(smoothed)} steps, at lr {lrs[-1] if lrs else start:.3g}: "
                          "start the range lower")

@@ -148,8 +148,9 @@ class EpochTotals:
 class Trainer:
     """Holds what the loop needs; ``fit`` runs it (from its current position) and returns a :class:`History`.
 
-    ``schedule``, if given, is handed to the optimizer (``optimizer.schedule``), which owns the learning rate: see
-    :mod:`matnet.optim.schedules`; without one the optimizer keeps its own (and its own schedule, if it has one).
+    ``schedule``, if given, is the schedule of the default optimizer (``Adam(schedule=schedule)``), built here. An
+    optimizer of yours keeps the schedule you gave it (its owner is you: :mod:`matnet.optim.schedules`), so
+    ``optimizer=`` and ``schedule=`` together are refused rather than one overriding the other.
     ``checkpoint`` is a path: the whole state is saved there (atomically) when training starts, after every epoch,
     and where an interrupt stopped it. ``read_every``: steps between reads of the running totals from the
     device (see the module docstring); ``running_loss`` is the mean loss of the epoch at the last read.
@@ -164,9 +165,10 @@ class Trainer:
         if clip_norm is not None and clip_norm <= 0:
             raise ValueError(f"clip norm must be positive, got {clip_norm}")
         self.model = model
-        self.optimizer = optimizer or Adam()
-        if schedule is not None:
-            self.optimizer.schedule = schedule
+        if optimizer is not None and schedule is not None:
+            raise ValueError(f"schedule= and optimizer= both given: the optimizer owns its schedule, so give it "
+                             f"there, e.g. {type(optimizer).__name__}(lr, schedule=...), and leave out schedule=")
+        self.optimizer = optimizer if optimizer is not None else Adam(schedule=schedule)
         self.loss = loss or SoftmaxCrossEntropy()
         self.epochs, self.batch_size, self.clip_norm = int(epochs), int(batch_size), clip_norm
         self.read_every = max(1, int(read_every))
@@ -290,7 +292,7 @@ class Trainer:
         self.totals.read()
         opt_arrays, opt_values = self.optimizer.state_dict()
         arrays = {"params": self.model.parameters.values.copy(),
-                  **{f"optimizer.{key}": a for key, a in opt_arrays.items()},
+                  **{f"optimizer.{key}": a.copy() for key, a in opt_arrays.items()},
                   **{f"buffer.{name}": a.copy() for name, a in self.model.buffers().items()}}
         values = {
             "epochs_done": self.epochs_done, "step": self.epoch_step, "totals": asdict(self.totals),
