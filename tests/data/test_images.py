@@ -1,5 +1,6 @@
 """The preprocessing of the user's images, step by step (matnet/data/images/), on pages made on the spot."""
 
+import io
 import struct
 import zlib
 from collections import deque
@@ -10,8 +11,8 @@ from PIL import Image
 
 from matnet.data.images.read import at_side
 from matnet.data.images.stroke import MNIST_STROKE, STROKE_SIDE
-from matnet.data.images import (flatten, label_components, load_digit, normalise_stroke, otsu_threshold, read_gray,
-                                split_digits, stroke_width, to_mnist)
+from matnet.data.images import (MAX_PIXELS, ImageError, decode_gray, flatten, label_components, load_digit,
+                                normalise_stroke, otsu_threshold, read_gray, split_digits, stroke_width, to_mnist)
 from matnet.errors import MatnetError
 
 
@@ -294,6 +295,43 @@ def test_images_over_the_pixel_cap_are_refused_before_decoding(tmp_path, side):
     message = str(caught.value)
     assert "bomb.png" in message and "the limit is 40 megapixels" in message and "\n" not in message
     assert f"{side * side / 1e6:.0f} megapixels" in message
+
+
+
+def test_one_decoder_for_files_and_uploads_with_a_kind_and_the_callers_limit(tmp_path):
+    """``decode_gray`` is the one decoder (``read_gray`` for files, ``matnet serve`` for uploads): every refusal is
+    an ImageError whose kind a caller maps to its own answer; the caller may lower the pixel limit and the
+    decoders allowed."""
+    png_header_only(tmp_path / "bomb.png", 8_000, 8_000)
+    buffer = io.BytesIO()
+    Image.fromarray((bar() * 255).astype(np.uint8)).save(buffer, format="GIF")
+    gif = buffer.getvalue()
+    cases = [((tmp_path / "bomb.png").read_bytes(), {}, ImageError.TOO_LARGE, "the limit is 40 megapixels"),
+             (b"not an image", {}, ImageError.NOT_AN_IMAGE, "not an image Pillow can read"),
+             (gif, {"formats": ("PNG", "JPEG", "WEBP")}, ImageError.NOT_AN_IMAGE, "not a PNG, JPEG or WebP image"),
+             (gif[: len(gif) // 2], {}, ImageError.UNREADABLE, "cannot decode the image"),
+             (png_bytes(np.zeros((1, 50))), {}, ImageError.UNREADABLE, "too small for a digit")]
+    for data, options, kind, message in cases:
+        with pytest.raises(ImageError) as caught:
+            decode_gray(io.BytesIO(data), "upload", **options)
+        assert caught.value.kind == kind and str(caught.value).startswith("upload: ") and message in str(caught.value)
+    gray, header = decode_gray(io.BytesIO(gif), "upload")                       # any decoder, unless limited
+    assert header == {"width": 80, "height": 60, "format": "GIF"} and gray.shape == (60, 80)
+    wide = png_bytes(np.ones((100, 300)))
+    assert decode_gray(io.BytesIO(wide), "x")[0].shape == (100, 300) and MAX_PIXELS >= 30_000
+    with pytest.raises(ImageError, match=r"x: the image is 300x100 pixels \(0 megapixels\); the limit is 0.02 meg"):
+        decode_gray(io.BytesIO(wide), "x", max_pixels=20_000)                  # the caller's lower limit
+    (tmp_path / "folder.png").mkdir()
+    for name, message in (("missing.png", "no such file"), ("folder.png", "is a folder")):
+        with pytest.raises(ImageError, match=message) as caught:
+            read_gray(tmp_path / name)
+        assert caught.value.kind == ImageError.UNREADABLE
+
+
+def png_bytes(gray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(np.asarray(gray) * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 # Forms: boxes, comb fields, underlines ------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ JPEG artefacts, a shadow across the page, a ruled line or other marks in the mar
 marker far thicker than MNIST's strokes, the digit small and off-centre in a large page. ``to_mnist`` finds the
 ink and nothing else, in steps that each have one function here:
 
-1. ``read_gray``: the file as grayscale in [0, 1] (colour by luma, transparency laid over white paper), refusing
-   images over ``MAX_PIXELS`` before decoding them; ``reduce`` shrinks a very large page to ``WORK_SIDE``;
+1. ``read_gray``: the file as grayscale in [0, 1] (colour by luma, transparency laid over white paper), by
+   ``decode_gray``, the one decoder of images from outside (``matnet serve``'s uploads too), which refuses images
+   over ``MAX_PIXELS`` (or the caller's lower limit) before decoding them and raises ``ImageError`` with a kind;
+   ``reduce`` shrinks a very large page to ``WORK_SIDE``;
 2. ``flatten``: the paper's brightness fitted by a smooth surface (a quadratic in x and y, robust to the ink),
    the polarity read from which side of it the outliers lie, and the ink measured against it: the fraction of
    light the ink absorbs for dark ink on paper (so a shadow, which dims paper and ink alike, cancels out), the
@@ -26,7 +28,8 @@ the rest is NumPy. One module a step, in the pipeline's order: ``read`` (1), ``i
 ``stroke`` (5), ``field`` (6); ``digit`` runs them for one digit, ``number`` for a written number.
 """
 
-from matnet.data.images.read import MAX_PIXELS, WORK_SIDE, gray_from_image, read_gray, reduce, save_gray
+from matnet.data.images.read import (MAX_PIXELS, WORK_SIDE, ImageError, decode_gray, gray_from_image, read_gray, reduce,
+                                     save_gray)
 from matnet.data.images.ink import Ink, flatten, otsu_threshold
 from matnet.data.images.components import digit_mask, find_ink, label_components
 from matnet.data.images.field import BOX, FIELD, fit_field
@@ -34,6 +37,6 @@ from matnet.data.images.stroke import normalise_stroke, stroke_width
 from matnet.data.images.digit import load_digit, to_mnist
 from matnet.data.images.number import split_digits
 
-__all__ = ["read_gray", "gray_from_image", "reduce", "flatten", "otsu_threshold", "label_components", "find_ink",
-           "digit_mask", "stroke_width", "normalise_stroke", "fit_field", "to_mnist", "load_digit", "split_digits",
-           "save_gray", "Ink", "FIELD", "BOX", "MAX_PIXELS", "WORK_SIDE"]
+__all__ = ["read_gray", "decode_gray", "ImageError", "gray_from_image", "reduce", "flatten", "otsu_threshold",
+           "label_components", "find_ink", "digit_mask", "stroke_width", "normalise_stroke", "fit_field", "to_mnist",
+           "load_digit", "split_digits", "save_gray", "Ink", "FIELD", "BOX", "MAX_PIXELS", "WORK_SIDE"]
