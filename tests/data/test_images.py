@@ -11,8 +11,9 @@ from PIL import Image
 
 from matnet.data.images.read import at_side
 from matnet.data.images.stroke import MNIST_STROKE, STROKE_SIDE
-from matnet.data.images import (MAX_PIXELS, ImageError, decode_gray, flatten, label_components, load_digit,
-                                normalise_stroke, otsu_threshold, read_gray, split_digits, stroke_width, to_mnist)
+from matnet.data.images import (MAX_PIXELS, ImageError, NoDigit, decode_gray, flatten, label_components, load_digit,
+                                normalise_stroke, otsu_threshold, read_gray, read_number, split_digits, stroke_width,
+                                to_mnist)
 from matnet.errors import MatnetError
 
 
@@ -244,6 +245,63 @@ def test_touching_digits_are_cut_where_the_ink_is_thinnest():
     digits = split_digits(page)
     assert len(digits) == 2
     assert digits[0][0]["x"] + digits[0][0]["width"] <= 82 and digits[1][0]["x"] >= 68
+
+
+
+class Scorer:
+    """A stand-in for a model's ``predict_proba`` on (N, 28, 28) fields that records every field it scores:
+    probabilities from the field's mean ink (so different pieces get different answers)."""
+
+    def __init__(self):
+        self.calls, self.scored = 0, []
+
+    def __call__(self, fields):
+        fields = np.asarray(fields)
+        assert fields.ndim == 3 and fields.shape[1:] == (28, 28)
+        self.calls += 1
+        self.scored += [field.tobytes() for field in fields]
+        logits = np.outer(fields.mean(axis=(1, 2)), np.arange(10.0)) * 20
+        return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def test_a_number_is_read_with_each_field_scored_once():
+    """``read_number`` reads the fields it cut by the model's answers: one call per blob (all its ways of cutting
+    at once), and a digit's probabilities are those its cutting was decided by: no field is scored again after."""
+    page = np.zeros((100, 420), np.float32)
+    for left in (20, 80):                                      # two "0"s joined by a thin bridge: one blob
+        page[10:90, left:left + 50] = 1.0
+        page[20:80, left + 10:left + 40] = 0.0
+    page[48:52, 70:80] = 1.0
+    page[10:90, 200:210] = page[10:90, 300:340] = 1.0          # a "1" and a thick bar apart: two more blobs
+    scorer = Scorer()
+    digits = read_number(page, scorer, "n.png")
+    assert scorer.calls == 3 and len(digits) == 4             # one call per blob; none more for the digits kept
+    assert [box for box, _, _ in digits] == [box for box, _ in split_digits(page)]   # the same cuts here
+    for _, field, probabilities in digits:
+        assert field.tobytes() in scorer.scored                               # scored while cutting
+        assert np.array_equal(probabilities, Scorer()([field])[0])
+    with pytest.raises(NoDigit, match="n.png: no digit found"):
+        read_number(np.zeros((50, 50), np.float32), Scorer(), "n.png")
+
+
+def test_no_digit_is_one_error_with_one_message():
+    """Every step that finds no digit, for one digit or a number, raises NoDigit: ``SOURCE: no digit found
+    (WHY)``, WHY one of its reasons."""
+    blank = np.full((160, 160), 0.9, np.float32)
+    box = blank.copy()
+    box[20:24, 20:140] = box[136:140, 20:140] = box[20:140, 20:24] = box[20:140, 136:140] = 0.1
+    speck = box.copy()
+    speck[78:82, 78:82] = 0.1
+    underline = blank.copy()
+    underline[120:123, 10:150] = 0.1
+    cases = [(to_mnist, blank, NoDigit.BLANK), (to_mnist, box, NoDigit.ONLY_FORM_LINES),
+             (to_mnist, speck, NoDigit.EMPTY_FIELD), (to_mnist, underline, NoDigit.ONLY_A_LINE),
+             (split_digits, blank, NoDigit.BLANK), (split_digits, underline, NoDigit.ONLY_FORM_LINES),
+             (lambda page, source: read_number(page, Scorer(), source), box, NoDigit.ONLY_FORM_LINES)]
+    for step, page, why in cases:
+        with pytest.raises(NoDigit) as caught:
+            step(page, "p.png")
+        assert caught.value.why == why and str(caught.value) == f"p.png: no digit found ({why})"
 
 
 # Reading files ----------------------------------------------------------------------------------------------------

@@ -23,20 +23,23 @@ ink and nothing else, in steps that each have one function here:
    pixels, and placed in a 28x28 field so that its centre of mass lies at (14, 14) (MNIST's own digits average
    (14.0, 14.0) with pixel centres at integer coordinates).
 
-``split_digits`` uses steps 1-4 to cut a written number into its digits. Pillow reads the files and resamples;
-the rest is NumPy. One module a step, in the pipeline's order: ``read`` (1), ``ink`` (2, 3), ``components`` (4),
-``stroke`` (5), ``field`` (6); ``digit`` runs them for one digit, ``number`` for a written number.
+``split_digits`` uses steps 1-4 to cut a written number into its digits; ``read_number`` does so with a
+model's ``predict_proba``, which also reads each digit. A page with no digit is a ``NoDigit`` at any step. Pillow
+reads the files and resamples; the rest is NumPy. One module a step, in the pipeline's order: ``read`` (1),
+``ink`` (2, 3), ``components`` (4), ``stroke`` (5), ``field`` (6); ``digit`` runs them for one digit, ``number``
+for a written number.
 """
 
 from matnet.data.images.read import (MAX_PIXELS, WORK_SIDE, ImageError, decode_gray, gray_from_image, read_gray, reduce,
                                      save_gray)
-from matnet.data.images.ink import Ink, flatten, otsu_threshold
+from matnet.data.images.ink import Ink, NoDigit, flatten, otsu_threshold
 from matnet.data.images.components import digit_mask, find_ink, label_components
 from matnet.data.images.field import BOX, FIELD, fit_field
 from matnet.data.images.stroke import normalise_stroke, stroke_width
 from matnet.data.images.digit import load_digit, to_mnist
-from matnet.data.images.number import split_digits
+from matnet.data.images.number import read_number, split_digits
 
 __all__ = ["read_gray", "decode_gray", "ImageError", "gray_from_image", "reduce", "flatten", "otsu_threshold",
            "label_components", "find_ink", "digit_mask", "stroke_width", "normalise_stroke", "fit_field", "to_mnist",
-           "load_digit", "split_digits", "save_gray", "Ink", "FIELD", "BOX", "MAX_PIXELS", "WORK_SIDE"]
+           "load_digit", "split_digits", "read_number", "save_gray", "Ink", "NoDigit", "FIELD", "BOX", "MAX_PIXELS",
+           "WORK_SIDE"]
