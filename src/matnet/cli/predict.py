@@ -6,7 +6,6 @@ on stderr (and a ``{"file", "error"}`` entry with ``--json``), and the exit code
 
 from __future__ import annotations
 
-from itertools import count
 from pathlib import Path
 
 import click
@@ -15,6 +14,7 @@ import numpy as np
 from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo, echo_json, open_model
 from matnet.data.images import FIELD, read_gray, read_number, save_gray, to_mnist
 from matnet.errors import MatnetError
+from matnet.fileio import first_free
 from matnet.model import ranked, verdicts
 
 __all__ = ["predict", "classify", "save_unique"]
@@ -28,16 +28,17 @@ def classify(net, fields: list[np.ndarray], source: str) -> list[dict]:
 
 def save_unique(field: np.ndarray, folder: Path, stem: str) -> Path:
     """Save ``field`` as ``folder/stem.png``, or ``stem-2.png``, ``stem-3.png``, ... : the first name not taken.
-    The file is created exclusively, so no existing file (an input image, an earlier output) is ever replaced."""
-    for k in count(1):
-        path = folder / (f"{stem}.png" if k == 1 else f"{stem}-{k}.png")
+    The file is created exclusively as its name is tried, so no existing file (an input image, an earlier output)
+    is ever replaced."""
+    def taken(name: str) -> bool:
         try:
-            with open(path, "xb") as file:
+            with open(folder / name, "xb") as file:
                 save_gray(field, file)
         except FileExistsError:
-            continue
-        return path
-    raise AssertionError("unreachable")
+            return True
+        return False
+
+    return folder / first_free(stem, taken, ".png")
 
 
 def _shown(ranked: list[tuple[str, float]]) -> str:

@@ -12,13 +12,14 @@ from click.core import ParameterSource
 from matnet.cli.common import DEVICE_OPTION, echo, echo_json
 from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.errors import MatnetError
+from matnet.fileio import free_path
 from matnet.model import ARCHITECTURES
 from matnet.nn.activations import ACTIVATIONS
 from matnet.optim.optimizers import OPTIMIZERS
 from matnet.optim.schedules import SCHEDULES
 from matnet.reports.report import write_report
 from matnet.run import train_run
-from matnet.runfolder import RunFolder, fresh_path
+from matnet.runfolder import RunFolder
 from matnet.train.trainer import TrainingInterrupted
 
 DEFAULTS = TrainConfig()
@@ -142,7 +143,8 @@ def _new_config(config_file, preset, given) -> TrainConfig:
     settings = {**PRESETS.get(preset or "mlp", {}), **values, **given}
     config = TrainConfig.from_dict(settings, config_file or "settings")
     if "out" not in given and ("out" not in values or in_a_run):
-        config.out = str(fresh_path(config.out))
+        out = Path(config.out)
+        config.out = str(free_path(out.parent, out.name))     # a folder: no extension kept after the number
     return config
 
 
