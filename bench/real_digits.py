@@ -24,9 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "data"))
 
 from hard_digits import KINDS, hard_set, number_page  # noqa: E402
 
-from matnet.cli.predict import read_number  # noqa: E402
 from matnet.data import load_dataset  # noqa: E402
-from matnet.data.images import gray_from_image, to_mnist  # noqa: E402
+from matnet.data.images import gray_from_image, read_number, to_mnist  # noqa: E402
 from matnet.errors import MatnetError  # noqa: E402
 from matnet.runfolder import load_model  # noqa: E402
 
@@ -67,7 +66,8 @@ def numbers(model, data, n: int, seed: int) -> tuple[float, float, float]:
         truth = "".join(str(label) for label in data.test_labels[which])
         ceiling += (classify(model, list(data.test_images[which] / 255.0)) == data.test_labels[which]).all()
         try:
-            read = "".join(d["label"] for d in read_number(model, gray_from_image(page)))
+            read = "".join(model.classes[p.argmax()] for _, _, p in read_number(gray_from_image(page),
+                                                                                   model.predict_proba))
         except MatnetError:
             read = ""
         whole += read == truth

@@ -4,15 +4,17 @@ name; a path you name is replaced only with --force (force=True), or, in Python,
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from matnet.cli.main import main
 from matnet.config import TrainConfig
 from matnet.errors import MatnetError
 from matnet.export import export_c, export_onnx
-from matnet.fileio import default_output, named_output
 from matnet.architectures import build_mlp
+from matnet.fileio import default_output, first_free, free_path, named_output
 from matnet.run import train_run
 
 
@@ -25,6 +27,32 @@ def test_a_default_name_takes_the_first_free_one_in_runs(tmp_path, monkeypatch):
     assert second.name == "plot-2.png"
     second.write_text("2")
     assert default_output("plot.png").name == "plot-3.png" and first.read_text() == "1"
+
+
+
+def test_one_rule_for_the_first_free_name(tmp_path, monkeypatch):
+    """``first_free`` is the one numbering (NAME, NAME-2, ... with an extension kept at the end) of a default
+    output, a run folder, an input image saved by ``predict --show-input`` and a served model's name."""
+    from matnet.cli.predict import save_unique
+    from matnet.cli.train import _new_config
+
+    taken = {"demo", "demo-2", "a.b.png"}
+    assert first_free("demo", taken.__contains__) == "demo-3" and first_free("x", taken.__contains__) == "x"
+    assert first_free("a.b", taken.__contains__, ".png") == "a.b-2.png"
+    (tmp_path / "lr0.01").mkdir()
+    (tmp_path / "lr0.01-2").symlink_to(tmp_path / "nowhere")                 # a dangling link is taken too
+    assert free_path(tmp_path, "lr0.01") == tmp_path / "lr0.01-3"             # a folder: the dot is no extension
+    monkeypatch.chdir(tmp_path)
+    Path(TrainConfig().out).mkdir(parents=True)
+    assert _new_config(None, None, {}).out == TrainConfig().out + "-2"       # a run folder under a default name
+    tried = []
+
+    def claim(name):                                                          # taken, or claimed as it is tried
+        tried.append(name)
+        return len(tried) < 3
+    assert first_free("n.digit1", claim, ".png") == "n.digit1-3.png" and tried[:2] == ["n.digit1.png", "n.digit1-2.png"]
+    field = np.zeros((28, 28), np.float32)
+    assert [save_unique(field, tmp_path, "seen").name for _ in range(3)] == ["seen.png", "seen-2.png", "seen-3.png"]
 
 
 def test_a_named_path_is_replaced_only_with_force_or_when_matnet_made_it(tmp_path):

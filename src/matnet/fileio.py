@@ -10,6 +10,9 @@ Where files land (every command and function follows it; the README's "Files mat
 - a file written under a *default* name, because you named none (``lr-find``'s plot, ``compare``'s figure):
   ``default_output`` puts it in ``runs/`` of the current folder under the first free name (``lr-find.png``,
   ``lr-find-2.png``, ...), so nothing is replaced and a second run just works;
+- the first free name is always ``first_free``'s (``NAME``, ``NAME-2``, ``NAME-3``, ..., an extension kept at the
+  end): a run folder (``free_path``), a default output, an input image that ``matnet predict --show-input`` saves,
+  and a model's name in ``matnet serve`` when two share one;
 - a path you *named* that exists is replaced only with ``--force`` (``force=True`` in Python): ``named_output``.
   In Python, where a notebook cell runs again, a file that matnet itself wrote there in the same form (a model
   file, an ONNX export, a C export) is replaced too; anything else is refused.
@@ -19,32 +22,47 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
 from matnet.errors import MatnetError
 
-__all__ = ["atomic_path", "write_text", "write_json", "remove_leftovers", "default_output", "named_output",
-           "DEFAULT_FOLDER", "open_regular", "read_regular", "NotRegularFile"]
+__all__ = ["atomic_path", "write_text", "write_json", "remove_leftovers", "first_free", "free_path",
+           "default_output", "named_output", "DEFAULT_FOLDER", "open_regular", "read_regular", "NotRegularFile"]
 
 DEFAULT_FOLDER = "runs"     # where files written under a default name land, in the current folder (as run folders do)
+
+
+def first_free(stem: str, taken: Callable[[str], bool], suffix: str = "") -> str:
+    """The first of ``STEM SUFFIX``, ``STEM-2 SUFFIX``, ``STEM-3 SUFFIX``, ... (``suffix`` an extension, or
+    nothing) for which ``taken(name)`` is false: the one rule for a name beside those already used. ``taken`` may
+    claim the name as it tests it (create the file exclusively, and answer False), so that no other writer takes
+    it in between."""
+    for k in itertools.count(1):
+        name = f"{stem}{suffix}" if k == 1 else f"{stem}-{k}{suffix}"
+        if not taken(name):
+            return name
+    raise AssertionError("unreachable")
+
+
+def free_path(folder: str | os.PathLike, stem: str, suffix: str = "") -> Path:
+    """``folder/STEM SUFFIX``, or the first numbered one (``first_free``) where nothing is, not even a dangling
+    link."""
+    folder = Path(folder)
+    return folder / first_free(stem, lambda name: (folder / name).exists() or (folder / name).is_symlink(), suffix)
 
 
 def default_output(name: str, folder: str | os.PathLike = DEFAULT_FOLDER) -> Path:
     """``folder/name``, or ``folder/STEM-2.EXT``, ``-3``, ...: the first name not taken (the folder made)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stem, suffix = Path(name).stem, Path(name).suffix
-    k = 1
-    while True:
-        path = folder / (name if k == 1 else f"{stem}-{k}{suffix}")
-        if not path.exists() and not path.is_symlink():
-            return path
-        k += 1
+    return free_path(folder, Path(name).stem, Path(name).suffix)
 
 
 def named_output(path: str | os.PathLike, *, force: bool, made_by_matnet=None) -> Path:

@@ -39,7 +39,7 @@ from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
 from matnet.terminal import shown
 
-__all__ = ["RunFolder", "RunData", "read_run", "load_model", "find_run", "fresh_path", "warn", "not_an_epoch"]
+__all__ = ["RunFolder", "RunData", "read_run", "load_model", "find_run", "warn", "not_an_epoch"]
 
 CONFIG, METRICS, STEPS, LAYER_STATS, SUMMARY = "config.toml", "metrics.jsonl", "steps.json", "layer_stats.json", \
     "summary.json"
@@ -282,16 +282,6 @@ def find_run(path: str | Path) -> RunFolder | None:
     path = Path(path)
     folder = RunFolder(path if path.is_dir() else path.parent)
     return folder if folder.is_run() else None
-
-
-def fresh_path(base: str | Path) -> Path:
-    """``base`` if nothing is there yet, else the first of ``base-2``, ``base-3``, ... that is free."""
-    base = Path(base)
-    path, k = base, 1
-    while path.exists() or path.is_symlink():
-        k += 1
-        path = base.with_name(f"{base.name}-{k}")
-    return path
 
 
 def load_model(path: str | Path, *, max_params: int | None = None):

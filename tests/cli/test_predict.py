@@ -142,6 +142,30 @@ def test_multi_reads_written_numbers(default_run, mnist, tmp_path):
     assert text.stdout.count("%") == len(results[0]["digits"])                # each digit's confidence
 
 
+
+def test_multi_scores_each_digit_once(tmp_path, capsys, monkeypatch):
+    """``--multi`` reads a number with ``matnet.data.images.read_number``: the model is run once per blob (all
+    the ways of cutting it at once) and the digits' verdicts come from those scores, not from another pass."""
+    from matnet.cli.main import main
+
+    save_model(Sequential([Dense(784, 10)]), tmp_path / "m")
+    page = np.full((120, 400), 230, np.uint8)
+    page[20:100, 40:50] = page[20:100, 150:160] = page[20:30, 150:200] = page[20:100, 300:308] = 20
+    Image.fromarray(page).save(tmp_path / "n.png")
+    batches = []
+    original = Sequential.predict_proba
+
+    def counted(self, x, *args, **kwargs):
+        batches.append(len(x))
+        return original(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(Sequential, "predict_proba", counted)
+    assert main(["predict", "--multi", "--json", str(tmp_path / "m"), str(tmp_path / "n.png")]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert len(result["digits"]) == 3 and len(batches) == 3, batches
+    assert result["number"] == "".join(digit["label"] for digit in result["digits"])
+
+
 @pytest.mark.slow
 def test_the_shipped_example_photos_are_read_right_by_the_demo_network(default_run, capsys):
     """`make demo` points a new user at examples/: the demo's network must read them."""

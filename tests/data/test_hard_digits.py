@@ -17,8 +17,7 @@ from hard_digits import (KINDS, comb_page, framed_page, hard_digit, hard_set, nu
                          underlined_page)
 
 from matnet import load_model
-from matnet.cli.predict import read_number
-from matnet.data.images import gray_from_image, to_mnist
+from matnet.data.images import gray_from_image, read_number, to_mnist
 
 PER_KIND, NUMBERS = 80, 25
 TARGET = {kind: 0.96 if kind in ("thin", "thick", "rotated", "combined") else 0.97 for kind in KINDS}
@@ -52,7 +51,7 @@ def numbers_read(model, mnist, seed: int, make_page) -> int:
     for k in range(NUMBERS):
         which = rng.choice(len(mnist.test_images), size=4, replace=False)
         page = make_page(list(mnist.test_images[which]), rng, k)
-        read = "".join(digit["label"] for digit in read_number(model, gray_from_image(page)))
+        read = "".join(model.classes[p.argmax()] for _, _, p in read_number(gray_from_image(page), model.predict_proba))
         right += read == "".join(str(label) for label in mnist.test_labels[which])
     return right
 

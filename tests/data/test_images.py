@@ -1,5 +1,6 @@
 """The preprocessing of the user's images, step by step (matnet/data/images/), on pages made on the spot."""
 
+import io
 import struct
 import zlib
 from collections import deque
@@ -10,8 +11,9 @@ from PIL import Image
 
 from matnet.data.images.read import at_side
 from matnet.data.images.stroke import MNIST_STROKE, STROKE_SIDE
-from matnet.data.images import (flatten, label_components, load_digit, normalise_stroke, otsu_threshold, read_gray,
-                                split_digits, stroke_width, to_mnist)
+from matnet.data.images import (MAX_PIXELS, ImageError, NoDigit, decode_gray, flatten, label_components, load_digit,
+                                normalise_stroke, otsu_threshold, read_gray, read_number, split_digits, stroke_width,
+                                to_mnist)
 from matnet.errors import MatnetError
 
 
@@ -245,6 +247,63 @@ def test_touching_digits_are_cut_where_the_ink_is_thinnest():
     assert digits[0][0]["x"] + digits[0][0]["width"] <= 82 and digits[1][0]["x"] >= 68
 
 
+
+class Scorer:
+    """A stand-in for a model's ``predict_proba`` on (N, 28, 28) fields that records every field it scores:
+    probabilities from the field's mean ink (so different pieces get different answers)."""
+
+    def __init__(self):
+        self.calls, self.scored = 0, []
+
+    def __call__(self, fields):
+        fields = np.asarray(fields)
+        assert fields.ndim == 3 and fields.shape[1:] == (28, 28)
+        self.calls += 1
+        self.scored += [field.tobytes() for field in fields]
+        logits = np.outer(fields.mean(axis=(1, 2)), np.arange(10.0)) * 20
+        return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def test_a_number_is_read_with_each_field_scored_once():
+    """``read_number`` reads the fields it cut by the model's answers: one call per blob (all its ways of cutting
+    at once), and a digit's probabilities are those its cutting was decided by: no field is scored again after."""
+    page = np.zeros((100, 420), np.float32)
+    for left in (20, 80):                                      # two "0"s joined by a thin bridge: one blob
+        page[10:90, left:left + 50] = 1.0
+        page[20:80, left + 10:left + 40] = 0.0
+    page[48:52, 70:80] = 1.0
+    page[10:90, 200:210] = page[10:90, 300:340] = 1.0          # a "1" and a thick bar apart: two more blobs
+    scorer = Scorer()
+    digits = read_number(page, scorer, "n.png")
+    assert scorer.calls == 3 and len(digits) == 4             # one call per blob; none more for the digits kept
+    assert [box for box, _, _ in digits] == [box for box, _ in split_digits(page)]   # the same cuts here
+    for _, field, probabilities in digits:
+        assert field.tobytes() in scorer.scored                               # scored while cutting
+        assert np.array_equal(probabilities, Scorer()([field])[0])
+    with pytest.raises(NoDigit, match="n.png: no digit found"):
+        read_number(np.zeros((50, 50), np.float32), Scorer(), "n.png")
+
+
+def test_no_digit_is_one_error_with_one_message():
+    """Every step that finds no digit, for one digit or a number, raises NoDigit: ``SOURCE: no digit found
+    (WHY)``, WHY one of its reasons."""
+    blank = np.full((160, 160), 0.9, np.float32)
+    box = blank.copy()
+    box[20:24, 20:140] = box[136:140, 20:140] = box[20:140, 20:24] = box[20:140, 136:140] = 0.1
+    speck = box.copy()
+    speck[78:82, 78:82] = 0.1
+    underline = blank.copy()
+    underline[120:123, 10:150] = 0.1
+    cases = [(to_mnist, blank, NoDigit.BLANK), (to_mnist, box, NoDigit.ONLY_FORM_LINES),
+             (to_mnist, speck, NoDigit.EMPTY_FIELD), (to_mnist, underline, NoDigit.ONLY_A_LINE),
+             (split_digits, blank, NoDigit.BLANK), (split_digits, underline, NoDigit.ONLY_FORM_LINES),
+             (lambda page, source: read_number(page, Scorer(), source), box, NoDigit.ONLY_FORM_LINES)]
+    for step, page, why in cases:
+        with pytest.raises(NoDigit) as caught:
+            step(page, "p.png")
+        assert caught.value.why == why and str(caught.value) == f"p.png: no digit found ({why})"
+
+
 # Reading files ----------------------------------------------------------------------------------------------------
 
 def test_files_of_any_mode(tmp_path):
@@ -294,6 +353,43 @@ def test_images_over_the_pixel_cap_are_refused_before_decoding(tmp_path, side):
     message = str(caught.value)
     assert "bomb.png" in message and "the limit is 40 megapixels" in message and "\n" not in message
     assert f"{side * side / 1e6:.0f} megapixels" in message
+
+
+
+def test_one_decoder_for_files_and_uploads_with_a_kind_and_the_callers_limit(tmp_path):
+    """``decode_gray`` is the one decoder (``read_gray`` for files, ``matnet serve`` for uploads): every refusal is
+    an ImageError whose kind a caller maps to its own answer; the caller may lower the pixel limit and the
+    decoders allowed."""
+    png_header_only(tmp_path / "bomb.png", 8_000, 8_000)
+    buffer = io.BytesIO()
+    Image.fromarray((bar() * 255).astype(np.uint8)).save(buffer, format="GIF")
+    gif = buffer.getvalue()
+    cases = [((tmp_path / "bomb.png").read_bytes(), {}, ImageError.TOO_LARGE, "the limit is 40 megapixels"),
+             (b"not an image", {}, ImageError.NOT_AN_IMAGE, "not an image Pillow can read"),
+             (gif, {"formats": ("PNG", "JPEG", "WEBP")}, ImageError.NOT_AN_IMAGE, "not a PNG, JPEG or WebP image"),
+             (gif[: len(gif) // 2], {}, ImageError.UNREADABLE, "cannot decode the image"),
+             (png_bytes(np.zeros((1, 50))), {}, ImageError.UNREADABLE, "too small for a digit")]
+    for data, options, kind, message in cases:
+        with pytest.raises(ImageError) as caught:
+            decode_gray(io.BytesIO(data), "upload", **options)
+        assert caught.value.kind == kind and str(caught.value).startswith("upload: ") and message in str(caught.value)
+    gray, header = decode_gray(io.BytesIO(gif), "upload")                       # any decoder, unless limited
+    assert header == {"width": 80, "height": 60, "format": "GIF"} and gray.shape == (60, 80)
+    wide = png_bytes(np.ones((100, 300)))
+    assert decode_gray(io.BytesIO(wide), "x")[0].shape == (100, 300) and MAX_PIXELS >= 30_000
+    with pytest.raises(ImageError, match=r"x: the image is 300x100 pixels \(0 megapixels\); the limit is 0.02 meg"):
+        decode_gray(io.BytesIO(wide), "x", max_pixels=20_000)                  # the caller's lower limit
+    (tmp_path / "folder.png").mkdir()
+    for name, message in (("missing.png", "no such file"), ("folder.png", "is a folder")):
+        with pytest.raises(ImageError, match=message) as caught:
+            read_gray(tmp_path / name)
+        assert caught.value.kind == ImageError.UNREADABLE
+
+
+def png_bytes(gray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(np.asarray(gray) * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 # Forms: boxes, comb fields, underlines ------------------------------------------------------------------------------

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from matnet.data.images import gray_from_image, to_mnist
+from matnet.data.images import MAX_PIXELS, ImageError, decode_gray, gray_from_image, to_mnist
 from matnet.runfolder import load_model
-from matnet.serve import MAX_BODY_BYTES
+from matnet.serve import MAX_BODY_BYTES, MAX_IMAGE_PIXELS, BadRequest
+from matnet.serve.inputs import pixels_from_image
 from matnet.serve.app import BodyLimit
 
 
@@ -269,7 +270,7 @@ BAD_UPLOADS = [
     (image_bytes(Image.new("L", (1, 1))), "image/png", 422, "too small for a digit"),
     (image_bytes(Image.new("L", (300, 200), "white")), "image/png", 422, "no digit found"),
     (image_bytes(Image.new("RGBA", (100, 100), (0, 0, 0, 0))), "image/png", 422, "no digit found"),
-    (BIG_WHITE, "image/png", 413, "the image is 5000x4000 pixels; the limit is 16 megapixels"),
+    (BIG_WHITE, "image/png", 413, "the image is 5000x4000 pixels (20 megapixels); the limit is 16 megapixels"),
     (b"", "image/jpeg", 400, "the upload is empty"),
     (drawn_seven(), "text/plain", 415, "text/plain: send application/json"),
     (drawn_seven(), "", 415, "no Content-Type"),
@@ -282,6 +283,21 @@ def test_bad_uploads_are_a_4xx_with_a_message(client, body, kind, status, messag
     response = client.post("/api/predict", content=body, headers=headers)
     assert response.status_code == status, response.text
     assert message in response.json()["detail"]
+
+
+
+def test_an_upload_is_decoded_by_the_one_decoder_with_the_servers_limit():
+    """The server has no decoder of its own: its refusal is the decoder's ImageError, word for word, with the
+    server's lower pixel limit passed in, and its status chosen by the error's kind."""
+
+    assert MAX_IMAGE_PIXELS < 5000 * 4000 < MAX_PIXELS
+    decode_gray(io.BytesIO(BIG_WHITE), "upload")                                # the command line would read it
+    for body, status in ((BIG_WHITE, 413), (drawn_seven(fmt="GIF"), 415), (drawn_seven()[:300], 422)):
+        with pytest.raises(ImageError) as decoded:
+            decode_gray(io.BytesIO(body), "upload", max_pixels=MAX_IMAGE_PIXELS, formats=("PNG", "JPEG", "WEBP"))
+        with pytest.raises(BadRequest) as refused:
+            pixels_from_image(body, "upload")
+        assert (refused.value.status, refused.value.message) == (status, str(decoded.value))
 
 
 def test_bad_forms(client):

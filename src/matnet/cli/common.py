@@ -12,7 +12,8 @@ from click.core import ParameterSource
 
 from matnet.backend import use_device
 from matnet.config import PRESETS, TrainConfig, load_config
-from matnet.runfolder import RunFolder, fresh_path, load_model
+from matnet.fileio import free_path
+from matnet.runfolder import RunFolder, load_model
 from matnet.terminal import shown
 
 __all__ = ["MODEL_ARG", "DEVICE_OPTION", "open_model", "given_options", "new_config", "echo_json", "echo", "finite"]
@@ -53,7 +54,8 @@ def new_config(config_file, preset, given: dict) -> TrainConfig:
     settings = {**PRESETS.get(preset or "mlp", {}), **values, **given}
     config = TrainConfig.from_dict(settings, config_file or "settings")
     if "out" not in given and ("out" not in values or in_a_run):
-        config.out = str(fresh_path(config.out))
+        out = Path(config.out)
+        config.out = str(free_path(out.parent, out.name))     # a folder: no extension kept after the number
     return config
 
 

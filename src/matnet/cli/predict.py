@@ -6,18 +6,18 @@ on stderr (and a ``{"file", "error"}`` entry with ``--json``), and the exit code
 
 from __future__ import annotations
 
-from itertools import count
 from pathlib import Path
 
 import click
 import numpy as np
 
 from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo, echo_json, open_model
-from matnet.data.images import FIELD, read_gray, save_gray, split_digits, to_mnist
+from matnet.data.images import FIELD, read_gray, read_number, save_gray, to_mnist
 from matnet.errors import MatnetError
 from matnet.verdicts import ranked, verdicts
+from matnet.fileio import first_free
 
-__all__ = ["predict", "classify", "read_number", "save_unique"]
+__all__ = ["predict", "classify", "save_unique"]
 
 
 def classify(net, fields: list[np.ndarray], source: str) -> list[dict]:
@@ -26,29 +26,19 @@ def classify(net, fields: list[np.ndarray], source: str) -> list[dict]:
     return verdicts(net.predict_proba(np.stack(fields).reshape(len(fields), *net.input_shape)), net.classes, source)
 
 
-def read_number(net, gray: np.ndarray, source: str = "image") -> list[dict]:
-    """A written number, digit by digit, left to right: per digit {box, label, class_index, probabilities,
-    field} (``field`` the 28x28 input the model saw; ``box`` {x, y, width, height} in the image's pixels)."""
-    def probabilities(fields):
-        return net.predict_proba(np.stack(fields).reshape(len(fields), *net.input_shape))
-
-    pieces = split_digits(gray, source, classify=probabilities)
-    verdicts = classify(net, [field for _, field in pieces], source)
-    return [{"box": box, **verdict, "field": field} for (box, field), verdict in zip(pieces, verdicts)]
-
-
 def save_unique(field: np.ndarray, folder: Path, stem: str) -> Path:
     """Save ``field`` as ``folder/stem.png``, or ``stem-2.png``, ``stem-3.png``, ... : the first name not taken.
-    The file is created exclusively, so no existing file (an input image, an earlier output) is ever replaced."""
-    for k in count(1):
-        path = folder / (f"{stem}.png" if k == 1 else f"{stem}-{k}.png")
+    The file is created exclusively as its name is tried, so no existing file (an input image, an earlier output)
+    is ever replaced."""
+    def taken(name: str) -> bool:
         try:
-            with open(path, "xb") as file:
+            with open(folder / name, "xb") as file:
                 save_gray(field, file)
         except FileExistsError:
-            continue
-        return path
-    raise AssertionError("unreachable")
+            return True
+        return False
+
+    return folder / first_free(stem, taken, ".png")
 
 
 def _shown(ranked: list[tuple[str, float]]) -> str:
@@ -59,10 +49,11 @@ def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -
     """One file's JSON entry and text line (raises MatnetError for a file that cannot be read or has no digit)."""
     gray = read_gray(path)
     stem = Path(path).stem
-    if multi:
-        digits = read_number(net, gray, path)
-        for k, digit in enumerate(digits, start=1):
-            field = digit.pop("field")
+    if multi:                     # the number reader scores each field once; its probabilities become verdicts
+        read = read_number(gray, net.predict_proba, path)
+        answers = verdicts(np.stack([probabilities for _, _, probabilities in read]), net.classes, path)
+        digits = [{"box": box, **answer} for (box, _, _), answer in zip(read, answers)]
+        for k, (digit, (_, field, _)) in enumerate(zip(digits, read), start=1):
             if show_input:
                 digit["input_image"] = str(save_unique(field, show_input, f"{stem}.digit{k}"))
         number = "".join(d["label"] for d in digits)

@@ -21,23 +21,24 @@ import io
 import json
 import math
 import re
-import warnings
 
 import numpy as np
 import orjson
-from PIL import Image, UnidentifiedImageError
 
-from matnet.data.images import FIELD, gray_from_image, to_mnist
+from matnet.data.images import FIELD, ImageError, decode_gray, to_mnist
 from matnet.errors import MatnetError
 
 __all__ = ["BadRequest", "MAX_BODY_BYTES", "MAX_IMAGE_PIXELS", "IMAGE_FORMATS", "IMAGE_TYPES", "pixels_from_json",
            "pixels_from_image", "parse_json"]
 
 MAX_BODY_BYTES = 5 * 2**20        # 5 MiB: a phone photo as a JPEG, with room to spare
-MAX_IMAGE_PIXELS = 16_000_000     # 16 megapixels (a 4000x4000 photo); 64 MB as float32 while it is read
+# The server's own pixel limit, passed to the decoder (whose default, MAX_PIXELS, is 40 megapixels for the command
+# line): a few uploads are decoded at once (matnet.serve.memory), each 64 MB as float32 at 16 megapixels.
+MAX_IMAGE_PIXELS = 16_000_000     # 16 megapixels (a 4000x4000 photo)
 IMAGE_FORMATS = ("PNG", "JPEG", "WEBP")          # what Pillow is allowed to decode (no other decoder runs)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 _NUMBERS = {int, float}
+_STATUS = {ImageError.TOO_LARGE: 413, ImageError.NOT_AN_IMAGE: 415, ImageError.UNREADABLE: 422}
 
 
 class BadRequest(Exception):
@@ -108,37 +109,19 @@ def pixels_from_json(data, side: int = FIELD) -> np.ndarray:
 def pixels_from_image(data: bytes, source: str = "image") -> tuple[np.ndarray, dict]:
     """PNG, JPEG or WebP bytes -> (the 28x28 input the model sees, ``{"width", "height", "format"}``).
 
-    The size in the header is checked before the pixels are decoded, so a small file that decodes to gigabytes
-    is refused at once; a file that no allowed decoder recognises is 415, one that decodes badly or holds no
-    digit is 422."""
+    Decoded by ``matnet.data.images.decode_gray`` (as ``matnet predict`` decodes files), with the server's lower
+    limit ``MAX_IMAGE_PIXELS`` and only ``IMAGE_FORMATS``' decoders; its ``ImageError`` becomes a status by its
+    kind (``_STATUS``): too large 413, not an image 415, unreadable 422. An image with no digit is 422 too."""
     if not data:
         raise BadRequest(400, f"{source}: the upload is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
-                width, height = image.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise BadRequest(413, f"{source}: the image is {width}x{height} pixels; the limit is "
-                                          f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels")
-                kind = image.format
-                image.load()
-                gray = gray_from_image(image)
-    except BadRequest:
-        raise
-    except UnidentifiedImageError:
-        raise BadRequest(415, f"{source}: not a PNG, JPEG or WebP image") from None
-    except Image.DecompressionBombError:
-        raise BadRequest(413, f"{source}: the image is too large to decode (the limit is "
-                              f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels)") from None
-    except Exception as err:  # noqa: BLE001 - a hostile file may make a decoder raise anything: a 4xx, not a 500
-        raise BadRequest(422, f"{source}: cannot decode the image ({type(err).__name__}: {err})") from None
-    if min(gray.shape) < 2:
-        raise BadRequest(422, f"{source}: the image is {width}x{height} pixels, too small for a digit")
+        gray, header = decode_gray(io.BytesIO(data), source, max_pixels=MAX_IMAGE_PIXELS, formats=IMAGE_FORMATS)
+    except ImageError as err:
+        raise BadRequest(_STATUS[err.kind], str(err)) from None
     try:
         field = to_mnist(gray, source)
     except MatnetError as err:
         raise BadRequest(422, str(err)) from None
     except Exception as err:  # noqa: BLE001 - an image the preprocessing cannot handle is the request's problem
         raise BadRequest(422, f"{source}: cannot find a digit in the image ({type(err).__name__}: {err})") from None
-    return np.asarray(field, dtype=np.float32), {"width": width, "height": height, "format": kind}
+    return np.asarray(field, dtype=np.float32), header

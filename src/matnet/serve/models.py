@@ -16,6 +16,7 @@ from matnet.backend import to_device, to_numpy
 from matnet.data.datasets import load_dataset
 from matnet.errors import MatnetError
 from matnet.verdicts import verdicts
+from matnet.fileio import first_free
 from matnet.runfolder import find_run, load_model
 from matnet.serve.layers import attribution, encode, explainable, layer_table, traced_outputs
 
@@ -126,12 +127,8 @@ def load_models(paths: list[str | Path]) -> list[ServedModel]:
     served, taken = [], set()
     for path in paths:
         one = ServedModel.open(path)
-        name, k = one.name, 1
-        while name in taken:
-            k += 1
-            name = f"{one.name}-{k}"
-        one.name = name
-        taken.add(name)
+        one.name = first_free(one.name, taken.__contains__)
+        taken.add(one.name)
         served.append(one)
     if not served:
         raise MatnetError("give at least one run folder or model file")

@@ -5,8 +5,10 @@ JPEG artefacts, a shadow across the page, a ruled line or other marks in the mar
 marker far thicker than MNIST's strokes, the digit small and off-centre in a large page. ``to_mnist`` finds the
 ink and nothing else, in steps that each have one function here:
 
-1. ``read_gray``: the file as grayscale in [0, 1] (colour by luma, transparency laid over white paper), refusing
-   images over ``MAX_PIXELS`` before decoding them; ``reduce`` shrinks a very large page to ``WORK_SIDE``;
+1. ``read_gray``: the file as grayscale in [0, 1] (colour by luma, transparency laid over white paper), by
+   ``decode_gray``, the one decoder of images from outside (``matnet serve``'s uploads too), which refuses images
+   over ``MAX_PIXELS`` (or the caller's lower limit) before decoding them and raises ``ImageError`` with a kind;
+   ``reduce`` shrinks a very large page to ``WORK_SIDE``;
 2. ``flatten``: the paper's brightness fitted by a smooth surface (a quadratic in x and y, robust to the ink),
    the polarity read from which side of it the outliers lie, and the ink measured against it: the fraction of
    light the ink absorbs for dark ink on paper (so a shadow, which dims paper and ink alike, cancels out), the
@@ -21,19 +23,23 @@ ink and nothing else, in steps that each have one function here:
    pixels, and placed in a 28x28 field so that its centre of mass lies at (14, 14) (MNIST's own digits average
    (14.0, 14.0) with pixel centres at integer coordinates).
 
-``split_digits`` uses steps 1-4 to cut a written number into its digits. Pillow reads the files and resamples;
-the rest is NumPy. One module a step, in the pipeline's order: ``read`` (1), ``ink`` (2, 3), ``components`` (4),
-``stroke`` (5), ``field`` (6); ``digit`` runs them for one digit, ``number`` for a written number.
+``split_digits`` uses steps 1-4 to cut a written number into its digits; ``read_number`` does so with a
+model's ``predict_proba``, which also reads each digit. A page with no digit is a ``NoDigit`` at any step. Pillow
+reads the files and resamples; the rest is NumPy. One module a step, in the pipeline's order: ``read`` (1),
+``ink`` (2, 3), ``components`` (4), ``stroke`` (5), ``field`` (6); ``digit`` runs them for one digit, ``number``
+for a written number.
 """
 
-from matnet.data.images.read import MAX_PIXELS, WORK_SIDE, gray_from_image, read_gray, reduce, save_gray
-from matnet.data.images.ink import Ink, flatten, otsu_threshold
+from matnet.data.images.read import (MAX_PIXELS, WORK_SIDE, ImageError, decode_gray, gray_from_image, read_gray, reduce,
+                                     save_gray)
+from matnet.data.images.ink import Ink, NoDigit, flatten, otsu_threshold
 from matnet.data.images.components import digit_mask, find_ink, label_components
 from matnet.data.images.field import BOX, FIELD, fit_field
 from matnet.data.images.stroke import normalise_stroke, stroke_width
 from matnet.data.images.digit import load_digit, to_mnist
-from matnet.data.images.number import split_digits
+from matnet.data.images.number import read_number, split_digits
 
-__all__ = ["read_gray", "gray_from_image", "reduce", "flatten", "otsu_threshold", "label_components", "find_ink",
-           "digit_mask", "stroke_width", "normalise_stroke", "fit_field", "to_mnist", "load_digit", "split_digits",
-           "save_gray", "Ink", "FIELD", "BOX", "MAX_PIXELS", "WORK_SIDE"]
+__all__ = ["read_gray", "decode_gray", "ImageError", "gray_from_image", "reduce", "flatten", "otsu_threshold",
+           "label_components", "find_ink", "digit_mask", "stroke_width", "normalise_stroke", "fit_field", "to_mnist",
+           "load_digit", "split_digits", "read_number", "save_gray", "Ink", "NoDigit", "FIELD", "BOX", "MAX_PIXELS",
+           "WORK_SIDE"]

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matnet.data.images.ink import Ink, flatten, otsu_threshold
-from matnet.errors import MatnetError
+from matnet.data.images.ink import Ink, NoDigit, flatten, otsu_threshold
 
 __all__ = ["Blobs", "digit_mask", "dilate", "erode", "find_ink", "label_components", "speck_area", "strong_mask"]
 
@@ -159,26 +158,27 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def digit_mask(page: Ink) -> np.ndarray:
+def digit_mask(page: Ink, source: str = "image") -> np.ndarray:
     """The pixels of the one digit on the page (a boolean (H, W) mask), as described in step 4 above.
 
     The digit's main blob is the largest one that does not touch the page's edge (a ruled line or a mark at the
     margin usually does); a blob touching the edge is taken only when there is no other or it is four times
     larger and not a line (a tightly cropped digit). Blobs within a quarter of the digit's size of it, and not
     specks, are pieces of it. The mask is then the ink above the noise level within two pixels of those blobs.
+    A page with no digit is a ``NoDigit`` naming ``source``.
     """
     ink = strong_mask(page)
     unlined = remove_form_lines(ink)
     labels, count = label_components(unlined)
     if count == 0:
-        raise MatnetError("no digit found (the image is blank, has no contrast, or holds only the lines of a form)")
+        raise NoDigit(source, NoDigit.ONLY_FORM_LINES)
     blobs = Blobs.of(labels, count)
     lines_removed = int(ink.sum() - unlined.sum())
     if lines_removed and blobs.area.max() < 0.02 * lines_removed:
-        raise MatnetError("no digit found (an empty form field: only a speck inside its lines)")
+        raise NoDigit(source, NoDigit.EMPTY_FIELD)
     real = blobs.area >= speck_area(blobs.area)
     if ((blobs.right - blobs.left) > 10 * (blobs.bottom - blobs.top))[real].all():
-        raise MatnetError("no digit found (only a line: an underline or a ruled line without a digit)")
+        raise NoDigit(source, NoDigit.ONLY_A_LINE)
     h, w = labels.shape
     edge = (blobs.top == 0) | (blobs.left == 0) | (blobs.bottom == h) | (blobs.right == w)
     heights, widths = blobs.bottom - blobs.top, blobs.right - blobs.left
@@ -213,7 +213,4 @@ def digit_mask(page: Ink) -> np.ndarray:
 def find_ink(gray: np.ndarray, source: str = "image") -> tuple[Ink, np.ndarray]:
     """Steps 2-4 on a working copy of the page: (its ``Ink``, the digit's mask)."""
     page = flatten(gray, source)
-    try:
-        return page, digit_mask(page)
-    except MatnetError as err:
-        raise MatnetError(f"{source}: {err}") from None
+    return page, digit_mask(page, source)

@@ -1,5 +1,6 @@
 """Steps 2 and 3: the paper's brightness fitted by a smooth surface, the polarity read from it and the ink measured
-against it (``flatten``, an ``Ink``); the threshold between ink and paper (``otsu_threshold``)."""
+against it (``flatten``, an ``Ink``); the threshold between ink and paper (``otsu_threshold``). And ``NoDigit``,
+the one error of every step that finds no digit (this step is the first that can)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,24 @@ import numpy as np
 
 from matnet.errors import MatnetError
 
-__all__ = ["Ink", "NOISE_FLOOR", "background_surface", "flatten", "otsu_threshold"]
+__all__ = ["Ink", "NOISE_FLOOR", "NoDigit", "background_surface", "flatten", "otsu_threshold"]
 
 NOISE_FLOOR = 0.05          # ink fainter than this (on a scale where the ink is 1) is paper, however clean
+
+
+class NoDigit(MatnetError):
+    """An image with no digit in it: ``SOURCE: no digit found (WHY)``, the one message of every step that finds
+    none (for one digit or a number), ``why`` one of the reasons below. ``matnet serve`` answers it with 422."""
+
+    BLANK = "the image is blank or has no contrast"
+    ONLY_FORM_LINES = "the image is blank, has no contrast, or holds only the lines of a form"
+    EMPTY_FIELD = "an empty form field: only a speck inside its lines"
+    ONLY_A_LINE = "only a line: an underline or a ruled line without a digit"
+
+    def __init__(self, source: str, why: str):
+        super().__init__(f"{source}: no digit found ({why})")
+        self.source = source
+        self.why = why
 
 
 def _surface_terms(ys: np.ndarray, xs: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -93,7 +109,7 @@ def flatten(gray: np.ndarray, source: str = "image") -> Ink:
     blocks = np.minimum(np.minimum(ink[:-1, :-1], ink[1:, :-1]), np.minimum(ink[:-1, 1:], ink[1:, 1:]))
     top = float(blocks.max()) if blocks.size else float(ink.max())
     if top <= 0.1 or top <= 6.0 * noise:
-        raise MatnetError(f"{source}: no digit found (the image is blank or has no contrast)")
+        raise NoDigit(source, NoDigit.BLANK)
     ink = np.clip(ink / top, 0.0, 1.0).astype(np.float32)
     return Ink(ink=ink, low=max(NOISE_FLOOR, 4.0 * noise / top), dark_on_light=dark_on_light)
 

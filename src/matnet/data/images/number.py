@@ -1,6 +1,7 @@
-"""A written number -> its digits, left to right (``split_digits``): the blobs of steps 1-4 grouped into digits,
-touching digits cut where the ink is thinnest and, given a classifier, where the model reads each piece best; each
-digit then made a field as ``to_mnist`` makes one."""
+"""A written number -> its digits, left to right: the blobs of steps 1-4 grouped into digits, touching digits cut
+where the ink is thinnest (``split_digits``, geometry alone) or where a model reads each piece best
+(``read_number``, which gives each digit's probabilities too, each field scored once); each digit then made a field
+as ``to_mnist`` makes one. The model comes in as a ``predict_proba`` callable: ``data`` imports no network."""
 
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from matnet.data.images.components import (Blobs, dilate, label_components, remo
                                             strong_mask)
 from matnet.data.images.digit import check_gray, crop
 from matnet.data.images.field import fit_field
-from matnet.data.images.ink import flatten
+from matnet.data.images.ink import NoDigit, flatten
 from matnet.data.images.read import reduce
 from matnet.data.images.stroke import normalise_stroke, stroke_width
-from matnet.errors import MatnetError
 
-__all__ = ["CUT_COST", "DIGIT_ASPECT", "MIN_ASPECT", "VALLEY", "split_digits"]
+__all__ = ["CUT_COST", "DIGIT_ASPECT", "MIN_ASPECT", "VALLEY", "read_number", "split_digits"]
 
 DIGIT_ASPECT = 0.85         # a digit's usual width over its height (MNIST's median is 0.8; a "1" is 0.5, a "2" 1.0)
 MIN_ASPECT = 0.3            # a blob is cut into at most width / (this x height) digits
@@ -54,11 +54,13 @@ def _even_cuts(profile: np.ndarray, pieces: int) -> list[int]:
     return cuts
 
 
-def _segment(chosen: np.ndarray, height: float, read, classify) -> list[tuple[int, int]]:
-    """How to cut one blob (``chosen``, its mask in a window around it) into digits: a list of column ranges.
+def _segment(chosen: np.ndarray, height: float, read, classify) -> tuple[list[tuple[int, int]], dict]:
+    """How to cut one blob (``chosen``, its mask in a window around it) into digits: a list of column ranges, and
+    the probabilities ``classify`` gave each range it read ({(a, b): (classes,)}; empty without ``classify``).
 
     By geometry alone (no ``classify``): as many digits as its width holds at ``DIGIT_ASPECT`` times the line's
-    height, cut where the ink is thinnest. With ``classify`` (28x28 fields -> class probabilities), every way of
+    height, cut where the ink is thinnest. With ``classify`` ((N, 28, 28) fields -> (N, classes) probabilities,
+    called once with every piece that some way of cutting makes), every way of
     cutting it at up to three of its thinnest columns is read and scored: per piece, the log of the model's
     confidence and the plausibility of its width and height next to the line's (a fragment of a digit is
     usually short, two digits read as one too wide); per cut, ``CUT_COST`` times the strokes it crosses (a
@@ -74,7 +76,7 @@ def _segment(chosen: np.ndarray, height: float, read, classify) -> list[tuple[in
     guess = max(1, round(extent / (DIGIT_ASPECT * height)))
     default = (0, *_even_cuts(profile, guess), width)
     if classify is None:
-        return list(zip(default[:-1], default[1:]))
+        return list(zip(default[:-1], default[1:])), {}
     most = min(3, int(extent / (MIN_ASPECT * height)))
     options = {default}
     for k in range(0, most + 1):
@@ -84,8 +86,9 @@ def _segment(chosen: np.ndarray, height: float, read, classify) -> list[tuple[in
     fields = {r: read(*r) for r in ranges}
     readable = [r for r in ranges if fields[r] is not None]
     if not readable:
-        return list(zip(default[:-1], default[1:]))
-    confidence = dict(zip(readable, classify([fields[r] for r in readable]).max(axis=1)))
+        return list(zip(default[:-1], default[1:])), {}
+    probabilities = dict(zip(readable, np.asarray(classify(np.stack([fields[r] for r in readable])))))
+    confidence = {r: p.max() for r, p in probabilities.items()}
     stroke = max(stroke_width(chosen.astype(np.float32)), 1.0)
 
     def piece_score(a, b):
@@ -108,7 +111,7 @@ def _segment(chosen: np.ndarray, height: float, read, classify) -> list[tuple[in
         return sum(piece_score(a, b) for a, b in zip(bounds[:-1], bounds[1:])) - cuts
 
     best = max(sorted(options), key=score)
-    return list(zip(best[:-1], best[1:]))
+    return list(zip(best[:-1], best[1:])), probabilities
 
 
 def _piece(ink: np.ndarray, low: float, chosen: np.ndarray, a: int, b: int) -> np.ndarray | None:
@@ -188,22 +191,33 @@ def _digit_groups(blobs: Blobs) -> tuple[list[_Group], float]:
     return sorted(groups, key=lambda g: min(g.left)), height
 
 
-def split_digits(gray: np.ndarray, source: str = "image", classify=None) -> list[tuple[dict, np.ndarray]]:
-    """A written number -> its digits, left to right: a list of (box, (28, 28) float32 field).
+def split_digits(gray: np.ndarray, source: str = "image") -> list[tuple[dict, np.ndarray]]:
+    """A written number -> its digits, left to right, cut by geometry alone: a list of (box, (28, 28) float32
+    field). ``box`` is {x, y, width, height} in the image's pixels."""
+    return [(box, field) for box, field, _ in _digits(gray, source, None)]
+
+
+def read_number(gray: np.ndarray, predict_proba, source: str = "image") -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """A written number read by a model, digit by digit, left to right: a list of (box, (28, 28) float32 field,
+    (classes,) probabilities). ``predict_proba`` takes (N, 28, 28) fields to (N, classes) probabilities; it also
+    decides where touching digits are cut (``_segment``), and each field is scored once: a digit's probabilities
+    are those its cutting was decided by. ``matnet predict --multi`` reads numbers with it."""
+    return _digits(gray, source, predict_proba)
+
+
+def _digits(gray: np.ndarray, source: str, classify) -> list[tuple[dict, np.ndarray, np.ndarray | None]]:
+    """The digits of a written number, left to right: (box, field, probabilities or None without ``classify``).
 
     The ink is found as for one digit (steps 2-3), then cut into blobs; specks and ruled lines are dropped, and
     blobs that share most of their columns are one digit (a "5" written in two strokes). A blob may hold several
     touching digits: ``_segment`` decides how many and where to cut, by its width against the line's height and,
-    given ``classify`` (a function from a list of 28x28 fields to class probabilities), by what the model reads
-    in each way of cutting it. ``box`` is {x, y, width, height} in the image's pixels.
+    given ``classify``, by what the model reads in each way of cutting it. No digit at all is a ``NoDigit``.
     """
     gray = check_gray(gray, source)
     work, factor = reduce(gray)
     page = flatten(work, source)
     labels, count = label_components(remove_form_lines(strong_mask(page)))
     groups, height = _digit_groups(Blobs.of(labels, count))
-    if not groups:
-        raise MatnetError(f"{source}: no digit found (the image is blank or has no contrast)")
     digits = []
     for group in groups:
         top, left = max(min(group.top) - 3, 0), max(min(group.left) - 3, 0)
@@ -223,13 +237,18 @@ def split_digits(gray: np.ndarray, source: str = "image", classify=None) -> list
             made = piece(a, b)
             return None if made is None else made[1]
 
-        for a, b in _segment(chosen, max(height, 1.0), read, classify):
+        ranges, scored = _segment(chosen, max(height, 1.0), read, classify)
+        for a, b in ranges:
             if (made := piece(a, b)) is None:
                 continue
             mask, field = made
+            if classify is not None and (a, b) not in scored:     # (every piece kept was read while cutting)
+                scored[a, b] = np.asarray(classify(field[None]))[0]
             rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
             box = {"x": round((left + cols[0]) * factor), "y": round((top + rows[0]) * factor),
                    "width": round((cols[-1] + 1 - cols[0]) * factor),
                    "height": round((rows[-1] + 1 - rows[0]) * factor)}
-            digits.append((box, field))
+            digits.append((box, field, scored.get((a, b))))
+    if not digits:
+        raise NoDigit(source, NoDigit.ONLY_FORM_LINES)
     return digits
