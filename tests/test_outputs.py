@@ -34,7 +34,7 @@ def test_one_rule_for_the_first_free_name(tmp_path, monkeypatch):
     """``first_free`` is the one numbering (NAME, NAME-2, ... with an extension kept at the end) of a default
     output, a run folder, an input image saved by ``predict --show-input`` and a served model's name."""
     from matnet.cli.predict import save_unique
-    from matnet.cli.train import _new_config
+    from matnet.cli.common import new_config
 
     taken = {"demo", "demo-2", "a.b.png"}
     assert first_free("demo", taken.__contains__) == "demo-3" and first_free("x", taken.__contains__) == "x"
@@ -44,7 +44,7 @@ def test_one_rule_for_the_first_free_name(tmp_path, monkeypatch):
     assert free_path(tmp_path, "lr0.01") == tmp_path / "lr0.01-3"             # a folder: the dot is no extension
     monkeypatch.chdir(tmp_path)
     Path(TrainConfig().out).mkdir(parents=True)
-    assert _new_config(None, None, {}).out == TrainConfig().out + "-2"       # a run folder under a default name
+    assert new_config(None, None, {}).out == TrainConfig().out + "-2"       # a run folder under a default name
     tried = []
 
     def claim(name):                                                          # taken, or claimed as it is tried
