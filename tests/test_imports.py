@@ -77,7 +77,7 @@ def test_no_module_of_the_package_imports_itself_back():
     assert cycle is None, "import circle: " + " -> ".join(cycle)
 
 
-# The layout the README's "Layout" section draws: each part imports only from parts before it (or its own part).
+# The layout that docs/contributing.md ("Layout") draws: each part imports only from parts before it (or its own part).
 LAYERS = [
     {"matnet.backend", "matnet.strict", "matnet.errors", "matnet.fileio", "matnet.config_file", "matnet.terminal"},
     {"matnet.data"},
@@ -97,7 +97,7 @@ def part_of(module: str) -> int:
     for rank, names in enumerate(LAYERS):
         if any(module == name or module.startswith(name + ".") for name in names if name != "matnet"):
             return rank
-    assert module == "matnet", f"{module} belongs to no part of the layout: add it to LAYERS and the README"
+    assert module == "matnet", f"{module} belongs to no part of the layout: add it to LAYERS and docs/contributing.md"
     return len(LAYERS) - 1
 
 
@@ -112,11 +112,11 @@ def test_every_import_points_down_the_layout():
     assert not upward, "imports against the layout: " + ", ".join(upward)
 
 
-def test_the_readme_draws_the_same_layout():
-    readme = (ROOT.parent.parent / "README.md").read_text(encoding="utf-8")
+def test_the_contributing_page_draws_the_same_layout():
+    page = (ROOT.parent.parent / "docs" / "contributing.md").read_text(encoding="utf-8")
     drawn = ("backend → data → nn → optim → train → model, model_file → runfolder → config, run → reports, export, "
              "serve → cli")
-    assert drawn in readme
+    assert drawn in page
     assert drawn.replace("→", "->") in " ".join(matnet.__doc__.split())
 
 

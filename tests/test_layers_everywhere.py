@@ -1,7 +1,7 @@
 """Every registered layer type is known to every place that must know it, or clearly refused there.
 
-Adding a layer (the README's "Add a layer" lists the places): the registry and ``matnet.nn``, a gradient check in
-``nn/gradcheck.standard_checks``, its formula on the served page (``serve/layers.OPERATIONS``), an ONNX emitter
+Adding a layer ("Add a layer" in docs/contributing.md lists the places): the registry and ``matnet.nn``, a gradient
+check in ``nn/gradcheck.standard_checks``, its formula on the served page (``serve/layers.OPERATIONS``), an ONNX emitter
 (``export/onnx_export.EMITTERS``) and a C step (``export/c_export.STEPS``, or ``REFUSED`` with a clear error).
 Each test below fails naming the layer and the place it is missing from.
 """

@@ -2,7 +2,8 @@
 
 - ``cli.md``: the marker line ``<!-- matnet-cli-help -->`` is replaced by the real ``--help`` text of ``matnet`` and
   of every command and subcommand under it, in the order ``matnet --help`` lists them.
-- ``readme.md``: the repository's README.md, read at build time, so the site links to the README without a copy.
+- ``readme.md``: the repository's README.md, read at build time, so the site links to the README without a copy;
+  its links into ``docs/`` (``docs/benchmarks.md``, relative to the repository root) are made relative to the site.
 - The folder of the API pages is titled "API reference" in the navigation, its pages in module order.
 """
 
@@ -51,7 +52,8 @@ def cli_reference() -> str:
 def on_files(files, config):
     from mkdocs.structure.files import File
 
-    content = "---\ntitle: README\n---\n\n" + README.read_text(encoding="utf-8")
+    readme = README.read_text(encoding="utf-8").replace("](docs/", "](")   # the page lives in docs/ itself
+    content = "---\ntitle: README\n---\n\n" + readme
     files.append(File.generated(config, "readme.md", content=content))
     return files
 
