@@ -276,15 +276,15 @@ def test_the_gate_lets_slots_in_and_releases_memory_when_the_last_leaves(monkeyp
 
 
 def test_an_image_body_that_does_not_arrive_in_time_is_408(monkeypatch):
-    import matnet.serve.app as served_app
+    import matnet.serve.uploads as uploads
     from starlette.requests import Request
 
-    monkeypatch.setattr(served_app, "BODY_WAIT_S", 0.05)       # 30 s in the server
+    monkeypatch.setattr(uploads, "BODY_WAIT_S", 0.05)       # 30 s in the server
 
     async def receive():                        # a client that sends its headers, then nothing
         await asyncio.sleep(10)
 
     request = Request({"type": "http", "method": "POST", "path": "/api/predict", "headers": []}, receive)
     with pytest.raises(BadRequest) as refused:
-        asyncio.run(served_app._read_body(request))
+        asyncio.run(uploads.read_body(request))
     assert refused.value.status == 408 and "did not arrive within 0.05 s" in refused.value.message

@@ -1,0 +1,48 @@
+"""What the routes share, kept in one place: the served models (the first is the page's default), the test images
+and the image gate, as one :class:`Served` on ``app.state.served``, which a route asks for as a parameter typed
+:data:`Shared` (a FastAPI dependency: it adds nothing to the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from matnet.serve.inputs import BadRequest
+from matnet.serve.memory import ImageGate
+from matnet.serve.models import ServedModel, TestImages
+
+__all__ = ["Served", "served", "Shared"]
+
+
+class Served:
+    """The models a server serves (their names unique, the first the default), the test images it picks from, and
+    the gate bounding the images it decodes at once (:mod:`matnet.serve.memory`)."""
+
+    def __init__(self, models: list[ServedModel], test_images: TestImages | None = None,
+                 gate: ImageGate | None = None):
+        if not models:
+            raise ValueError("create_app needs at least one model")
+        self.by_name = {model.name: model for model in models}
+        if len(self.by_name) != len(models):
+            raise ValueError("the models' names must be unique")
+        self.models = list(models)
+        self.test_images = test_images or TestImages()
+        self.gate = gate or ImageGate()
+
+    def pick(self, name: str | None) -> ServedModel:
+        """The model named ``name``, the default for None; 404 for a name not served."""
+        if name is None:
+            return self.models[0]
+        if name not in self.by_name:
+            raise BadRequest(404, f"no model named {name!r}; the models are {', '.join(map(repr, self.by_name))}")
+        return self.by_name[name]
+
+
+async def served(request: Request) -> Served:
+    """The :class:`Served` of the app answering ``request`` (async: FastAPI runs it on the event loop, without a
+    hop to the thread pool)."""
+    return request.app.state.served
+
+
+Shared = Annotated[Served, Depends(served)]
