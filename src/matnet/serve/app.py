@@ -43,6 +43,8 @@ from matnet.serve.inputs import (IMAGE_TYPES, MAX_BODY_BYTES, MAX_IMAGE_PIXELS, 
                                  pixels_from_image, pixels_from_json)
 from matnet.serve.layers import encode
 from matnet.serve.memory import ImageGate
+from matnet.serve.training import Sessions
+from matnet.serve.training import router as training_router
 from matnet.serve.models import ServedModel, TestImages
 
 __all__ = ["create_app", "BodyLimit", "Answer", "STATIC"]
@@ -272,6 +274,8 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
         static_url="/docs-static")
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(RequestGuard, hosts=hosts)    # added last: it runs first
+    app.state.live = Sessions()                      # live training (matnet.serve.training)
+    app.include_router(training_router)
 
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, err: BadRequest):

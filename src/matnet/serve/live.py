@@ -38,7 +38,7 @@ from matnet.train.callbacks import Callback
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import StepRecord, TrainingDiverged, TrainingInterrupted
 
-__all__ = ["LiveSession", "step_view", "IDLE_SECONDS", "VAL_IMAGES", "MAX_BATCH"]
+__all__ = ["LiveSession", "SessionError", "step_view", "IDLE_SECONDS", "VAL_IMAGES", "MAX_BATCH"]
 
 IDLE_SECONDS = 60.0   # a session no request has touched for this long ends (its page is gone)
 VAL_IMAGES = 500      # the fixed slice of validation images the live accuracy is measured on
@@ -100,6 +100,7 @@ class LiveSession:
         self._cond = threading.Condition()
         self._allowed = 0                  # steps the trainer may take before it waits
         self._closing = False
+        self._waiting = False              # the trainer is at a step boundary, waiting for the next step
         self._lr: float | None = None      # a learning rate to set before the next step
         self.last: StepRecord | None = None   # the last recorded step (``step()``), for ``check``
         self._measure()
@@ -141,12 +142,14 @@ class LiveSession:
     def _wait(self):
         """At a step boundary: wait until another step is allowed (or the session closes: then stop here)."""
         with self._cond:
+            self._waiting = True
             self._cond.notify_all()
-            while self._allowed == 0 and not self._closing:
-                if time.monotonic() - self.touched > IDLE_SECONDS:
+            while (self._allowed == 0 or self.idle) and not self._closing:
+                if self.idle:              # running or not, nobody is watching: stop here
                     self._closing = True
                     break
                 self._cond.wait(timeout=1.0)
+            self._waiting = False
             if self._closing:
                 raise KeyboardInterrupt
             self._allowed -= 1
@@ -154,12 +157,21 @@ class LiveSession:
                 self.trainer.optimizer.lr, self._lr = self._lr, None
 
     # --- commands --------------------------------------------------------------------------------------------
+    def touch(self) -> None:
+        """A request about this session came (its page is still there)."""
+        self.touched = time.monotonic()
+
+    @property
+    def idle(self) -> bool:
+        """No request for IDLE_SECONDS: the page is gone (the trainer stops at its next step boundary)."""
+        return time.monotonic() - self.touched > IDLE_SECONDS
+
     @property
     def running(self) -> bool:
         return self._allowed > 0 and self._thread.is_alive()
 
     def _usable(self):
-        self.touched = time.monotonic()
+        self.touch()
         if not self._thread.is_alive():
             why = self.error or ("every epoch is done" if self.finished else "the session was closed")
             raise SessionError(f"training session {self.id} has stopped: {why}")
@@ -173,11 +185,17 @@ class LiveSession:
             self._allowed = steps
             self._cond.notify_all()
 
+    def _at_boundary(self) -> None:
+        """Wait (holding the lock's condition) until the trainer waits at a step boundary or has stopped."""
+        while not self._waiting and self._thread.is_alive():
+            self._cond.wait(timeout=1.0)
+
     def pause(self) -> None:
-        """Stop at the next step boundary."""
+        """Stop at the next step boundary; returns once the trainer is there."""
         with self._cond:
-            self.touched = time.monotonic()
+            self.touch()
             self._allowed = 0
+            self._at_boundary()
 
     def set_lr(self, lr: float) -> None:
         """The learning rate from the next step on (a schedule, if any, scales it as before)."""
@@ -193,6 +211,8 @@ class LiveSession:
             self._usable()
             if self._allowed:
                 raise SessionError(f"training session {self.id} is running: pause it before stepping")
+            self._at_boundary()
+            self._usable()
             target = self.steps + 1
             self.trainer.record = record = StepRecord()
             self._allowed = 1
@@ -206,7 +226,7 @@ class LiveSession:
         return step_view(self, record, rows=rows)
 
     def status(self) -> dict:
-        self.touched = time.monotonic()
+        self.touch()
         trainer = self.trainer
         return {"id": self.id, "step": self.steps, "epoch": trainer.epochs_done + 1 if not self.finished
                 else trainer.epochs_done, "epochs": self.config.epochs,
