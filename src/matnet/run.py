@@ -27,7 +27,7 @@ from matnet.train.diagnose import Diagnose
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import Trainer, TrainingDiverged
 
-__all__ = ["train_run", "prepare_run", "build_model", "make_augment"]
+__all__ = ["train_run", "prepare_run", "make_trainer", "build_model", "make_augment"]
 
 
 def build_model(config: TrainConfig, dataset):
@@ -63,17 +63,29 @@ def make_augment(config: TrainConfig, image_shape):
                    flip=config.flip, rng=np.random.default_rng([config.seed, 1]))
 
 
-def prepare_run(config: TrainConfig, *, progress: bool = True):
-    """``(dataset, splits, model)`` for the config (``train``, ``lr-find``): the data fetched if needed and split,
-    the model built, and the images of every split shaped as the model's input (for convolutions, the (N, 784) rows
-    seen as (N, 1, 28, 28): a view, no copy)."""
-    dataset = load_dataset(config.dataset, progress=progress)
+def prepare_run(config: TrainConfig, *, progress: bool = True, download: bool = True):
+    """``(dataset, splits, model)`` for the config (``train``, ``lr-find``, live training in ``matnet serve``): the
+    data fetched if needed (``download=False``: a MatnetError when it is not cached) and split, the model built, and
+    the images of every split shaped as the model's input (for convolutions, the (N, 784) rows seen as
+    (N, 1, 28, 28): a view, no copy)."""
+    dataset = load_dataset(config.dataset, progress=progress, download=download)
     splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
     model = build_model(config, dataset)
     for split in ("x_train", "x_val", "x_test"):
         rows = getattr(splits, split)
         setattr(splits, split, rows.reshape(len(rows), *model.input_shape))
     return dataset, splits, model
+
+
+def make_trainer(config: TrainConfig, model, image_shape, *, callbacks=(), checkpoint=None) -> Trainer:
+    """The trainer of a run: the config's optimizer (with its schedule), batch size, epochs, clipping, seed and
+    augmentation. ``matnet train`` and live training in ``matnet serve`` both use it, so the same settings train
+    the same weights."""
+    schedule = make_schedule(config.schedule, config.epochs, config.warmup)
+    optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum, schedule=schedule)
+    return Trainer(model, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
+                   clip_norm=config.clip_norm or None, seed=config.seed, callbacks=list(callbacks),
+                   augment=make_augment(config, image_shape), checkpoint=checkpoint)
 
 
 class _OnTrainBegin(Callback):
@@ -106,8 +118,6 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
         saved = None
         folder.check_new(force=force)
     dataset, splits, model = prepare_run(config, progress=progress)
-    schedule = make_schedule(config.schedule, config.epochs, config.warmup)
-    optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum, schedule=schedule)
 
     def start():
         if not saved:
@@ -123,9 +133,7 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     callbacks = [_OnTrainBegin(start), MetricsLog(folder.write_metrics), BestModel(folder.save_best),
                  StepLog(folder.write_steps), layer_stats, diagnosis]
     callbacks += standard_callbacks(patience=config.patience, bar=progress, lines=progress, file=log)
-    trainer = Trainer(model, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
-                      clip_norm=config.clip_norm or None, seed=config.seed, callbacks=callbacks,
-                      augment=make_augment(config, dataset.image_shape), checkpoint=folder.checkpoint)
+    trainer = make_trainer(config, model, dataset.image_shape, callbacks=callbacks, checkpoint=folder.checkpoint)
     if saved:
         trainer.load_state_dict(*saved)
     try:

@@ -22,8 +22,8 @@ def test_create_app_needs_models_with_unique_names(cnn_file):
 
 
 def test_the_route_table_of_the_docstring_is_the_api(client):
-    drawn = {(method, re.sub(r"\{[^}]*\}", "{}", path))
-             for method, path in re.findall(r"^\s+(GET|POST)\s+(/api/\S+)", matnet.serve.app.__doc__, re.M)}
+    rows = re.findall(r"^\s+(GET|POST|PATCH|DELETE)\s+(/api/\S+)", matnet.serve.app.__doc__, re.M)
+    drawn = {(method, re.sub(r"\{[^}]*\}", "{}", path)) for method, path in rows}
     schema = client.get("/openapi.json").json()["paths"]
     served = {(method.upper(), re.sub(r"\{[^}]*\}", "{}", path)) for path, operations in schema.items()
               for method in operations}

@@ -18,9 +18,13 @@ from schemathesis.generation import GenerationMode  # noqa: E402 - after the che
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("part", ["served", "live"])
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
-def test_no_generated_request_gets_a_server_error(app, mode):
+def test_no_generated_request_gets_a_server_error(app, mode, part):
+    """The routes of the served models and those of live training fuzzed apart, 100 cases each, so that each part
+    gets its share of the cases."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    schema = schema.exclude(path_regex="^/api/train") if part == "served" else schema.include(path_regex="^/api/train")
     seen = set()
 
     @given(case=schema.as_strategy(mode))
@@ -33,7 +37,13 @@ def test_no_generated_request_gets_a_server_error(app, mode):
         assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} " \
                                            f"{response.text[:500]}"
 
-    check()
+    try:
+        check()
+    finally:
+        app.state.served.live.close()            # a live-training session the generated requests started
+    if part == "live":
+        assert {path for _, path, _ in seen} >= {"/api/train", "/api/train/{session_id}/step"}
+        return
     assert "/api/predict" in {path for _, path, _ in seen}
     if mode == GenerationMode.POSITIVE:     # every route was called, and some generated images were classified
         assert {path for _, path, _ in seen} >= {"/api/health", "/api/models/{name}", "/api/test-images/{index}"}

@@ -120,10 +120,13 @@ class Network:
         return self
 
     # --- the two passes ------------------------------------------------------------------------------
-    def forward(self, x, training: bool = False):
-        """x: (N, *input_shape) -> output (N, *output_shape); ``training`` turns on dropout and caching."""
+    def forward(self, x, training: bool = False, *, seen: dict | None = None):
+        """x: (N, *input_shape) -> output (N, *output_shape); ``training`` turns on dropout and caching.
+        ``seen``, if given, receives each layer's output by the layer's name (for looking at one step)."""
         for layer in self.layers:
             x = layer.forward(x, training)
+            if seen is not None:
+                seen[layer.name] = x
         return x
 
     __call__ = forward
@@ -136,9 +139,12 @@ class Network:
             seen += inner
         return seen
 
-    def backward(self, dout):
-        """dout = dL/d(output) -> fills every layer's grads; returns dL/dx only if the first layer computes it."""
+    def backward(self, dout, *, seen: dict | None = None):
+        """dout = dL/d(output) -> fills every layer's grads; returns dL/dx only if the first layer computes it.
+        ``seen``, if given, receives the gradient of each layer's output, ``dL/d(out)``, by the layer's name."""
         for layer in reversed(self.layers):
+            if seen is not None:
+                seen[layer.name] = dout
             dout = layer.backward(dout)
         return dout
 

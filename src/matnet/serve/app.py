@@ -10,6 +10,17 @@ documented by FastAPI's OpenAPI page (``/docs``, with Swagger UI's files served 
     POST /api/predict                   a PNG/JPEG/WebP upload or a JSON 28x28 array -> probabilities and label;
                                         ?layers=true adds every layer's output, ?explain=true gradient x input
 
+    Live training (:mod:`matnet.serve.routes.training`, one session at a time):
+    POST   /api/train                   settings -> a paused session (201 {"id"})
+    GET    /api/train/{id}              its step, epoch, whether it runs, the last loss and validation accuracy
+    GET    /api/train/{id}/history      every step's loss, the validation accuracies
+    POST   /api/train/{id}/step         one step, answered with its matrices (forward, backward, update)
+    POST   /api/train/{id}/run          {"steps": N} in the background
+    POST   /api/train/{id}/pause        stop at the next step boundary
+    PATCH  /api/train/{id}              {"lr": x} from the next step on
+    POST   /api/train/{id}/check        one gradient entry against central differences (float64)
+    DELETE /api/train/{id}              end it
+
 The limits are in :mod:`matnet.serve.inputs`; a request that breaks one gets a 4xx and ``{"detail": message}``.
 Predictions take no lock: inference only reads a network (:mod:`matnet.serve.models`). Decoding images (a few
 at once, see :mod:`matnet.serve.memory`) and running convolutional networks happens in the server's thread pool,
@@ -35,7 +46,7 @@ from matnet.serve.inputs import MAX_BODY_BYTES, MAX_IMAGE_PIXELS, BadRequest
 from matnet.serve.memory import ImageGate
 from matnet.serve.models import ServedModel, TestImages
 from matnet.serve.routes import models as model_routes
-from matnet.serve.routes import page, predict
+from matnet.serve.routes import page, predict, training
 from matnet.serve.routes import test_images as test_image_routes
 from matnet.serve.routes.page import STATIC
 from matnet.serve.state import Served
@@ -66,4 +77,5 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
     app.include_router(model_routes.router)
     app.include_router(test_image_routes.router)
     app.include_router(predict.router)
+    app.include_router(training.router)
     return app

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from matnet.serve.inputs import BadRequest
+from matnet.serve.live import Sessions
 from matnet.serve.memory import ImageGate
 from matnet.serve.models import ServedModel, TestImages
 
@@ -17,7 +18,7 @@ __all__ = ["Served", "served", "Shared"]
 
 class Served:
     """The models a server serves (their names unique, the first the default), the test images it picks from, and
-    the gate bounding the images it decodes at once (:mod:`matnet.serve.memory`)."""
+    the gate bounding the images it decodes at once (:mod:`matnet.serve.memory`), and its live-training session."""
 
     def __init__(self, models: list[ServedModel], test_images: TestImages | None = None,
                  gate: ImageGate | None = None):
@@ -29,6 +30,7 @@ class Served:
         self.models = list(models)
         self.test_images = test_images or TestImages()
         self.gate = gate or ImageGate()
+        self.live = Sessions()      # live training (matnet.serve.live, routes.training)
 
     def pick(self, name: str | None) -> ServedModel:
         """The model named ``name``, the default for None; 404 for a name not served."""

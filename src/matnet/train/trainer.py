@@ -40,7 +40,7 @@ from matnet.train.checkpoint import save_checkpoint
 from matnet.train.interrupt import deferred_sigint
 from matnet.train.metrics import correct_count, evaluate
 
-__all__ = ["BestEpoch", "History", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train_step"]
+__all__ = ["BestEpoch", "History", "StepRecord", "Trainer", "TrainingDiverged", "TrainingInterrupted", "train_step"]
 
 
 def check_learns(optimizer: Optimizer, epochs: int, steps_per_epoch: int) -> None:
@@ -57,17 +57,45 @@ def check_learns(optimizer: Optimizer, epochs: int, steps_per_epoch: int) -> Non
                       f"learn nothing: use more steps (a smaller batch size or more epochs) or another schedule")
 
 
-def train_step(model, loss, optimizer, xb, yb, *, progress: float, augment=None, clip_norm: float | None = None):
+class StepRecord:
+    """What one training step computed, kept for looking at it (``matnet serve``'s step-through): the batch ``x``
+    (after augmentation) and ``y``, each layer's output (``outputs``) and the gradient of each layer's output
+    (``output_grads``), both by layer name, the loss, and copies of the parameters and their gradients
+    (``"layer.key"``) as they were just before the optimizer's update (after clipping). Nothing is recomputed:
+    these are the arrays of ``train_step`` itself."""
+
+    def __init__(self):
+        self.x = self.y = self.loss = None
+        self.batch = None                # the rows of the training set (its caller may say which)
+        self.outputs: dict = {}
+        self.output_grads: dict = {}
+        self.params: dict = {}
+        self.grads: dict = {}
+
+    def keep(self, model) -> None:
+        for layer in model.all_layers():
+            for key in layer.params:
+                self.params[f"{layer.name}.{key}"] = layer.params[key].copy()
+                self.grads[f"{layer.name}.{key}"] = layer.grads[key].copy()
+
+
+def train_step(model, loss, optimizer, xb, yb, *, progress: float, augment=None, clip_norm: float | None = None,
+               record: StepRecord | None = None):
     """One step of the module docstring on the batch (xb, yb), ``progress`` epochs into training; returns
-    ``(L, logits)``, both on the device (nothing is read back)."""
+    ``(L, logits)``, both on the device (nothing is read back). ``record``, if given, keeps what the step computed
+    (``StepRecord``; copies cost time, so only a step that is looked at is recorded)."""
     if augment is not None:
         xb = augment(xb)
-    logits = model.forward(xb, training=True)
+    outputs, output_grads = (None, None) if record is None else (record.outputs, record.output_grads)
+    logits = model.forward(xb, training=True, seen=outputs)
     value = loss.forward(logits, yb)
-    model.backward(loss.backward())
+    model.backward(loss.backward(), seen=output_grads)
     params = model.parameters
     if clip_norm is not None:
         clip_grad_norm(params.grads, clip_norm)
+    if record is not None:
+        record.x, record.y, record.loss = xb, yb, value
+        record.keep(model)
     optimizer.step(params, progress)
     return value, logits
 
@@ -187,6 +215,8 @@ class Trainer:
         self._epoch_rng_state = None     # the batch generator before this epoch's shuffle
         self._consistent = True          # False while a step is half done: no checkpoint then
         self._stop_requested = False
+        self.order = None                # this epoch's order of the training rows (None: not shuffled)
+        self.record = None               # a StepRecord that the next step fills, or None (see train_step)
 
     def _emit(self, hook: str, *args) -> None:
         for callback in self.callbacks:
@@ -232,14 +262,14 @@ class Trainer:
             self.totals = EpochTotals()
         else:  # resuming part-way: draw this epoch's order again from the generator as it was
             self.rng.bit_generator.state = self._epoch_rng_state
-        order = batches.order()
+        order = self.order = batches.order()
         self._emit("on_epoch_begin", epoch)
         started = time.perf_counter()
         for xb, yb in batches.batches(order, self.epoch_step):
             self._consistent = False
             with np.errstate(over="ignore", invalid="ignore"):   # a NaN is reported at the next read, once
                 loss, logits = train_step(self.model, self.loss, self.optimizer, xb, yb, augment=self.augment,
-                                          clip_norm=self.clip_norm,
+                                          clip_norm=self.clip_norm, record=self.record,
                                           progress=epoch - 1 + (self.epoch_step + 1) / self.steps_per_epoch)
             self.totals.add(loss, correct_count(logits, yb), len(xb), self.epoch_step)
             self.epoch_step += 1

@@ -1,0 +1,378 @@
+"""Live training for ``matnet serve``: one network trained step by step in a background thread, that a page (or a
+script) starts, runs, pauses, steps once and looks into.
+
+The training is ``matnet train``'s own: the same data preparation (``run.prepare_run``), the same trainer
+(``run.make_trainer``) and so the same ``train_step``, batch order and numerics. Same settings and seed, same
+weights after the same number of steps. The trainer runs in its own thread; a callback (``_Gate``) holds it at
+each step boundary until it is allowed more steps (``run``, ``step``), so pausing never leaves a step half done.
+
+One step can be *recorded* (``step()``): the trainer fills a :class:`~matnet.train.trainer.StepRecord` with the
+arrays that step computed (each layer's output and output gradient, the parameters and gradients before the
+update), and ``step_view`` lays them out per Dense layer as the matrices of the formulas:
+
+    forward   Z = A_prev @ W.T + b,  A = act(Z),  P = softmax(Z_L)
+    backward  dZ_L = (P - Y) / m,  dW = dZ.T @ A_prev,  db = dZ summed over rows,  dA_prev = dZ @ W,
+              dZ_prev = dA_prev * act'(Z_prev)
+    update    W_new = W - lr * dW  (SGD; momentum and Adam as their docstrings say)
+
+``check`` compares one entry of ``dW`` or ``db`` with central differences, in float64, on the same batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+
+import numpy as np
+
+from matnet.backend import to_numpy
+from matnet.config import TrainConfig
+from matnet.errors import MatnetError
+from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from matnet.nn.dense import Dense
+from matnet.nn.losses import SoftmaxCrossEntropy
+from matnet.run import make_trainer, prepare_run
+from matnet.serve.inputs import BadRequest
+from matnet.train.callbacks import Callback
+from matnet.train.metrics import evaluate
+from matnet.train.trainer import StepRecord, TrainingDiverged, TrainingInterrupted
+
+__all__ = ["LiveSession", "Sessions", "SessionError", "step_view", "IDLE_SECONDS", "VAL_IMAGES", "MAX_BATCH"]
+
+IDLE_SECONDS = 60.0   # a session no request has touched for this long ends (its page is gone)
+VAL_IMAGES = 500      # the fixed slice of validation images the live accuracy is measured on
+VAL_EVERY = 20        # steps between two measurements of it while running
+MAX_BATCH = 1024
+ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh)
+
+
+class SessionError(BadRequest, MatnetError):
+    """A command the session cannot take now: a MatnetError in Python, and for the server a BadRequest whose
+    ``status`` (409 unless said) it answers with."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(status, message)
+
+
+class _Gate(Callback):
+    """Holds the trainer at each step boundary until the session allows another step."""
+
+    def __init__(self, session: "LiveSession"):
+        self.session = session
+
+    def on_train_begin(self, trainer):
+        self.session._wait()
+
+    def on_batch_end(self, trainer, step, loss):
+        self.session._stepped(trainer, step, loss)
+        if trainer.epochs_done + 1 < trainer.epochs or step + 1 < trainer.steps_per_epoch:
+            self.session._wait()        # the last step of the last epoch is let through: training ends
+
+
+class LiveSession:
+    """A network trained live from ``config`` (an MLP; the dataset must be in the local cache).
+
+    Commands (any thread): ``run(steps)``, ``pause()``, ``step()`` (one recorded step, answered with its arrays),
+    ``set_lr(lr)`` (from the next step on), ``check(layer, param, index)``, ``status()``, ``close()``. The trainer's
+    thread starts paused."""
+
+    def __init__(self, config: TrainConfig, *, session_id: str = "1"):
+        if config.model != "mlp":
+            raise MatnetError("live training takes an MLP (model = 'mlp')")
+        if not 1 <= config.batch_size <= MAX_BATCH:
+            raise MatnetError(f"batch size must be 1 to {MAX_BATCH:,}, got {config.batch_size}")
+        config.check()
+        self.id, self.config = session_id, config
+        self.dataset, self.splits, self.model = prepare_run(config, progress=False, download=False)
+        held = self.splits.x_val if len(self.splits.x_val) else self.splits.x_train
+        labels = self.splits.y_val if len(self.splits.x_val) else self.splits.y_train
+        self.val_x, self.val_y = held[:VAL_IMAGES], labels[:VAL_IMAGES]
+        self.trainer = make_trainer(config, self.model, self.dataset.image_shape, callbacks=[_Gate(self)])
+        self.trainer.read_every = 1        # every step's loss is shown: the trainer's NaN check runs at each
+        self.steps = 0                     # steps taken
+        self.losses: list[tuple[int, float]] = []        # (step, batch loss)
+        self.accuracy: list[tuple[int, float]] = []      # (step, accuracy on the validation slice)
+        self.error: str | None = None      # why training stopped by itself (diverged), or None
+        self.finished = False              # every epoch done
+        self.started = time.monotonic()
+        self.touched = self.started        # the last command's time (see IDLE_SECONDS)
+        self._cond = threading.Condition()
+        self._allowed = 0                  # steps the trainer may take before it waits
+        self._closing = False
+        self._waiting = False              # the trainer is at a step boundary, waiting for the next step
+        self._lr: float | None = None      # a learning rate to set before the next step
+        self.last: StepRecord | None = None   # the last recorded step (``step()``), for ``check``
+        self._measure()
+        self._thread = threading.Thread(target=self._train, name=f"matnet-live-{session_id}", daemon=True)
+        self._thread.start()
+
+    # --- the trainer's thread ------------------------------------------------------------------------------
+    def _train(self):
+        x, y = self.splits.x_train, self.splits.y_train
+        try:
+            self.trainer.fit(x, y)
+            self.finished = True
+        except TrainingDiverged as err:
+            self.error = str(err)
+        except TrainingInterrupted:
+            pass
+        except Exception as err:  # noqa: BLE001 - a session's failure is reported by status(), not lost
+            self.error = f"{type(err).__name__}: {err}"
+        finally:
+            with self._cond:
+                self._allowed = 0
+                self._cond.notify_all()
+
+    def _stepped(self, trainer, step, loss):
+        if trainer.record is not None:   # the rows of the training set this step used
+            size, start = len(trainer.record.y), step * trainer.batch_size
+            order = trainer.order
+            trainer.record.batch = np.arange(start, start + size) if order is None else \
+                to_numpy(order[start:start + size])
+        self.steps += 1
+        self.losses.append((self.steps, float(to_numpy(loss))))
+        if self.steps % VAL_EVERY == 0 or self._allowed == 0:
+            self._measure()
+
+    def _measure(self):
+        accuracy = evaluate(self.model, self.val_x, self.val_y)["accuracy"]
+        self.accuracy.append((self.steps, float(accuracy)))
+
+    def _wait(self):
+        """At a step boundary: wait until another step is allowed (or the session closes: then stop here)."""
+        with self._cond:
+            self._waiting = True
+            self._cond.notify_all()
+            while (self._allowed == 0 or self.idle) and not self._closing:
+                if self.idle:              # running or not, nobody is watching: stop here
+                    self._closing = True
+                    break
+                self._cond.wait(timeout=1.0)
+            self._waiting = False
+            if self._closing:
+                raise KeyboardInterrupt
+            self._allowed -= 1
+            if self._lr is not None:
+                self.trainer.optimizer.lr, self._lr = self._lr, None
+
+    # --- commands --------------------------------------------------------------------------------------------
+    def touch(self) -> None:
+        """A request about this session came (its page is still there)."""
+        self.touched = time.monotonic()
+
+    @property
+    def idle(self) -> bool:
+        """No request for IDLE_SECONDS: the page is gone (the trainer stops at its next step boundary)."""
+        return time.monotonic() - self.touched > IDLE_SECONDS
+
+    @property
+    def running(self) -> bool:
+        return self._allowed > 0 and self._thread.is_alive()
+
+    def _usable(self):
+        self.touch()
+        if not self._thread.is_alive():
+            why = self.error or ("every epoch is done" if self.finished else "the session was closed")
+            raise SessionError(f"training session {self.id} has stopped: {why}")
+
+    def run(self, steps: int) -> None:
+        """Let the trainer take ``steps`` more steps in the background."""
+        if not 1 <= steps <= 1_000_000:
+            raise SessionError(f"steps must be 1 to 1,000,000, got {steps}", 422)
+        with self._cond:
+            self._usable()
+            self._allowed = steps
+            self._cond.notify_all()
+
+    def _at_boundary(self) -> None:
+        """Wait (holding the lock's condition) until the trainer waits at a step boundary or has stopped."""
+        while not self._waiting and self._thread.is_alive():
+            self._cond.wait(timeout=1.0)
+
+    def pause(self) -> None:
+        """Stop at the next step boundary; returns once the trainer is there."""
+        with self._cond:
+            self.touch()
+            self._allowed = 0
+            self._at_boundary()
+
+    def set_lr(self, lr: float) -> None:
+        """The learning rate from the next step on (a schedule, if any, scales it as before)."""
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise SessionError(f"lr must be a finite number > 0, got {lr}", 422)
+        with self._cond:
+            self._usable()
+            self._lr = float(lr)
+
+    def step(self, rows: int = 16) -> dict:
+        """Take one step, recorded, and answer with it (``step_view``); refused while running."""
+        with self._cond:
+            self._usable()
+            if self._allowed:
+                raise SessionError(f"training session {self.id} is running: pause it before stepping")
+            self._at_boundary()
+            self._usable()
+            target = self.steps + 1
+            self.trainer.record = record = StepRecord()
+            self._allowed = 1
+            self._cond.notify_all()
+            while self.steps < target and self._thread.is_alive():
+                self._cond.wait(timeout=1.0)
+            self.trainer.record = None
+        if self.steps < target:
+            self._usable()     # says why the trainer stopped
+        self.last = record
+        return step_view(self, record, rows=rows)
+
+    def status(self) -> dict:
+        self.touch()
+        trainer = self.trainer
+        return {"id": self.id, "step": self.steps, "epoch": trainer.epochs_done + 1 if not self.finished
+                else trainer.epochs_done, "epochs": self.config.epochs,
+                "steps_per_epoch": trainer.steps_per_epoch, "running": self.running,
+                "lr": self._lr if self._lr is not None else trainer.optimizer.lr,
+                "loss": self.losses[-1][1] if self.losses else None,
+                "val_accuracy": self.accuracy[-1][1] if self.accuracy else None,
+                "finished": self.finished, "error": self.error, "config": self.settings()}
+
+    def settings(self) -> dict:
+        c = self.config
+        return {"layers": list(c.layers), "activation": c.activation, "optimizer": c.optimizer, "lr": c.lr,
+                "batch_size": c.batch_size, "seed": c.seed, "epochs": c.epochs, "schedule": c.schedule}
+
+    def check(self, layer: int, param: str, index: list[int], h: float = 1e-5) -> dict:
+        """One entry of the last recorded step's ``dW`` or ``db`` against central differences of the loss, both in
+        float64 on that step's batch with the weights as they were before its update."""
+        record = self.last
+        if record is None:
+            raise SessionError("no step recorded yet: take one step first")
+        dense = [one for one in self.model.layers if isinstance(one, Dense)]
+        if not 0 <= layer < len(dense):
+            raise SessionError(f"layer must be 0 to {len(dense) - 1} (the Dense layers in order), got {layer}", 422)
+        if param not in ("W", "b"):
+            raise SessionError(f"param must be 'W' or 'b', got {param!r}", 422)
+        name = dense[layer].name
+        shape = record.params[f"{name}.{param}"].shape
+        if len(index) != len(shape) or not all(0 <= i < n for i, n in zip(index, shape)):
+            raise SessionError(f"index must be within {list(shape)}, got {index}", 422)
+        net = copy.deepcopy(self.model).astype(np.float64)
+        for one in net.all_layers():
+            for key in one.params:
+                one.params[key][...] = to_numpy(record.params[f"{one.name}.{key}"]).astype(np.float64)
+        x = to_numpy(record.x).astype(np.float64)
+        y = to_numpy(record.y)
+        loss = SoftmaxCrossEntropy()
+        target = next(one for one in net.layers if one.name == name).params[param]
+        where = tuple(index)
+
+        def value() -> float:
+            return float(to_numpy(loss.forward(net.forward(x, training=True), y)))
+
+        value()
+        net.backward(loss.backward())
+        analytic = float(to_numpy(next(one for one in net.layers if one.name == name).grads[param][where]))
+        saved = float(target[where])
+        target[where] = saved + h
+        up = value()
+        target[where] = saved - h
+        down = value()
+        target[where] = saved
+        numeric = (up - down) / (2 * h)
+        relative = abs(numeric - analytic) / max(abs(numeric), abs(analytic), 1e-12)
+        return {"layer": layer, "name": name, "param": param, "index": list(index), "numeric": numeric,
+                "analytic": analytic, "step_analytic": float(to_numpy(record.grads[f"{name}.{param}"][where])),
+                "relative_error": relative, "h": h}
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout=30)
+
+
+def _rows(a, rows: int) -> np.ndarray:
+    return to_numpy(a)[:rows]
+
+
+def step_view(session: LiveSession, record: StepRecord, *, rows: int = 16) -> dict:
+    """The recorded step as matrices, one entry per Dense layer in order: ``name``, ``input`` (the layer whose
+    output is ``A_prev``, or ``"x"``), ``activation``, ``W`` (out x in, as matnet stores it), ``b``, ``Z``, ``A``
+    (the activation's output; for the last layer the softmax ``P``), ``dZ``, ``dW``, ``db`` and ``W_new`` (after
+    the optimizer's update). Arrays with a batch axis (``x``, ``Z``, ``A``, ``dZ``) keep their first ``rows``
+    rows; ``dW`` and ``db`` are the whole batch's. NumPy arrays, float32."""
+    model, trainer = session.model, session.trainer
+    layers = model.layers
+    size = len(record.batch)
+    out = {"step": session.steps, "epoch": trainer.epochs_done + 1, "loss": float(to_numpy(record.loss)),
+           "lr": float(trainer.optimizer.rate), "optimizer": session.config.optimizer, "batch": record.batch,
+           "batch_size": size, "rows": min(rows, size), "x": _rows(record.x, rows), "y": _rows(record.y, rows),
+           "layers": []}
+    source = "x"
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Dense):
+            if not isinstance(layer, ACTIVATIONS):
+                source = layer.name
+            continue
+        after = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(after, ACTIVATIONS):
+            activation, a = type(after).__name__, record.outputs[after.name]
+        else:
+            activation, a = "Softmax", model.probabilities(record.outputs[layer.name])
+        out["layers"].append({
+            "name": layer.name, "input": source, "activation": activation,
+            "W": to_numpy(record.params[f"{layer.name}.W"]), "b": to_numpy(record.params[f"{layer.name}.b"]),
+            "Z": _rows(record.outputs[layer.name], rows), "A": _rows(a, rows),
+            "dZ": _rows(record.output_grads[layer.name], rows),
+            "dW": to_numpy(record.grads[f"{layer.name}.W"]), "db": to_numpy(record.grads[f"{layer.name}.b"]),
+            "W_new": to_numpy(layer.params["W"]).copy(), "b_new": to_numpy(layer.params["b"]).copy()})
+        source = after.name if isinstance(after, ACTIVATIONS) else layer.name
+    return out
+
+
+class Sessions:
+    """The live sessions of one server: at most one at a time (a stopped or abandoned one gives way)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.current: LiveSession | None = None
+        self.made = 0
+
+    def start(self, config: TrainConfig) -> LiveSession:
+        with self.lock:
+            old = self.current
+            if old is not None and old._thread.is_alive() and not old.idle:
+                raise SessionError(f"training session {old.id} is live (step {old.steps}); end it first with "
+                                      f"DELETE /api/train/{old.id}")
+            self.made += 1
+            session_id = str(self.made)
+        if old is not None:
+            old.close()
+        try:
+            session = LiveSession(config, session_id=session_id)
+        except SessionError:
+            raise
+        except MatnetError as err:
+            status = 503 if "not in the local cache" in str(err) or "matnet data fetch" in str(err) else 422
+            raise SessionError(str(err), status) from None
+        with self.lock:
+            self.current = session
+        return session
+
+    def get(self, session_id: str) -> LiveSession:
+        session = self.current
+        if session is None or session.id != session_id:
+            raise SessionError(f"no training session {session_id!r}", 404)
+        return session
+
+    def end(self, session_id: str) -> None:
+        session = self.get(session_id)
+        with self.lock:
+            if self.current is session:
+                self.current = None
+        session.close()
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.close()

@@ -1,0 +1,157 @@
+"""The live-training API of ``matnet serve`` (see :mod:`matnet.serve.live` for what a session does):
+
+    POST   /api/train                 settings (JSON) -> a paused session: 201 {"id"}; 409 while another one lives
+    GET    /api/train/{id}            step, epoch, running, lr, the last loss and validation accuracy, settings
+    GET    /api/train/{id}/history    every step's loss and the validation accuracies so far
+    POST   /api/train/{id}/step       one step, answered with its matrices (?rows=16, ?encoding=list|base64)
+    POST   /api/train/{id}/run        {"steps": N}: that many steps in the background (202)
+    POST   /api/train/{id}/pause      stop at the next step boundary
+    PATCH  /api/train/{id}            {"lr": x}: the learning rate from the next step on
+    POST   /api/train/{id}/check      {"layer", "param", "index"}: one gradient entry against central differences
+    DELETE /api/train/{id}            end the session
+
+One session lives per server at a time; one that no request has touched for a minute (its page is gone) ends by
+itself and no longer blocks a new one. Settings outside their ranges, and unknown fields, are refused with 422
+naming them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from matnet.config import TrainConfig
+from matnet.serve.layers import encode
+from matnet.serve.live import MAX_BATCH
+from matnet.serve.state import Shared
+
+__all__ = ["router", "TrainSettings"]
+
+router = APIRouter(prefix="/api/train", tags=["live training"])
+
+
+class TrainSettings(BaseModel):
+    """A live session's settings: an MLP on MNIST (the defaults: 784-32-10, ReLU, SGD at 0.1, batches of 32)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layers: list[int] = Field(default_factory=lambda: [784, 32, 10], min_length=2, max_length=6,
+                              description="layer sizes, 784 first and 10 last (e.g. [784, 128, 64, 10])")
+    activation: Literal["relu", "leaky_relu", "sigmoid", "tanh"] = "relu"
+    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
+    lr: float = Field(0.1, gt=0, allow_inf_nan=False, description="the learning rate")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    epochs: int = Field(5, ge=1, le=100)
+    schedule: Literal["constant", "cosine"] = "constant"
+    weight_decay: float = Field(0.0, ge=0, le=1, allow_inf_nan=False)
+    subset: int = Field(0, ge=0, le=60_000, description="train on the first N images (0: all)")
+
+    def config(self) -> TrainConfig:
+        return TrainConfig(model="mlp", dropout=0.0, val_size=10_000, **self.model_dump())
+
+
+class RunSteps(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    steps: int = Field(ge=1, le=1_000_000)
+
+
+class NewRate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lr: float = Field(gt=0, allow_inf_nan=False)
+
+
+class CheckEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    layer: int = Field(ge=0, description="the Dense layer, counted from 0 in order")
+    param: Literal["W", "b"]
+    index: list[int] = Field(min_length=1, max_length=2)
+
+
+def _exact(array, encoding: str) -> dict:
+    """An array as JSON: ``{"shape", "data"}`` with every float32 value exactly (so that a script can check
+    ``W_new == W - lr * dW`` to float32 precision), or ``encode``'s base64."""
+    a = np.asarray(array)
+    if encoding == "base64":
+        return encode(a, "base64")
+    return {"shape": list(a.shape), "data": a.tolist()}
+
+
+@router.post("", status_code=201, summary="Start a paused training session")
+async def start(shared: Shared, settings: TrainSettings | None = None) -> dict:
+    """An MLP on the cached MNIST, paused before its first step: ``{"id"}``. 409 while another session lives,
+    503 when MNIST is not in the local cache (``matnet data fetch mnist``)."""
+    session = await run_in_threadpool(shared.live.start, (settings or TrainSettings()).config())
+    return {"id": session.id, **session.status()}
+
+
+@router.get("/{session_id}", summary="A session's position and latest figures")
+def status(shared: Shared, session_id: str) -> dict:
+    return shared.live.get(session_id).status()
+
+
+@router.get("/{session_id}/history", summary="Every step's loss and the validation accuracies so far")
+def history(shared: Shared, session_id: str, since: int = Query(0, ge=0)) -> dict:
+    """``loss``: ``[step, loss]`` pairs after step ``since``; ``val_accuracy``: ``[step, accuracy]`` pairs (the
+    first 500 validation images)."""
+    session = shared.live.get(session_id)
+    session.touch()
+    return {"step": session.steps, "loss": [list(p) for p in session.losses[since:]],
+            "val_accuracy": [list(p) for p in session.accuracy]}
+
+
+@router.post("/{session_id}/step", summary="Take one step and see its matrices")
+async def step(shared: Shared, session_id: str, rows: int = Query(16, ge=1, le=MAX_BATCH),
+               encoding: Literal["list", "base64"] = "list") -> dict:
+    """One training step, answered with what it computed: ``step``, ``loss``, ``batch`` (the indices of the
+    training images used), ``x`` and ``y`` (its first ``rows`` rows), and ``layers``, one entry per Dense layer in
+    order with ``W`` (out x in, before the update), ``b``, ``Z``, ``A``, ``dZ``, ``dW``, ``db``, ``W_new`` and
+    ``b_new`` (after it). 409 while the session runs."""
+    session = shared.live.get(session_id)
+    view = await run_in_threadpool(session.step, rows=rows)
+    arrays = ("x", "y")
+    out = {key: (_exact(value, encoding) if key in arrays else value) for key, value in view.items()}
+    out["batch"] = [int(i) for i in view["batch"]]
+    out["layers"] = [{key: (value if isinstance(value, str) else _exact(value, encoding))
+                      for key, value in layer.items()} for layer in view["layers"]]
+    return out
+
+
+@router.post("/{session_id}/run", status_code=202, summary="Run steps in the background")
+def run(shared: Shared, session_id: str, body: RunSteps) -> dict:
+    session = shared.live.get(session_id)
+    session.run(body.steps)
+    return session.status()
+
+
+@router.post("/{session_id}/pause", summary="Stop at the next step boundary")
+def pause(shared: Shared, session_id: str) -> dict:
+    session = shared.live.get(session_id)
+    session.pause()
+    return session.status()
+
+
+@router.patch("/{session_id}", summary="Change the learning rate from the next step on")
+def change(shared: Shared, session_id: str, body: NewRate) -> dict:
+    session = shared.live.get(session_id)
+    session.set_lr(body.lr)
+    return session.status()
+
+
+@router.post("/{session_id}/check", summary="Check one gradient entry against central differences")
+async def check(shared: Shared, session_id: str, body: CheckEntry) -> dict:
+    """Of the last step taken with ``/step``: ``numeric`` (central differences of the loss in float64 on that
+    step's batch), ``analytic`` (the backward pass in float64) and ``relative_error``; ``step_analytic`` is the
+    float32 value the step itself used."""
+    session = shared.live.get(session_id)
+    return await run_in_threadpool(session.check, body.layer, body.param, body.index)
+
+
+@router.delete("/{session_id}", status_code=204, summary="End the session")
+async def end(shared: Shared, session_id: str) -> Response:
+    await run_in_threadpool(shared.live.end, session_id)
+    return Response(status_code=204)

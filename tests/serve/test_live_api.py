@@ -1,0 +1,105 @@
+"""The live-training API (``/api/train``) through FastAPI's test client: a session started, stepped, checked, run,
+paused and ended; every bad input a 4xx naming what was wrong."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+
+def array(encoded: dict) -> np.ndarray:
+    return np.asarray(encoded["data"], dtype=np.float64).reshape(encoded["shape"])
+
+
+@pytest.fixture
+def live(client, mnist):
+    """A paused 784-32-10 session (SGD at 0.1, batches of 16); ended afterwards."""
+    answer = client.post("/api/train", json={"layers": [784, 32, 10], "optimizer": "sgd", "lr": 0.1,
+                                             "batch_size": 16, "seed": 1})
+    assert answer.status_code == 201, answer.text
+    session = answer.json()["id"]
+    yield session
+    client.delete(f"/api/train/{session}")
+
+
+def test_a_step_answers_with_its_matrices_and_sgd_is_w_minus_lr_dw(client, live):
+    answer = client.post(f"/api/train/{live}/step")
+    assert answer.status_code == 200, answer.text
+    step = answer.json()
+    assert step["step"] == 1 and len(step["batch"]) == 16 and [layer["name"] for layer in step["layers"]] == \
+        ["dense_1", "dense_2"]
+    x = array(step["x"])
+    hidden, last = step["layers"]
+    assert array(hidden["W"]).shape == (32, 784) and array(last["dZ"]).shape == (16, 10)
+    for layer, a_prev in ((hidden, x), (last, array(hidden["A"]))):
+        W, dW = array(layer["W"]).astype(np.float32), array(layer["dW"]).astype(np.float32)
+        np.testing.assert_array_equal(array(layer["W_new"]), W - np.float32(0.1) * dW)   # float32, bit for bit
+        np.testing.assert_allclose(dW, array(layer["dZ"]).T @ a_prev, rtol=1e-4, atol=1e-6)
+    assert client.get(f"/api/train/{live}").json()["step"] == 1
+    base64 = client.post(f"/api/train/{live}/step", params={"encoding": "base64", "rows": 4}).json()
+    assert base64["step"] == 2 and base64["layers"][0]["Z"]["shape"] == [4, 32] and "base64" in base64["x"]
+
+
+def test_the_check_button_compares_central_differences(client, live):
+    client.post(f"/api/train/{live}/step")
+    answer = client.post(f"/api/train/{live}/check", json={"layer": 0, "param": "W", "index": [3, 400]})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["relative_error"] < 1e-6 and {"numeric", "analytic"} <= set(found)
+    for body, status, words in (({"layer": 5, "param": "W", "index": [0, 0]}, 409, "layer must be 0 to 1"),
+                                ({"layer": 0, "param": "W", "index": [99, 0]}, 409, "index must be within"),
+                                ({"layer": 0, "param": "gamma", "index": [0]}, 422, "param"),
+                                ({"layer": 0, "param": "W", "index": [0], "extra": 1}, 422, "extra")):
+        answer = client.post(f"/api/train/{live}/check", json=body)
+        assert answer.status_code in (status, 422) and words in answer.text, (body, answer.text)
+
+
+def test_run_in_the_background_pause_and_change_the_rate(client, live):
+    assert client.patch(f"/api/train/{live}", json={"lr": 0.05}).json()["lr"] == 0.05
+    assert client.post(f"/api/train/{live}/run", json={"steps": 30}).status_code == 202
+    deadline = time.monotonic() + 60
+    while client.get(f"/api/train/{live}").json()["step"] < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = client.get(f"/api/train/{live}").json()
+    assert status["step"] == 30 and status["loss"] is not None and 0 <= status["val_accuracy"] <= 1
+    history = client.get(f"/api/train/{live}/history").json()
+    assert [step for step, _ in history["loss"]] == list(range(1, 31)) and history["val_accuracy"][-1][0] == 30
+    assert client.post(f"/api/train/{live}/run", json={"steps": 100_000}).status_code == 202
+    assert client.post(f"/api/train/{live}/step").status_code == 409          # running: pause first
+    assert client.post(f"/api/train/{live}/pause").json()["running"] is False
+    answer = client.post(f"/api/train/{live}/step")
+    assert answer.status_code == 200, answer.text
+
+
+def test_one_session_at_a_time_and_an_ended_one_is_gone(client, live):
+    answer = client.post("/api/train", json={})
+    assert answer.status_code == 409 and f"training session {live} is live" in answer.json()["detail"]
+    assert client.delete(f"/api/train/{live}").status_code == 204
+    assert client.get(f"/api/train/{live}").status_code == 404
+    again = client.post("/api/train")
+    assert again.status_code == 201
+    client.delete(f"/api/train/{again.json()['id']}")
+
+
+@pytest.mark.parametrize("body,words", [
+    ({"layers": [784, 32, 10], "colour": "red"}, "colour"),
+    ({"lr": 0}, "lr"), ({"lr": "fast"}, "lr"), ({"batch_size": 2048}, "batch_size"), ({"batch_size": 0}, "batch_size"),
+    ({"optimizer": "lbfgs"}, "optimizer"), ({"activation": "swish"}, "activation"), ({"layers": [784]}, "layers"),
+    ({"layers": [100, 10]}, "layers must start with 784"), ({"layers": [784, 0, 10]}, "layer sizes"),
+    ({"layers": [784, 10_000_000, 10]}, "parameters"), ({"epochs": 0}, "epochs"), ({"seed": -1}, "seed"),
+])
+def test_bad_settings_are_a_422_naming_them(client, mnist, body, words):
+    answer = client.post("/api/train", json=body)
+    assert answer.status_code == 422 and words in answer.text, answer.text
+
+
+def test_bad_commands(client, live):
+    assert client.get("/api/train/nope").status_code == 404
+    for body in ({"steps": 0}, {"steps": "many"}, {}):
+        assert client.post(f"/api/train/{live}/run", json=body).status_code == 422
+    assert client.patch(f"/api/train/{live}", json={"lr": -1}).status_code == 422
+    assert client.post(f"/api/train/{live}/check", json={"layer": 0, "param": "W", "index": [0, 0]}).status_code \
+        == 409     # no step taken yet
+    assert client.post(f"/api/train/{live}/step", params={"rows": 0}).status_code == 422
