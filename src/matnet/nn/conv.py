@@ -91,7 +91,7 @@ class Conv2D(Layer):
             return None
         # dx = col2im(d @ Wm), one kernel position at a time: position (u, v)'s block of d @ Wm is d @ W[:, :, u, v],
         # added straight to where that position read, so the (N*Ho*Wo, k*k*C) matrix is never built (what it saves:
-        # the README's CNN profile).
+        # the CNN profile in docs/benchmarks.md).
         n = dout.shape[0]
         W = self.params["W"]
         dx = col2im(lambda u, v: (d @ W[:, :, u, v]).reshape(n, ho, wo, c), padded_shape, k, self.stride, ho, wo)

@@ -34,7 +34,7 @@ def from_rows(rows, n: int, h: int, w: int):
 
 def column_sums(a):
     """a: (M, C) -> (C,), the sum of each column, as ``ones(M) @ a``: a BLAS product reads the tall matrix once,
-    where ``a.sum(axis=0)`` walks it row by row (the README's CNN profile has the figures)."""
+    where ``a.sum(axis=0)`` walks it row by row (the CNN profile in docs/benchmarks.md has the figures)."""
     return xp.ones(a.shape[0], dtype=a.dtype) @ a
 
 
@@ -50,7 +50,7 @@ class Channels:
     What it hides, for speed: the (M, C) rows are used as (M/r, r*C), r positions to a row, the same memory.
     Broadcasting a (C,) vector down (M, C) runs NumPy's inner loop C values at a time, and C is small (32, 64);
     with r positions to a row the runs are r times longer (``each`` repeats v r times). On the cnn preset's first
-    BatchNorm, (100352, 32), that made an operation 1.6 -> 1.15 ms (the README's CNN profile).
+    BatchNorm, (100352, 32), that made an operation 1.6 -> 1.15 ms (the CNN profile in docs/benchmarks.md).
     """
 
     def __init__(self, x):
@@ -127,7 +127,7 @@ def im2col(x, k: int, stride: int):
     if c > 1:
         return windows(x, k, stride).transpose(0, 2, 3, 4, 5, 1).reshape(n * ho * wo, k * k * c), (ho, wo)
     # One channel (the input images): runs of one value would make that copy element by element; copying one
-    # kernel position at a time reads whole image rows instead (the README's CNN profile has the figures).
+    # kernel position at a time reads whole image rows instead (the CNN profile in docs/benchmarks.md has the figures).
     x_cl = x.transpose(0, 2, 3, 1)
     cols = xp.empty((n, ho, wo, k, k), dtype=x.dtype)
     for u in range(k):
