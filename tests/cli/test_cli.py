@@ -65,6 +65,12 @@ def test_runtime_errors_give_one_line_and_exit_1(tmp_path):
                                  "adam, adamw"),
     (["--momentum", "1"], "settings: momentum must be in [0, 1), got 1.0"),
     (["--dropout", "1"], "settings: Dropout(p=1.0): p must be in [0, 1)"),
+    (["--epochs", "0"], "settings: epochs must be at least 1, got 0"),
+    (["--batch-size", "0"], "settings: batch size must be at least 1, got 0"),
+    (["--dense", "0"], "settings: dense must be positive, got 0"),
+    (["--seed", "-1"], "settings: seed must be >= 0, got -1"),
+    (["--clip-norm", "-1"], "settings: clip-norm must be >= 0, got -1.0"),
+    (["--subset", "-5"], "settings: subset must be >= 0, got -5"),
 ])
 def test_a_setting_a_constructor_refuses_gives_its_one_line_and_exit_1(args, message, tmp_path):
     """The command line only parses these numbers and names; the rule, and its words, are the constructor's."""

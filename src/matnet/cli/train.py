@@ -68,7 +68,7 @@ def _architecture(config: TrainConfig) -> str:
          "Architecture (mlp sized by --layers, cnn by --filters and --dense; resnet is fixed).")
 @_option("--layers", "layers", IntList(), "MLP layer sizes, input first, classes last.")
 @_option("--filters", "filters", IntList(), "cnn: channels of each conv block (each halves the image).")
-@_option("--dense", "dense", click.IntRange(min=1), "cnn: width of the hidden dense layer.")
+@_option("--dense", "dense", int, "cnn: width of the hidden dense layer.")
 @_option("--activation", "activation", click.Choice(list(ACTIVATIONS)), "Hidden-layer activation.")
 @_option("--dropout", "dropout", float, "Dropout after each hidden layer, in [0, 1).")
 @_option("--optimizer", "optimizer", str, "Optimizer.", metavar=_choices(OPTIMIZERS))
@@ -77,19 +77,19 @@ def _architecture(config: TrainConfig) -> str:
 @_option("--schedule", "schedule", str, "Learning-rate schedule.", metavar=_choices(SCHEDULES))
 @_option("--warmup", "warmup", float, "Epochs of linear learning-rate warm-up.")
 @_option("--weight-decay", "weight_decay", float, "L2 weight decay (decoupled for adamw).")
-@_option("--clip-norm", "clip_norm", click.FloatRange(min=0), "Clip the gradient's global norm (0: off).")
-@_option("--patience", "patience", click.IntRange(min=0), "Early stopping after N epochs without a better "
+@_option("--clip-norm", "clip_norm", float, "Clip the gradient's global norm (0: off).")
+@_option("--patience", "patience", int, "Early stopping after N epochs without a better "
          "validation loss, restoring the best weights (0: off).")
-@_option("--batch-size", "batch_size", click.IntRange(min=1), "Mini-batch size.")
-@_option("--epochs", "epochs", click.IntRange(min=1), "Passes over the training set.")
-@_option("--seed", "seed", click.IntRange(min=0), "Seed for weights, dropout and batch order.")
+@_option("--batch-size", "batch_size", int, "Mini-batch size.")
+@_option("--epochs", "epochs", int, "Passes over the training set.")
+@_option("--seed", "seed", int, "Seed for weights, dropout and batch order.")
 @click.option("--augment/--no-augment", "augment", default=DEFAULTS.augment, show_default=True,
               help="Randomly shift (<= 2 px) and rotate (<= 10 degrees) training images.")
 @click.option("--flip/--no-flip", "flip", default=DEFAULTS.flip, show_default=True,
               help="Randomly mirror training images left-right (for clothing; digits have a handedness).")
 @_option("--dataset", "dataset", str, "mnist, fashion-mnist, or a dataset you fetched with --idx-dir.")
-@_option("--subset", "subset", click.IntRange(min=0), "Use only the first N training images (0: all).")
-@_option("--val-size", "val_size", click.IntRange(min=0), "Training images held out for validation.")
+@_option("--subset", "subset", int, "Use only the first N training images (0: all).")
+@_option("--val-size", "val_size", int, "Training images held out for validation.")
 @click.option("--out", "out", type=click.Path(file_okay=False),
               help="Run folder to write (an existing run is refused without --force). Default: a new folder, "
                    "runs/mlp, runs/mlp-2, ... (runs/cnn-2 for the cnn preset, and so on).")
