@@ -10,6 +10,7 @@ parsed); an error here lists at most ``MAX_LISTED`` unknown keys and shows a val
 from __future__ import annotations
 
 import difflib
+import math
 import reprlib
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import tomli_w
 
-from matnet.errors import MatnetError
+from matnet.errors import MatnetError, SettingError
 from matnet.config_file import read_toml
 from matnet.nn.activations import ACTIVATIONS
 from matnet.nn.dropout import Dropout
@@ -82,8 +83,8 @@ class TrainConfig:
         if not self.dense > 0:
             raise MatnetError(f"dense must be positive, got {self.dense}")
         for key in ("clip_norm", "patience", "subset", "val_size", "seed"):
-            if getattr(self, key) < 0:
-                raise MatnetError(f"{key.replace('_', '-')} must be >= 0, got {getattr(self, key)}")
+            if not 0 <= getattr(self, key) < math.inf:      # NaN and infinity fail this too
+                raise MatnetError(f"{key.replace('_', '-')} must be a number >= 0, got {getattr(self, key)}")
         try:
             schedule = make_schedule(self.schedule, self.epochs, self.warmup)
             make_optimizer(self.optimizer, self.lr, self.weight_decay, self.momentum, schedule=schedule)
@@ -112,7 +113,7 @@ class TrainConfig:
                 named.append(f"{_short(key)}" + (f" (did you mean '{close[0]}'?)" if close else ""))
             if len(unknown) > MAX_LISTED:
                 named.append(f"and {len(unknown) - MAX_LISTED:,} more")
-            raise MatnetError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; known "
+            raise SettingError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; known "
                               f"keys: {', '.join(kinds)}")
         checked = {}
         for key, value in values.items():
@@ -121,7 +122,7 @@ class TrainConfig:
         try:
             config.check()
         except MatnetError as err:
-            raise MatnetError(f"{source}: {err}") from None
+            raise SettingError(f"{source}: {err}") from None
         return config
 
 
@@ -147,7 +148,7 @@ def _typed(key, value, kind, source):
         list[int]: isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value),
     }[kind]
     if not ok:
-        raise MatnetError(f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {_short(value)}")
+        raise SettingError(f"{source}: key '{key}' must be {_KIND_NAMES[kind]}, got {_short(value)}")
     return float(value) if kind is float else value
 
 

@@ -68,14 +68,18 @@ def test_runtime_errors_give_one_line_and_exit_1(tmp_path):
     (["--epochs", "0"], "settings: epochs must be at least 1, got 0"),
     (["--batch-size", "0"], "settings: batch size must be at least 1, got 0"),
     (["--dense", "0"], "settings: dense must be positive, got 0"),
-    (["--seed", "-1"], "settings: seed must be >= 0, got -1"),
-    (["--clip-norm", "-1"], "settings: clip-norm must be >= 0, got -1.0"),
-    (["--subset", "-5"], "settings: subset must be >= 0, got -5"),
+    (["--seed", "-1"], "settings: seed must be a number >= 0, got -1"),
+    (["--clip-norm", "-1"], "settings: clip-norm must be a number >= 0, got -1.0"),
+    (["--clip-norm", "nan"], "settings: clip-norm must be a number >= 0, got nan"),
+    (["--lr", "nan"], "settings: learning rate must be a positive number, got nan"),
+    (["--weight-decay", "inf"], "settings: weight decay must be a number >= 0, got inf"),
+    (["--subset", "-5"], "settings: subset must be a number >= 0, got -5"),
 ])
-def test_a_setting_a_constructor_refuses_gives_its_one_line_and_exit_1(args, message, tmp_path):
-    """The command line only parses these numbers and names; the rule, and its words, are the constructor's."""
+def test_a_setting_a_constructor_refuses_gives_its_one_line_and_exit_2(args, message, tmp_path):
+    """The command line only parses these numbers and names; the rule, and its words, are the constructor's (or
+    the config's); a bad value exits 2, as the README says."""
     done = matnet("train", *args, "--out", str(tmp_path / "r"), env={"MATNET_CACHE": str(tmp_path / "cache")})
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [f"matnet: error: {message}"] and done.stdout == ""
     assert not (tmp_path / "r").exists() and not (tmp_path / "cache").exists()   # refused before any data
 
@@ -143,7 +147,7 @@ def test_config_file_errors_are_one_line(tmp_path):
     config = tmp_path / "run.toml"
     config.write_text("epochs = 'many'\n")
     done = matnet("train", "--config", str(config))
-    assert done.returncode == 1
+    assert done.returncode == 2                          # a bad value, as for a flag
     assert done.stderr.strip() == f"matnet: error: {config}: key 'epochs' must be an integer, got 'many'"
 
 

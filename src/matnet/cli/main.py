@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except (MatnetError, ValueError) as err:
         if debug:
             raise
-        return _error(str(err), 1)
+        return _error(str(err), getattr(err, "exit_code", 1))   # 2 for a SettingError: a bad flag or value
     except OSError as err:  # a read-only folder, a full disk, a file where a folder should be
         if debug:
             raise
