@@ -29,6 +29,30 @@ def test_a_default_name_takes_the_first_free_one_in_runs(tmp_path, monkeypatch):
     assert default_output("plot.png").name == "plot-3.png" and first.read_text() == "1"
 
 
+def test_a_default_name_is_reserved_so_two_commands_at_once_never_share_it(tmp_path, monkeypatch, capsys):
+    """Each pick makes its name exclusively before anything is written: many threads picking at once get as many
+    names; a command that fails before writing gives its name back."""
+    import threading
+
+    monkeypatch.chdir(tmp_path)
+    assert [default_output("a.png").name, default_output("a.png").name] == ["a.png", "a-2.png"]   # nothing written
+    picked, start = [], threading.Barrier(8)
+
+    def pick():
+        start.wait()
+        picked.append(default_output("compare.png").name)
+
+    threads = [threading.Thread(target=pick) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(picked) == sorted(["compare.png"] + [f"compare-{k}.png" for k in range(2, 9)])
+    assert main(["compare", str(tmp_path / "no-such-run")]) == 1
+    capsys.readouterr()
+    assert not (tmp_path / "runs" / "compare-9.png").exists()       # reserved, then given back
+
+
 
 def test_one_rule_for_the_first_free_name(tmp_path, monkeypatch):
     """``first_free`` is the one numbering (NAME, NAME-2, ... with an extension kept at the end) of a default
@@ -115,3 +139,51 @@ def test_compare_writes_its_default_figure_under_a_free_name(tmp_path, monkeypat
     assert (tmp_path / "runs" / "compare.png").is_file() and (tmp_path / "runs" / "compare-2.png").is_file()
     assert main(["compare", "runs/a", "runs/b", "--out", "runs/compare.png"]) == 1       # named: refused
     assert main(["compare", "runs/a", "runs/b", "--out", "runs/compare.png", "--force"]) == 0
+
+
+def special_targets(folder: Path) -> list[Path]:
+    """A named pipe, and (as root, which can make one) a character device that is a copy of /dev/null."""
+    import os
+    import stat
+
+    made = [folder / "pipe"]
+    os.mkfifo(made[0])
+    if os.geteuid() == 0:
+        made.append(folder / "null")
+        os.mknod(made[1], 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    return made
+
+
+def test_force_never_replaces_a_device_or_a_pipe(tmp_path, capsys):
+    """--force replaces regular files only: a device or a named pipe where matnet would write stays what it is,
+    with one line saying why (the rename that writes a file atomically would have put a plain file in its place).
+    """
+    import stat
+
+    build_mlp([784, 8, 10]).save(tmp_path / "m")
+    for target in special_targets(tmp_path):
+        kind = "a named pipe (FIFO)" if target.name == "pipe" else "a device"
+        message = f"matnet: error: {target}: {kind}, not a file; matnet replaces only regular files, --force or not"
+        assert main(["export", str(tmp_path / "m"), "--format", "onnx", "-o", str(target), "--force"]) == 1
+        assert capsys.readouterr().err.strip() == message
+        folder = tmp_path / f"c-{target.name}"
+        folder.mkdir()
+        (folder / "model.c").symlink_to(target)                     # a link is replaced itself: allowed
+        (folder / "model.h").unlink(missing_ok=True)
+        import os
+
+        os.rename(target, folder / "model.h")                        # the device itself where a file goes
+        assert main(["export", str(tmp_path / "m"), "--format", "c", "-o", str(folder), "--force"]) == 1
+        assert f"{folder / 'model.h'}: {kind}, not a file" in capsys.readouterr().err
+        with pytest.raises(MatnetError, match="not a file; matnet replaces only regular files"):
+            named_output(folder / "model.h", force=True)
+        mode = (folder / "model.h").lstat().st_mode
+        assert stat.S_ISFIFO(mode) if target.name == "pipe" else stat.S_ISCHR(mode)
+        run = tmp_path / f"run-{target.name}"
+        run.mkdir()
+        os.rename(folder / "model.h", run / "config.toml")
+        assert main(["train", "--epochs", "1", "--subset", "100", "--val-size", "50", "--out", str(run),
+                     "--force"]) == 1
+        assert f"{run / 'config.toml'}: {kind}, not a file" in capsys.readouterr().err
+        mode = (run / "config.toml").lstat().st_mode
+        assert stat.S_ISFIFO(mode) if target.name == "pipe" else stat.S_ISCHR(mode)

@@ -33,8 +33,9 @@ from pathlib import Path
 
 from matnet.errors import MatnetError
 
-__all__ = ["atomic_path", "write_text", "write_json", "remove_leftovers", "first_free", "free_path",
-           "default_output", "named_output", "DEFAULT_FOLDER", "open_regular", "read_regular", "NotRegularFile"]
+__all__ = ["atomic_path", "write_text", "write_json", "remove_leftovers", "first_free", "free_path", "unreserve",
+           "default_output", "named_output", "DEFAULT_FOLDER", "open_regular", "read_regular", "NotRegularFile",
+           "refuse_special_target"]
 
 DEFAULT_FOLDER = "runs"     # where files written under a default name land, in the current folder (as run folders do)
 
@@ -59,10 +60,27 @@ def free_path(folder: str | os.PathLike, stem: str, suffix: str = "") -> Path:
 
 
 def default_output(name: str, folder: str | os.PathLike = DEFAULT_FOLDER) -> Path:
-    """``folder/name``, or ``folder/STEM-2.EXT``, ``-3``, ...: the first name not taken (the folder made)."""
+    """``folder/name``, or ``folder/STEM-2.EXT``, ``-3``, ...: the first name not taken (the folder made),
+    reserved at once as an empty file made exclusively, so that two commands running together never pick the same
+    name (the real file then replaces it; ``unreserve`` removes it if nothing was written)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return free_path(folder, Path(name).stem, Path(name).suffix)
+
+    def taken(candidate: str) -> bool:
+        try:
+            os.close(os.open(folder / candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            return True
+        return False
+
+    return folder / first_free(Path(name).stem, taken, Path(name).suffix)
+
+
+def unreserve(path: str | os.PathLike) -> None:
+    """Remove the empty file ``default_output`` reserved, when the command failed before writing there."""
+    with contextlib.suppress(OSError):
+        if os.lstat(path).st_size == 0:
+            os.unlink(path)
 
 
 def named_output(path: str | os.PathLike, *, force: bool, made_by_matnet=None) -> Path:
@@ -72,6 +90,7 @@ def named_output(path: str | os.PathLike, *, force: bool, made_by_matnet=None) -
     path = Path(path)
     if path.is_dir():
         raise MatnetError(f"{path} is a folder; give the name of the file to write")
+    refuse_special_target(path)
     if (path.exists() or path.is_symlink()) and not force and not (made_by_matnet and made_by_matnet(path)):
         raise MatnetError(f"{path} already exists: add --force (force=True in Python) to replace it, or give "
                           f"another name")
@@ -82,6 +101,7 @@ def named_output(path: str | os.PathLike, *, force: bool, made_by_matnet=None) -
 def atomic_path(path: str | os.PathLike, suffix: str = ""):
     """Yield a temporary path to write; on success it replaces ``path``, on error it is removed."""
     path = Path(path)
+    refuse_special_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path)
     # the name ends in ``suffix`` because some writers (np.savez) append their extension otherwise
@@ -90,6 +110,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it the mode any new file gets
     try:
         yield Path(tmp)
+        refuse_special_target(path)     # again: it may have appeared while the file was written
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -137,6 +158,19 @@ def _refuse_special(path, mode: int) -> None:
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
         raise NotRegularFile(f"{path}: {kind}, not a file; matnet reads only regular files")
+
+
+def refuse_special_target(path: str | os.PathLike) -> None:
+    """A NotRegularFile when ``path`` names a device, a named pipe or a socket: matnet writes a file by renaming a
+    new one over the old, which would put a plain file where /dev/null was; ``--force`` replaces regular files
+    only. (A symbolic link is replaced itself, never what it points to.)"""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode)):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise NotRegularFile(f"{path}: {kind}, not a file; matnet replaces only regular files, --force or not")
 
 
 def open_regular(path: str | os.PathLike):

@@ -34,7 +34,8 @@ import numpy as np
 from matnet.data.datasets import load_dataset
 from matnet.errors import MatnetError
 from matnet.config_file import parse_toml
-from matnet.fileio import atomic_path, open_regular, read_regular, remove_leftovers, write_json, write_text
+from matnet.fileio import (atomic_path, open_regular, read_regular, refuse_special_target, remove_leftovers, write_json,
+                           write_text)
 from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
 from matnet.terminal import shown
@@ -111,6 +112,8 @@ class RunFolder:
         for path in (self.path, *self.path.parents):
             if path.exists() and not path.is_dir():
                 raise MatnetError(f"{path} is a file, not a folder: choose another --out")
+        for path in self._run_files():
+            refuse_special_target(path)         # a device or FIFO is never replaced, --force or not
         if self.is_run() and not force:
             raise MatnetError(f"{self.path} already holds a run: continue it with 'matnet train --resume "
                               f"{self.path}', choose another --out, or add --force to replace it")

@@ -13,7 +13,7 @@ from matnet.data.datasets import KNOWN, cache_dir, cache_path, cached_names, fet
 from matnet.data.idx import write_idx
 from matnet.data.sources import PARTS
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path
+from matnet.fileio import atomic_path, refuse_special_target
 
 
 @click.group()
@@ -96,6 +96,8 @@ def export_idx(name: str, folder, *, train_size: int | None = None, force: bool 
         if path.exists() and not path.is_dir():
             raise MatnetError(f"{path} is a file, not a folder: choose another folder")
     paths = {part: folder / stem for part, stem in PARTS.items()}
+    for path in paths.values():
+        refuse_special_target(path)             # a device or FIFO is never replaced, --force or not
     there = [path.name for path in paths.values() if path.exists() or path.is_symlink()]
     if there and not force:
         raise MatnetError(f"{folder} already holds {', '.join(there)}: choose another folder, or add --force to "

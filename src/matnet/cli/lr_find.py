@@ -19,7 +19,7 @@ from matnet.cli.train import train
 from matnet.config import TrainConfig, config_toml
 from matnet.errors import MatnetError
 from matnet.config_file import parse_toml, read_toml
-from matnet.fileio import default_output, named_output, write_text
+from matnet.fileio import default_output, named_output, unreserve, write_text
 from matnet.optim.optimizers import make_optimizer
 from matnet.run import prepare_run
 from matnet.train.lr_find import lr_find as range_test
@@ -76,8 +76,14 @@ def lr_find(ctx, config_file, preset, steps, plot, apply, force, as_json, **opti
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum)
     result = range_test(model, optimizer, splits.x_train, splits.y_train, steps=steps, batch_size=config.batch_size,
                         seed=config.seed)
+    reserved = plot_path is None
     plot_path = plot_path or default_output("lr-find.png")
-    plot_lr_find(result, plot_path)
+    try:
+        plot_lr_find(result, plot_path)
+    except BaseException:
+        if reserved:
+            unreserve(plot_path)
+        raise
     verb = _apply(Path(apply), config, result.suggestion, force) if apply else None
     if as_json:
         echo_json({"suggestion": result.suggestion, "minimum": result.minimum, "steepest": result.steepest,

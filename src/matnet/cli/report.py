@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from matnet.cli.common import echo, echo_json
-from matnet.fileio import default_output, named_output
+from matnet.fileio import default_output, named_output, unreserve
 from matnet.reports.compare import compare_runs
 from matnet.reports.report import write_report
 
@@ -35,10 +35,16 @@ def report(run, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def compare(runs, out, html_path, force, as_json):
     """Overlay the learning curves of RUNS in one figure and print their final figures side by side."""
-    out = str(named_output(out, force=force) if out else default_output("compare.png"))
     if html_path:
         html_path = str(named_output(html_path, force=force))
-    table = compare_runs(runs, out, html_path)
+    reserved = not out
+    out = str(named_output(out, force=force) if out else default_output("compare.png"))
+    try:
+        table = compare_runs(runs, out, html_path)
+    except BaseException:
+        if reserved:
+            unreserve(out)
+        raise
     if as_json:
         echo_json({"figure": out, "html": html_path, "runs": table})
         return

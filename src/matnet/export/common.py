@@ -9,7 +9,7 @@ import numpy as np
 from matnet.backend import to_numpy
 from matnet.nn.batchnorm import fold
 from matnet.errors import MatnetError
-from matnet.fileio import named_output
+from matnet.fileio import named_output, refuse_special_target
 
 __all__ = ["check_file_target", "check_folder_target", "batchnorm_affine", "float32"]
 
@@ -38,6 +38,8 @@ def check_folder_target(path: str | Path, force: bool, names: list[str], made_by
     exist only empty, or with ``force`` (which replaces those files and touches nothing else in it), or holding
     only files among ``names`` that ``made_by_matnet(file)`` says matnet wrote (an export made again)."""
     path = Path(path)
+    for name in names:
+        refuse_special_target(path / name)       # a device where a file goes: never replaced
     if path.exists() and not path.is_dir():
         raise MatnetError(f"{path} is a file; give a folder to write {', '.join(names)} into")
     present = list(path.iterdir()) if path.is_dir() else []

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matnet.backend import to_host
+from matnet.fileio import atomic_path
 from matnet.optim.optimizers import Adam
 from matnet.optim.schedules import Schedule
 from matnet.train.batches import BatchIterator
@@ -151,5 +152,6 @@ def plot_lr_find(result: LRFindResult, path) -> None:
     ax.set_title("learning-rate range test")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
