@@ -29,7 +29,7 @@ import os
 
 import numpy
 
-from matnet.errors import MatnetError
+from matnet.errors import MatnetError, SettingError
 
 __all__ = ["xp", "use_device", "device", "device_info", "to_device", "to_numpy", "to_host", "is_device_array",
            "to_floats", "DeviceRandom", "random_state", "set_random_state", "transfers", "DEVICES"]
@@ -101,13 +101,13 @@ def use_device(name: str) -> str:
     """Make ``name`` (``cpu``, ``cuda`` or ``strict``; or the module names ``numpy``, ``cupy``) the device of
     everything made from now on; returns the device's name. A MatnetError says what to install when CuPy or a
     GPU is missing. Choose the device before making a model: arrays stay on the device they were made on."""
-    global _device
+    global _device, ENV_ERROR
     key = str(name).strip().lower()
     key = {module: device for device, module in DEVICES.items()}.get(key, key)
     if key not in DEVICES:
         raise MatnetError(f"unknown device {name!r}: choose one of {', '.join(DEVICES)}")
     xp._switch(_load(DEVICES[key]))
-    _device = key
+    _device, ENV_ERROR = key, None
     return key
 
 
@@ -220,6 +220,17 @@ def set_random_state(rng, state: dict) -> None:
         rng.bit_generator.state = state
 
 
+def check_environment() -> None:
+    """A MatnetError (exit 2 on the command line) when ``MATNET_BACKEND`` names a device that cannot be used and no
+    device was chosen since: a network refuses to be made rather than run somewhere the user did not ask for."""
+    if ENV_ERROR is not None:
+        raise SettingError(ENV_ERROR)
+
+
+ENV_ERROR: str | None = None      # why MATNET_BACKEND could not be used; cleared by choosing a device
 _requested = os.environ.get("MATNET_BACKEND", "").strip()
 if _requested:
-    use_device(_requested)
+    try:
+        use_device(_requested)
+    except MatnetError as err:   # not at import: a bad variable must not break every command, --help included
+        ENV_ERROR = f"MATNET_BACKEND={_requested[:40]!r}: {err} (or choose one with --device)"

@@ -159,3 +159,22 @@ def test_data_fetch_json(tmp_path):
     result = json.loads(done.stdout)
     assert result["fetched"] and result["train"] == 30 and result["image_shape"] == [5, 5]
     assert json.loads(matnet("data", "fetch", "mine", "--json", env=env).stdout)["fetched"] is False
+
+
+@pytest.mark.parametrize("value", ["nonsense", "cuda", "CUPY"])
+def test_a_backend_variable_that_cannot_be_used_is_one_line_and_exit_2(value):
+    """MATNET_BACKEND naming no device, or a GPU without CuPy: --help still works, a command that runs a model
+    says so in one line (exit 2, JSON with --json), and --device overrides the variable."""
+    import importlib.util
+
+    if value != "nonsense" and importlib.util.find_spec("cupy") is not None:
+        pytest.skip("CuPy is installed here")
+    env = {"MATNET_BACKEND": value}
+    assert matnet("--help", env=env).returncode == 0
+    done = matnet("gradcheck", env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith(f"matnet: error: MATNET_BACKEND='{value}': ") and "--device" in done.stderr
+    as_json = matnet("gradcheck", "--json", env=env)
+    assert as_json.returncode == 2 and json.loads(as_json.stdout)["exit_code"] == 2
+    assert matnet("gradcheck", "--device", "cpu", "--json", env=env).returncode == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from matnet.backend import use_device
+from matnet.backend import check_environment, use_device
 from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.fileio import free_path
 from matnet.runfolder import RunFolder, load_model
@@ -22,7 +22,10 @@ MODEL_ARG = click.argument("model", metavar="MODEL_OR_RUN", type=click.Path())
 
 
 def _choose_device(ctx, param, value):
-    return use_device(value) if value is not None else None
+    if value is None:
+        check_environment()       # a MATNET_BACKEND that cannot be used: one line, exit 2 (--device overrides it)
+        return None
+    return use_device(value)
 
 
 # Every command that runs a model takes it; it is chosen while the command line is read, before any array is made.

@@ -7,7 +7,7 @@ from collections import Counter
 
 import numpy as np
 
-from matnet.backend import to_numpy, xp
+from matnet.backend import check_environment, to_numpy, xp
 from matnet.nn.activations import Softmax, softmax
 from matnet.nn.inputs import as_batch
 from matnet.nn.layer import Layer
@@ -31,6 +31,7 @@ class Network:
 
     def __init__(self, layers: list[Layer], *, seed: int = 0, dtype=np.float32,
                  input_shape: tuple[int, ...] | None = None, name: str = "sequential"):
+        check_environment()       # MATNET_BACKEND named a device that cannot be used: say so, not run elsewhere
         if not layers:
             raise ValueError("a network needs at least one layer")
         self.layers = list(layers)
