@@ -82,6 +82,8 @@ class TrainConfig:
                 raise MatnetError(f"{name} must be at least 1, got {getattr(self, key)}")
         if not self.dense > 0:
             raise MatnetError(f"dense must be positive, got {self.dense}")
+        if not str(self.out).strip():     # '' would be the current folder: a run's files among the user's own
+            raise MatnetError(f"out must name a folder for the run, got {self.out!r}")
         for key in ("clip_norm", "patience", "subset", "val_size", "seed"):
             if not 0 <= getattr(self, key) < math.inf:      # NaN and infinity fail this too
                 raise MatnetError(f"{key.replace('_', '-')} must be a number >= 0, got {getattr(self, key)}")

@@ -178,3 +178,15 @@ def test_a_backend_variable_that_cannot_be_used_is_one_line_and_exit_2(value):
     as_json = matnet("gradcheck", "--json", env=env)
     assert as_json.returncode == 2 and json.loads(as_json.stdout)["exit_code"] == 2
     assert matnet("gradcheck", "--device", "cpu", "--json", env=env).returncode == 0
+
+
+@pytest.mark.parametrize("out", ["", "  "])
+def test_an_empty_out_is_refused_not_the_current_folder(out, tmp_path, monkeypatch, capsys):
+    from matnet.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["train", "--epochs", "1", "--subset", "100", "--val-size", "50", "--out", out]) == 2
+    message = f"matnet: error: settings: out must name a folder for the run, got {out!r}"
+    assert capsys.readouterr().err.strip() == message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
