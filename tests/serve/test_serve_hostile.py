@@ -288,3 +288,39 @@ def test_an_image_body_that_does_not_arrive_in_time_is_408(monkeypatch):
     with pytest.raises(BadRequest) as refused:
         asyncio.run(uploads.read_body(request))
     assert refused.value.status == 408 and "did not arrive within 0.05 s" in refused.value.message
+
+
+@pytest.mark.parametrize("path,kind,body", [
+    ("/api/predict", "application/json", b"[[0.0, 0.0, 0.0,"),              # a JSON array that stops arriving
+    ("/api/train", "application/json", b'{"layers": [784,'),                # a live-training start, likewise
+    ("/api/predict", "image/png", b""),                                     # headers, then not one byte
+])
+def test_every_body_that_stops_arriving_is_408(app, monkeypatch, path, kind, body):
+    """Every route's body, not only an image's, must arrive within BODY_WAIT_S (30 s in the server): a client that
+    declares 5 MB and sends a few bytes gets 408 and its connection's memory back, instead of a wait without end."""
+    import matnet.serve.inputs as inputs
+
+    monkeypatch.setattr(inputs, "BODY_WAIT_S", 0.2)
+    sent, chunks = [], [{"type": "http.request", "body": body, "more_body": True}]
+
+    async def receive():
+        if chunks:
+            return chunks.pop()
+        await asyncio.sleep(3600)               # then nothing more, ever
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "path": path,
+             "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
+             "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000),
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", kind.encode()),
+                         (b"content-length", b"5000000")]}
+
+    async def call():
+        await asyncio.wait_for(app(scope, receive, send), 10)
+
+    asyncio.run(call())
+    start = next(message for message in sent if message["type"] == "http.response.start")
+    body_sent = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
+    assert start["status"] == 408 and b"did not arrive within 0.2 s" in body_sent

@@ -28,10 +28,11 @@ import orjson
 from matnet.data.images import FIELD, ImageError, decode_gray, to_mnist
 from matnet.errors import MatnetError
 
-__all__ = ["BadRequest", "MAX_BODY_BYTES", "MAX_IMAGE_PIXELS", "IMAGE_FORMATS", "IMAGE_TYPES", "pixels_from_json",
-           "pixels_from_image", "parse_json"]
+__all__ = ["BadRequest", "MAX_BODY_BYTES", "BODY_WAIT_S", "MAX_IMAGE_PIXELS", "IMAGE_FORMATS", "IMAGE_TYPES",
+           "pixels_from_json", "pixels_from_image", "parse_json"]
 
 MAX_BODY_BYTES = 5 * 2**20        # 5 MiB: a phone photo as a JPEG, with room to spare
+BODY_WAIT_S = 30.0                # a body must have arrived this long after the route began to read it (else 408)
 # The server's own pixel limit, passed to the decoder (whose default, MAX_PIXELS, is 40 megapixels for the command
 # line): a few uploads are decoded at once (matnet.serve.memory), each 64 MB as float32 at 16 megapixels.
 MAX_IMAGE_PIXELS = 16_000_000     # 16 megapixels (a 4000x4000 photo)

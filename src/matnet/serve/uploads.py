@@ -12,12 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from matnet.serve.inputs import IMAGE_TYPES, MAX_BODY_BYTES, BadRequest, parse_json, pixels_from_image, pixels_from_json
+from matnet.serve.inputs import (BODY_WAIT_S, IMAGE_TYPES, MAX_BODY_BYTES, BadRequest, parse_json, pixels_from_image,
+                                 pixels_from_json)
 from matnet.serve.memory import ImageGate
 
 __all__ = ["read_image", "read_body", "form_file", "pixels_of", "BODY_WAIT_S"]
 
-BODY_WAIT_S = 30.0     # an image's body must arrive within this (it is read inside a decoding slot)
 
 
 async def _one_chunk(body: bytes):
