@@ -192,10 +192,12 @@ def open_regular(path: str | os.PathLike):
 
 def read_regular(path: str | os.PathLike, limit: int | None = None, what: str = "file") -> bytes:
     """The bytes of the regular file ``path`` (``open_regular``); with ``limit``, a file longer than that is a
-    MatnetError, found after reading ``limit + 1`` bytes at most."""
+    MatnetError, found from its size before anything is read (and after ``limit + 1`` bytes at most, should it
+    grow meanwhile)."""
     with open_regular(path) as file:
-        data = file.read() if limit is None else file.read(limit + 1)
-    if limit is not None and len(data) > limit:
+        too_big = limit is not None and os.fstat(file.fileno()).st_size > limit    # known before any read
+        data = b"" if too_big else file.read() if limit is None else file.read(limit + 1)
+    if limit is not None and (too_big or len(data) > limit):
         raise MatnetError(f"{os.fspath(path)}: more than {limit:,} bytes, far more than a {what} takes; not "
                           f"reading it")
     return data

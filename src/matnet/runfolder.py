@@ -31,10 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-from matnet.data.datasets import load_dataset
+from matnet.data.datasets import load_dataset, read_npz
 from matnet.errors import MatnetError
-from matnet.config_file import parse_toml
-from matnet.fileio import (atomic_path, open_regular, read_regular, refuse_special_target, remove_leftovers, write_json,
+from matnet.config_file import MAX_CONFIG_BYTES, parse_toml
+from matnet.fileio import (atomic_path, read_regular, refuse_special_target, remove_leftovers, write_json,
                            write_text)
 from matnet.model_file import load_model as load_model_file
 from matnet.model_file import model_paths, save_model
@@ -48,6 +48,11 @@ MODEL, BEST = "model", "best"                      # model files: NAME.npz + NAM
 CHECKPOINT, PREDICTIONS = "checkpoint.npz", "predictions.npz"
 FIGURES, REPORT = "figures", "report.html"
 DIAGNOSIS = "diagnosis.json"
+# The most each run file may hold, checked before it is read (a run of 30 epochs writes a few hundred kB in all;
+# steps.json of 100 epochs at batch size 16 about 8 MB): a file made huge to exhaust memory is refused in one line.
+MAX_TEXT_BYTES = {CONFIG: MAX_CONFIG_BYTES, SUMMARY: 2**20, METRICS: 2**26, STEPS: 2**28, LAYER_STATS: 2**26,
+                  DIAGNOSIS: 2**22}
+MAX_PREDICTION_BYTES = 2**28      # MNIST's: 10,000 x 10 float32 and 10,000 labels, under 0.5 MB
 
 
 class RunFolder:
@@ -172,7 +177,7 @@ class RunFolder:
     def _read(self, name: str, parse):
         path = self.path / name
         try:
-            text = read_regular(path).decode("utf-8")
+            text = read_regular(path, MAX_TEXT_BYTES[name], what=f"run's {name}").decode("utf-8")
         except FileNotFoundError:
             raise
         except (OSError, UnicodeDecodeError) as err:
@@ -226,15 +231,18 @@ class RunFolder:
         return self._read(DIAGNOSIS, json.loads)
 
     def read_predictions(self) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities (N, C), labels (N,)) of the test set."""
+        """(probabilities (N, C), labels (N,)) of the test set: at most MAX_PREDICTION_BYTES as the arrays'
+        headers declare them, checked before anything is read."""
         path = self.path / PREDICTIONS
+        arrays = read_npz(path, MAX_PREDICTION_BYTES, "predictions file")
         try:
-            with open_regular(path) as file, np.load(file, allow_pickle=False) as stored:
-                return stored["probabilities"], stored["labels"]
-        except FileNotFoundError:
-            raise
-        except (OSError, KeyError, ValueError, EOFError) as err:
-            raise MatnetError(f"{path} is unreadable: {err}") from None
+            probabilities, labels = arrays["probabilities"], arrays["labels"]
+        except KeyError as err:
+            raise MatnetError(f"{path} is unreadable: no array {err}") from None
+        if probabilities.ndim != 2 or labels.ndim != 1 or len(labels) != len(probabilities):
+            raise MatnetError(f"{path} is unreadable: probabilities {probabilities.shape} and labels {labels.shape} "
+                              f"are not (N, C) and (N,)")
+        return probabilities, labels
 
     def load_model(self, which: str = MODEL, *, max_params: int | None = None):
         return load_model_file(self.model_file(which), max_params=max_params)

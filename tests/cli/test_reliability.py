@@ -514,3 +514,70 @@ def test_info_on_a_model_whose_sizes_are_beyond_a_floats_range(tmp_path, capsys)
     assert code == 1 and stdout == ""
     assert error_line(err) == f"matnet: error: {model}.json: its layers would make 7.8e+310 parameters or more, " \
                               f"but its 'parameters' entry declares 7,850"
+
+
+def npz_bomb(path, members: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """An .npz whose members declare the given shapes and dtypes, their data deflated zeros (a few MB on disk for
+    hundreds of MB declared): what an attacker would leave in a run folder."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, (shape, dtype) in members.items():
+            header = np.lib.format.header_data_from_array_1_0(np.zeros((0,), dtype))
+            header["shape"] = shape
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as out:
+                np.lib.format.write_array_header_1_0(out, header)
+                block = bytes(2**22)
+                left = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                while left:
+                    out.write(block[:min(left, len(block))])
+                    left -= min(left, len(block))
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, mnist):
+    out = tmp_path_factory.mktemp("bounded") / "run"
+    assert main(["train", *TINY, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "summary.json", "steps.json", "layer_stats.json",
+                                  "diagnosis.json", "config.toml"])
+def test_a_run_file_made_huge_is_refused_unread(small_run, tmp_path, capsys, name):
+    """`truncate -s 3G RUN/FILE` (a sparse file: no disk used), then the commands that read a run: the file is
+    named as too large and left unread; the rest of the run is still shown."""
+    import shutil
+
+    run_folder = tmp_path / "run"
+    shutil.copytree(small_run, run_folder)
+    os.truncate(run_folder / name, 3 * 2**30)
+    for command in (["diagnose", str(run_folder)], ["report", str(run_folder)], ["info", str(run_folder)]):
+        code, stdout, err = run(capsys, *command)
+        assert "MemoryError" not in err + stdout and "internal error" not in err
+        assert code in (0, 1)
+    from matnet.runfolder import RunFolder
+
+    reader = {"metrics.jsonl": "read_metrics", "summary.json": "read_summary", "steps.json": "read_steps",
+              "layer_stats.json": "read_layer_stats", "diagnosis.json": "read_diagnosis", "config.toml": "read_config"}
+    with pytest.raises(MatnetError, match=f"{name}: more than [0-9,]+ bytes, far more than a run's {name} takes"):
+        getattr(RunFolder(run_folder), reader[name])()
+
+
+def test_a_predictions_or_checkpoint_bomb_is_refused_from_its_headers(small_run, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from matnet.runfolder import RunFolder
+    from matnet.train.checkpoint import load_checkpoint
+
+    run_folder = tmp_path / "run"
+    shutil.copytree(small_run, run_folder)
+    npz_bomb(run_folder / "predictions.npz", {"probabilities": ((70_000_000, 1), "<f4"), "labels": ((10,), "<i8")})
+    assert (run_folder / "predictions.npz").stat().st_size < 2**20           # 280 MB declared in under 1 MB
+    with pytest.raises(MatnetError, match="its arrays declare 280,000,080 bytes, more than a predictions file"):
+        RunFolder(run_folder).read_predictions()
+    code, _, err = run(capsys, "diagnose", str(run_folder))
+    assert "MemoryError" not in err and "internal error" not in err
+    monkeypatch.setenv("MATNET_MAX_PARAMS", "100000")                          # a checkpoint of 7.4 MB at most
+    npz_bomb(tmp_path / "checkpoint.npz", {"meta": ((), "<U10"), "extra": ((10_000_000,), "<f4")})
+    with pytest.raises(MatnetError, match="its arrays declare 40,000,040 bytes, more than a checkpoint can hold"):
+        load_checkpoint(tmp_path / "checkpoint.npz")

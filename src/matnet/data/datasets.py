@@ -26,10 +26,10 @@ import numpy as np
 from matnet.data import sources
 from matnet.data.idx import MAX_IDX_BYTES, idx_bytes
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path
+from matnet.fileio import atomic_path, open_regular
 
 __all__ = ["Dataset", "DatasetInfo", "KNOWN", "cache_dir", "cache_path", "fetch", "load_dataset", "checksums",
-           "cached_names", "check_name", "NpyMember", "npz_members", "read_member"]
+           "cached_names", "check_name", "NpyMember", "npz_members", "read_member", "read_npz"]
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
@@ -169,6 +169,26 @@ def read_member(archive: zipfile.ZipFile, member: NpyMember) -> np.ndarray:
     """The array of a member ``npz_members`` checked: it allocates exactly the size the header declared."""
     with archive.open(member.info) as stream:
         return np.lib.format.read_array(stream, allow_pickle=False)
+
+
+def read_npz(path: str | Path, max_bytes: int, what: str) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file ``path`` (a run's predictions, a checkpoint), if what their headers declare
+    adds up to at most ``max_bytes``: found from the headers alone, before anything is allocated (a few MB of
+    deflated zeros can declare gigabytes). FileNotFoundError when there is no file; otherwise one MatnetError line
+    naming the file and saying why."""
+    path = Path(path)
+    try:
+        with open_regular(path) as file, zipfile.ZipFile(file) as archive:
+            members = npz_members(archive, path)
+            declared = sum(member.nbytes for member in members.values())
+            if declared > max_bytes:
+                raise MatnetError(f"{path}: its arrays declare {declared:,} bytes, more than a {what} can hold "
+                                  f"({max_bytes:,}); not reading it")
+            return {name: read_member(archive, member) for name, member in members.items()}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise MatnetError(f"{path}: damaged {what} ({str(err)[:200]})") from None
 
 
 def checksums(arrays: dict[str, np.ndarray]) -> dict[str, str]:

@@ -9,14 +9,15 @@ trainer's own state; version 1 in a callback's.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from matnet.backend import to_numpy
 from matnet.errors import MatnetError
-from matnet.fileio import atomic_path, open_regular
+from matnet.data.datasets import read_npz
+from matnet.fileio import atomic_path
+from matnet.nn.sizing import params_limit
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
@@ -30,16 +31,25 @@ def save_checkpoint(path: str | Path, trainer) -> None:
         np.savez(tmp, **{k: to_numpy(a) for k, a in arrays.items()}, meta=np.array(meta))
 
 
+def max_checkpoint_bytes() -> int:
+    """The most a checkpoint's arrays may declare: a network at the size limit, in float64, with an optimizer's
+    two moments and as many buffers, and 1 MiB besides (the generators' states, the metadata)."""
+    return 8 * 8 * params_limit() + 2**20
+
+
 def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
     path = Path(path)
-    if not path.is_file():
-        raise MatnetError(f"{path}: no checkpoint to resume from")
     try:
-        with open_regular(path) as file, np.load(file, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files if key != "meta"}
-            values = json.loads(str(stored["meta"]))
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise MatnetError(f"{path}: damaged checkpoint ({err})") from None
+        arrays = read_npz(path, max_checkpoint_bytes(), "checkpoint")
+    except FileNotFoundError:
+        raise MatnetError(f"{path}: no checkpoint to resume from") from None
+    try:
+        meta = arrays.pop("meta")
+        values = json.loads(str(meta)) if meta.dtype.kind == "U" and meta.ndim == 0 else None
+        if not isinstance(values, dict):
+            raise ValueError("its meta entry is not a JSON object")
+    except (KeyError, ValueError, RecursionError) as err:
+        raise MatnetError(f"{path}: damaged checkpoint ({str(err)[:200]})") from None
     if values.get("format") != FORMAT:
         raise MatnetError(f"{path}: not a matnet checkpoint")
     if values.get("version") != VERSION:
