@@ -131,14 +131,15 @@ class LiveSession:
             order = trainer.order
             trainer.record.batch = np.arange(start, start + size) if order is None else \
                 to_numpy(order[start:start + size])
-        self.steps += 1
-        self.losses.append((self.steps, float(to_numpy(loss))))
+        done = self.steps + 1             # counted last: whoever sees the new count sees its figures too
+        self.losses.append((done, float(to_numpy(loss))))
         if self._allowed == 0 or time.monotonic() - self._measured > VAL_EVERY_S:
-            self._measure()
+            self._measure(done)
+        self.steps = done
 
-    def _measure(self):
+    def _measure(self, step: int = 0):
         accuracy = evaluate(self.model, self.val_x, self.val_y)["accuracy"]
-        self.accuracy.append((self.steps, float(accuracy)))
+        self.accuracy.append((step, float(accuracy)))
         self._measured = time.monotonic()
 
     def _wait(self):
