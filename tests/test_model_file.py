@@ -289,3 +289,30 @@ def test_a_conv_saved_before_the_bias_option_loads_with_its_bias(tmp_path, rng):
     assert back.layers[0].bias and back.num_params == model.num_params
     x = rng.standard_normal((3, 1, 4, 4)).astype(np.float32)
     np.testing.assert_array_equal(back.predict_proba(x), model.predict_proba(x))
+
+
+@pytest.mark.parametrize("what", ["negative variance", "eps 0", "eps -1", "eps nan"])
+def test_a_batchnorm_that_training_cannot_make_is_refused_at_load(tmp_path, capsys, what):
+    """A running variance below 0, or eps <= 0 (or NaN): sqrt(var + eps) is then NaN or a division by 0, so the
+    model would answer NaN. Refused when the file is read, in one line, not blamed on the weights later."""
+    from matnet.architectures import build_cnn
+
+    model = build_cnn(filters=(4,), dense=8, seed=1, preprocessing={"dataset": "mnist"})
+    model.save(tmp_path / "bn")
+    if what == "negative variance":
+        name = next(key for key in model.buffers() if key.endswith("running_var"))
+        rewrite(tmp_path / "bn.npz", lambda arrays: arrays[name].__setitem__(0, -2.0))
+        message = f"array {name} holds 1 negative variance"
+    else:
+        value = {"eps 0": 0, "eps -1": -1, "eps nan": float("nan")}[what]
+
+        def change(meta):
+            for spec in meta["layers"]:
+                if spec["type"] == "BatchNorm":
+                    spec["config"]["eps"] = value
+        edit_json(tmp_path / "bn.json", change)
+        message = "eps must be a positive number"
+    with pytest.raises(MatnetError, match=re.escape(message)):
+        load_model(tmp_path / "bn")
+    assert main(["predict", str(tmp_path / "bn"), "--json", str(tmp_path / "none.png")]) == 1
+    assert message in capsys.readouterr().out

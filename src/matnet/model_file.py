@@ -149,6 +149,9 @@ def load_model(path: str | Path, *, max_params: int | None = None) -> Sequential
             if bad:
                 raise MatnetError(f"{npz}: array {name} holds {bad:,} non-finite value(s) (NaN or infinity); "
                                   f"a model trained into NaN cannot predict")
+            if name.endswith(".running_var") and (weights < 0).any():
+                raise MatnetError(f"{npz}: array {name} holds {int((weights < 0).sum()):,} negative variance(s); "
+                                  f"a variance is never below 0, so the file was not written by training")
             array[...] = xp.asarray(weights)
     return model
 

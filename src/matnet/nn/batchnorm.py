@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from matnet.backend import xp
 from matnet.nn.layer import Layer, whole
 from matnet.nn.layout import Channels
@@ -36,6 +38,10 @@ class BatchNorm(Layer):
 
     def __init__(self, num_features: int, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None):
         super().__init__(name)
+        if not 0 < float(eps) < math.inf:       # sqrt(var + eps) must stay away from 0 and from NaN
+            raise ValueError(f"BatchNorm(eps={eps}): eps must be a positive number")
+        if not 0 <= float(momentum) <= 1:
+            raise ValueError(f"BatchNorm(momentum={momentum}): momentum must be in [0, 1]")
         self.num_features, self.momentum, self.eps = int(num_features), float(momentum), float(eps)
         shapes = self.param_shapes(self.config())
         self.params = {key: xp.zeros(shape, dtype=xp.float32) for key, shape in shapes.items()}
