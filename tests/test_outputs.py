@@ -187,3 +187,22 @@ def test_force_never_replaces_a_device_or_a_pipe(tmp_path, capsys):
         assert f"{run / 'config.toml'}: {kind}, not a file" in capsys.readouterr().err
         mode = (run / "config.toml").lstat().st_mode
         assert stat.S_ISFIFO(mode) if target.name == "pipe" else stat.S_ISCHR(mode)
+
+
+@pytest.mark.parametrize("runs", ["file", "dangling link"])
+def test_runs_as_a_file_or_a_dangling_link_is_named(tmp_path, monkeypatch, capsys, runs):
+    monkeypatch.chdir(tmp_path)
+    if runs == "file":
+        (tmp_path / "runs").write_text("mine")
+    else:
+        (tmp_path / "runs").symlink_to(tmp_path / "nowhere")
+    assert main(["compare", str(tmp_path / "no-such-run")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == f"matnet: error: runs is a {runs}, not a folder: matnet writes files under a default name into " \
+                  f"runs/; move it, or name the output yourself"
+
+
+def test_compare_refuses_one_path_for_the_figure_and_the_page(tmp_path, capsys):
+    assert main(["compare", str(tmp_path / "a"), "--out", str(tmp_path / "same.png"), "--html",
+                 str(tmp_path / "same.png")]) == 2
+    assert "--out and --html both name" in capsys.readouterr().err and not (tmp_path / "same.png").exists()

@@ -64,6 +64,11 @@ def default_output(name: str, folder: str | os.PathLike = DEFAULT_FOLDER) -> Pat
     reserved at once as an empty file made exclusively, so that two commands running together never pick the same
     name (the real file then replaces it; ``unreserve`` removes it if nothing was written)."""
     folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if (path.exists() or path.is_symlink()) and not path.is_dir():
+            what = "a dangling link" if not path.exists() else "a file"
+            raise MatnetError(f"{path} is {what}, not a folder: matnet writes files under a default name into "
+                              f"{folder}/; move it, or name the output yourself")
     folder.mkdir(parents=True, exist_ok=True)
 
     def taken(candidate: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from matnet.cli.common import echo, echo_json
@@ -35,6 +37,8 @@ def report(run, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def compare(runs, out, html_path, force, as_json):
     """Overlay the learning curves of RUNS in one figure and print their final figures side by side."""
+    if html_path and out and Path(html_path).resolve() == Path(out).resolve():
+        raise click.UsageError(f"--out and --html both name {out}: the page would replace the figure")
     if html_path:
         html_path = str(named_output(html_path, force=force))
     reserved = not out
