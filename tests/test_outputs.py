@@ -206,3 +206,20 @@ def test_compare_refuses_one_path_for_the_figure_and_the_page(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "a"), "--out", str(tmp_path / "same.png"), "--html",
                  str(tmp_path / "same.png")]) == 2
     assert "--out and --html both name" in capsys.readouterr().err and not (tmp_path / "same.png").exists()
+
+
+@pytest.mark.parametrize("filename", [None, "temporary"])
+def test_a_write_error_names_the_file_the_user_asked_for(tmp_path, filename):
+    """A full disk while a file is written raises an OSError that names no file (or the temporary one): the error
+    names the target instead, and the temporary file is gone."""
+    import errno
+
+    from matnet.cli.main import os_error_message
+    from matnet.fileio import atomic_path
+
+    target = tmp_path / "train-images-idx3-ubyte"
+    with pytest.raises(OSError) as raised:
+        with atomic_path(target) as tmp:
+            raise OSError(errno.ENOSPC, "No space left on device", *([str(tmp)] if filename else []))
+    assert os_error_message(raised.value) == f"{target}: the disk is full"
+    assert list(tmp_path.iterdir()) == []

@@ -117,9 +117,12 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
         yield Path(tmp)
         refuse_special_target(path)     # again: it may have appeared while the file was written
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and (err.filename is None or os.fspath(err.filename) == tmp):
+            # a full disk while writing names no file, or the temporary one: name the file the user asked for
+            raise OSError(err.errno, err.strerror or str(err), os.fspath(path)) from None
         raise
 
 
