@@ -324,3 +324,33 @@ def test_every_body_that_stops_arriving_is_408(app, monkeypatch, path, kind, bod
     start = next(message for message in sent if message["type"] == "http.response.start")
     body_sent = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
     assert start["status"] == 408 and b"did not arrive within 0.2 s" in body_sent
+
+
+def post_json(port: int, path: str, headers: dict, body: bytes = b"[[0.0]]") -> tuple[int, dict]:
+    lines = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+    return exchange(port, f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n{lines}Connection: close\r\n\r\n".encode() + body)
+
+
+@pytest.mark.parametrize("headers,words", [
+    ({"Origin": "http://evil.example"}, "Origin 'http://evil.example': only this server's own page"),
+    ({"Origin": "null"}, "Origin 'null'"),
+    ({"Origin": "http://127.0.0.1:1"}, "Origin 'http://127.0.0.1:1'"),                # another port, another site
+    ({"Sec-Fetch-Site": "cross-site"}, "Sec-Fetch-Site: cross-site"),
+])
+def test_a_costly_request_from_another_site_is_403(server, headers, words):
+    """A page elsewhere can POST to the server without a preflight (a form, or fetch with a simple type): the
+    browser's Origin and Sec-Fetch-Site say so, and the request is refused before it costs anything."""
+    port, _ = server
+    status, body = post_json(port, "/api/predict", headers)
+    assert status == 403 and words in body["detail"]
+    assert post_json(port, "/api/train", headers, b"{}")[0] == 403
+
+
+def test_the_pages_own_origin_and_scripts_pass(server):
+    port, _ = server
+    own = {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"}
+    for headers in (own, {}):                  # the page (same origin), then curl (neither header)
+        status, body = post_json(port, "/api/predict", headers)
+        assert status == 422 and "28 rows of 28" in body["detail"]     # reached the route: a 1x1 array is refused there
+    assert get(port, "/api/health", "127.0.0.1")[0] == 200

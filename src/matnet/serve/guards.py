@@ -8,6 +8,9 @@ interface (``0.0.0.0``, ``::``) cannot know the names it is reached by and accep
 Starlette's ``TrustedHostMiddleware`` does the matching but refuses a request without ``Host`` (HTTP/1.0, which
 this server answers) and answers in plain text, not the API's ``{"detail": ...}``; so the check is kept here.
 
+``Origin`` and ``Sec-Fetch-Site``: a request that changes something or costs work (POST, PATCH, DELETE) from a page
+of another site is refused with 403, so that no page the user opens elsewhere can keep the server busy.
+
 ``Transfer-Encoding``: only plain ``chunked`` is understood; anything else (``gzip, chunked``) is refused with 501
 instead of being parsed as if the coding were not there.
 """
@@ -22,6 +25,7 @@ __all__ = ["RequestGuard", "LOOPBACK_NAMES", "allowed_hosts", "host_name"]
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 EVERY_INTERFACE = ("0.0.0.0", "::", "[::]", "")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")    # they read only: any page may ask (the answers are not its to read)
 
 
 def allowed_hosts(host: str) -> frozenset[str] | None:
@@ -85,4 +89,22 @@ class RequestGuard:
             names = ", ".join(sorted(self.hosts))
             return BadRequest(400, f"Host {host[:100]!r}: this server answers to {names} only (matnet serve "
                                    f"--host names the address it serves on)")
+        if scope.get("method") not in SAFE_METHODS:
+            return self._cross_site(scope, host)
+        return None
+
+    def _cross_site(self, scope, host: str | None) -> BadRequest | None:
+        """403 for a request that changes something or costs work (POST, PATCH, DELETE) sent by a page of another
+        site: the browser says so in ``Sec-Fetch-Site``, and in ``Origin``, which must then be this server's own
+        (``http://`` + the ``Host`` the request names). A form or ``fetch`` from elsewhere needs no preflight, so
+        without this any page the user opens could keep the server busy. Scripts (curl) send neither: they pass."""
+        site = _header(scope, b"sec-fetch-site")
+        if site is not None and site.strip().lower() == "cross-site":
+            return BadRequest(403, "a request from a page of another site (Sec-Fetch-Site: cross-site) is refused")
+        origin = _header(scope, b"origin")
+        if origin is None:
+            return None
+        own = {f"{scheme}://{host.strip().lower()}" for scheme in ("http", "https")} if host else set()
+        if origin.strip().lower() not in own:
+            return BadRequest(403, f"Origin {origin[:100]!r}: only this server's own page may send this request")
         return None
