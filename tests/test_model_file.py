@@ -316,3 +316,14 @@ def test_a_batchnorm_that_training_cannot_make_is_refused_at_load(tmp_path, caps
         load_model(tmp_path / "bn")
     assert main(["predict", str(tmp_path / "bn"), "--json", str(tmp_path / "none.png")]) == 1
     assert message in capsys.readouterr().out
+
+
+def test_a_class_name_a_megabyte_long_is_refused(model, tmp_path):
+    """Every prediction repeats the class names: ten of 1 MB each would make every answer of the server 10 MB."""
+    save_model(model, tmp_path / "m")
+    others = [str(k) for k in range(1, model.output_shapes[-1][0])]
+    edit_json(tmp_path / "m.json", lambda meta: meta.update(classes=["x" * 2**20] + others))
+    with pytest.raises(MatnetError, match="a class name of 1,048,576 characters; a name may have at most 100"):
+        load_model(tmp_path / "m")
+    edit_json(tmp_path / "m.json", lambda meta: meta.update(classes=["y" * 100] + others))
+    assert load_model(tmp_path / "m").classes[0] == "y" * 100

@@ -33,6 +33,7 @@ __all__ = ["FORMAT", "VERSION", "MAX_PARAMS", "MAX_JSON_BYTES", "save_model", "l
 
 # MAX_PARAMS, the one limit on a model's size, is matnet.nn.sizing's (held when a network is built, too).
 MAX_JSON_BYTES = 10 * 2**20         # a model description is a few kB; read no more than this before parsing
+MAX_CLASS_NAME = 100   # characters in one class name (Fashion-MNIST's longest has 11)
 FLOAT_DTYPES = ("float16", "float32", "float64")
 
 
@@ -184,6 +185,9 @@ def _build(meta: dict, meta_path: Path, dtype: np.dtype, declared: int) -> Seque
         outputs = len(model.classes)
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise MatnetError(f"{meta_path}: 'classes' must be a list of names (strings)")
+        if any(len(c) > MAX_CLASS_NAME for c in classes):    # every answer repeats them: 1 MB names, 11 MB answers
+            raise MatnetError(f"{meta_path}: a class name of {max(map(len, classes)):,} characters; a name may have "
+                              f"at most {MAX_CLASS_NAME}")
         if len(classes) != outputs:
             raise MatnetError(f"{meta_path}: {len(classes)} class name(s) for {outputs} outputs; each output needs "
                               f"exactly one")
