@@ -200,3 +200,13 @@ def test_the_final_softmax_is_the_networks_own_only_where_matnet_says_so():
     assert softmaxes([Dense(4, 3)]) == 1
     assert softmaxes([Dense(4, 3), Softmax()]) == 1
     assert softmaxes([Dense(4, 3), Softmax(), Dropout(0.5)]) == 2
+
+
+def test_a_layer_name_that_opens_or_closes_a_comment_compiles_without_a_warning(cc, tmp_path):
+    """Names go into the C source's comments: ``*/`` would end one early, ``/*`` inside one is -Wcomment."""
+    from matnet import Dense, ReLU, Sequential
+
+    model = Sequential([Dense(784, 8, name="a/*b*/c"), ReLU(name="*//**/"), Dense(8, 10, name="/*/")], seed=0)
+    out = tmp_path / "c"
+    export_c(model, out)
+    compile_c(cc, [out / "main.c", out / "model.c"], tmp_path / "predict")

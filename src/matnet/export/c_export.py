@@ -84,8 +84,8 @@ def c_string(text: str) -> str:
 
 
 def _comment(text: str) -> str:
-    """Text that is safe inside a /* */ comment."""
-    return str(text).replace("*/", "* /").replace("??", "? ?").replace("\n", " ")
+    """Text that is safe inside a /* */ comment: no end of it, no nested start (-Wcomment), no trigraph, one line."""
+    return str(text).replace("*/", "* /").replace("/*", "/ *").replace("??", "? ?").replace("\n", " ")
 
 
 def _unsupported(layer) -> MatnetError:
