@@ -354,3 +354,17 @@ def test_the_pages_own_origin_and_scripts_pass(server):
         status, body = post_json(port, "/api/predict", headers)
         assert status == 422 and "28 rows of 28" in body["detail"]     # reached the route: a 1x1 array is refused there
     assert get(port, "/api/health", "127.0.0.1")[0] == 200
+
+
+@pytest.mark.parametrize("path", ["/api/health", "/", "/api/models", "/static/app.js"])
+def test_head_answers_like_get_without_the_body(server, path):
+    port, _ = server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(f"HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split()[1] == b"200" and body == b""
+    length = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    assert int(length.split(b":")[1]) > 0                      # the length the GET answer has

@@ -61,6 +61,17 @@ def _header(scope, name: bytes) -> str | None:
     return ", ".join(values) if values else None
 
 
+def _without_body(send):
+    """``send`` for a HEAD request: the GET answer's start (status, headers, Content-Length) and an empty body."""
+    async def head_send(message):
+        if message["type"] == "http.response.body":
+            if message.get("more_body", False):
+                return
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await send(message)
+    return head_send
+
+
 class RequestGuard:
     """ASGI middleware: 400 for a ``Host`` outside ``hosts`` (None: any), 501 for a ``Transfer-Encoding`` other than
     ``chunked``; both before the route runs. A request without ``Host`` (HTTP/1.0, never a browser) passes."""
@@ -75,6 +86,9 @@ class RequestGuard:
             if refusal is not None:
                 response = JSONResponse({"detail": refusal.message}, status_code=refusal.status)
                 await response(scope, receive, send)
+                return
+            if scope["method"] == "HEAD":       # every GET route answers HEAD: its headers, without the body
+                await self.app({**scope, "method": "GET"}, receive, _without_body(send))
                 return
         await self.app(scope, receive, send)
 
