@@ -135,3 +135,13 @@ def test_many_threads_in_one_model_get_their_own_answers(which, tiny_run, cnn_fi
     assert len(results) == 80
     for j, result in results.values():
         assert result == alone[j]
+
+
+def test_cheap_is_measured_not_guessed_from_the_kind(tiny_run):
+    """A JSON request is answered on the event loop only for a network whose forward pass is measured fast: an MLP
+    of thousands of ReLU layers has few parameters but would block the loop for every other request."""
+    from matnet.nn import ReLU
+
+    assert ServedModel.open(tiny_run).cheap
+    deep = Sequential([Dense(784, 4)] + [ReLU() for _ in range(3000)] + [Dense(4, 10)], seed=0)
+    assert not ServedModel("deep", deep).cheap
