@@ -216,3 +216,27 @@ def test_state_dict_is_a_snapshot_that_later_steps_leave_alone():
     trainer.fit(x, y)
     for key, a in arrays.items():
         np.testing.assert_array_equal(to_numpy(a), before[key])
+
+
+@pytest.mark.parametrize("damage", ["generator state -1", "missing entry", "text for a number"])
+def test_a_checkpoint_state_training_cannot_make_is_one_line(damage):
+    """Loading a state a trainer never saves (a generator's state out of range, an entry missing, a string where
+    a count goes) is one MatnetError, not an internal error from deep inside NumPy."""
+    import copy
+
+    from matnet import SGD, build_mlp
+    from matnet.errors import MatnetError
+    from matnet.train.trainer import Trainer
+
+    trainer = Trainer(build_mlp([4, 3, 2], seed=0), optimizer=SGD(0.1), epochs=1, batch_size=2)
+    arrays, values = trainer.state_dict()
+    values = copy.deepcopy(values)
+    if damage == "generator state -1":
+        values["batch_rng"]["state"]["state"] = -1
+    elif damage == "missing entry":
+        del values["totals"]
+    else:
+        values["epochs_done"] = "many"
+    fresh = Trainer(build_mlp([4, 3, 2], seed=0), optimizer=SGD(0.1), epochs=1, batch_size=2)
+    with pytest.raises(MatnetError, match="the checkpoint's saved state is damaged"):
+        fresh.load_state_dict(arrays, values)

@@ -339,6 +339,18 @@ class Trainer:
         return arrays, values
 
     def load_state_dict(self, arrays: dict, values: dict) -> None:
+        """Put back what ``state_dict`` gave (a checkpoint's arrays and values). A state that training cannot have
+        made (a generator's state out of range, a missing entry, a number of the wrong type) is one MatnetError,
+        never half put back as if it were good."""
+        try:
+            self._load_state(arrays, values)
+        except MatnetError:
+            raise
+        except (KeyError, TypeError, ValueError, OverflowError, IndexError, AttributeError) as err:
+            raise MatnetError(f"the checkpoint's saved state is damaged ({type(err).__name__}: {str(err)[:200]}); "
+                              f"train the run again") from None
+
+    def _load_state(self, arrays: dict, values: dict) -> None:
         params = self.model.parameters
         if arrays["params"].shape != params.values.shape:
             raise MatnetError(f"the checkpoint holds {arrays['params'].size:,} parameters, the model has "
