@@ -379,3 +379,19 @@ def test_page_and_docs_are_served_from_the_package(client):
     assert {"/api/health", "/api/models", "/api/models/{name}", "/api/predict"} <= set(schema["paths"])
     body = schema["paths"]["/api/predict"]["post"]["requestBody"]["content"]
     assert {"application/json", "image/png", "image/jpeg", "multipart/form-data"} <= set(body)
+
+
+@pytest.mark.parametrize("dataset", ["../escape", "/etc/passwd", "UPPER"])
+def test_a_model_naming_an_impossible_dataset_gets_422_not_503(tmp_path, dataset):
+    """The model file's dataset name cannot name any dataset: a 4xx about the model, not 'not in the cache'."""
+    from fastapi.testclient import TestClient
+
+    from matnet.architectures import build_mlp
+    from matnet.serve import create_app, load_models
+    from matnet.serve.guards import LOOPBACK_NAMES
+
+    build_mlp([784, 8, 10], preprocessing={"dataset": dataset}).save(tmp_path / "odd")
+    app = create_app(load_models([tmp_path / "odd.npz"]), hosts=LOOPBACK_NAMES)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        answer = client.get("/api/test-images/random")
+    assert answer.status_code == 422 and "use lowercase letters" in answer.json()["detail"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from matnet.data.datasets import check_name
 from matnet.errors import MatnetError
 from matnet.serve.answers import Answer
 from matnet.serve.inputs import BadRequest
@@ -21,6 +22,10 @@ def _test_image(shared: Served, model: str | None, **where) -> Answer:
     not in the local cache."""
     served = shared.pick(model)
     dataset = served.model.preprocessing.get("dataset") or "mnist"
+    try:
+        check_name(dataset)
+    except MatnetError as err:    # the model file names no dataset there could be: not a matter of the cache
+        raise BadRequest(422, f"{served.name}: {err}") from None
     try:
         return Answer(shared.test_images.pick(dataset, **where))
     except MatnetError as err:
