@@ -210,3 +210,31 @@ def test_a_layer_name_that_opens_or_closes_a_comment_compiles_without_a_warning(
     out = tmp_path / "c"
     export_c(model, out)
     compile_c(cc, [out / "main.c", out / "model.c"], tmp_path / "predict")
+
+
+def test_a_c_export_that_fails_half_way_leaves_nothing_and_can_run_again(tmp_path, monkeypatch, capsys):
+    """A full disk after model.h: the files this export made are taken back, the error names the file, and the
+    same command then runs (it was refused: the folder held a lone model.h)."""
+    import errno
+
+    import matnet.export.c_export as c_export
+    from matnet.architectures import build_mlp
+    from matnet.fileio import atomic_path
+
+    build_mlp([784, 8, 10]).save(tmp_path / "m")
+    real = c_export.write_text
+
+    def full_disk(path, text):
+        if path.name == "model.c":
+            with atomic_path(path):                  # as the real write, but the disk fills while it writes
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(c_export, "write_text", full_disk)
+    out = tmp_path / "c"
+    failed = matnet(capsys, "export", str(tmp_path / "m"), "--format", "c", "-o", str(out))
+    one_error_line(failed, 1, f"{out / 'model.c'}: the disk is full")
+    assert list(out.iterdir()) == []
+    monkeypatch.setattr(c_export, "write_text", real)
+    code, _, err = matnet(capsys, "export", str(tmp_path / "m"), "--format", "c", "-o", str(out))
+    assert code == 0 and sorted(p.name for p in out.iterdir()) == ["main.c", "model.c", "model.h"], err

@@ -347,8 +347,16 @@ def export_c(model, folder: str | Path, *, force: bool = False, source: str = ""
     folder = check_folder_target(folder, force, list(C_FILES), _made_by_matnet if replace_own else None)
     texts = c_sources(model, source=source)
     folder.mkdir(exist_ok=True)
-    paths = []
-    for name, text in texts.items():
-        write_text(folder / name, text)
-        paths.append(folder / name)
+    paths, new = [], []
+    try:
+        for name, text in texts.items():
+            existed = (folder / name).exists()
+            write_text(folder / name, text)
+            paths.append(folder / name)
+            if not existed:
+                new.append(folder / name)
+    except BaseException:        # a full disk half-way: take back the files this export made, so a retry can run
+        for path in new:
+            path.unlink(missing_ok=True)
+        raise
     return paths
