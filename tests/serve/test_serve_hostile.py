@@ -368,3 +368,15 @@ def test_head_answers_like_get_without_the_body(server, path):
     assert head.split()[1] == b"200" and body == b""
     length = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
     assert int(length.split(b":")[1]) > 0                      # the length the GET answer has
+
+
+def test_headers_over_64_kib_are_431(server):
+    """16 MB of headers were answered 200; past 64 KiB in all the request is refused before any route runs."""
+    port, _ = server
+    filler = "".join(f"X-Filler-{k}: {'a' * 1000}\r\n" for k in range(70))
+    status, body = exchange(port, f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n{filler}Connection: close\r\n\r\n"
+                            .encode())
+    assert status == 431 and "the limit is 65,536" in body["detail"]
+    few = "".join(f"X-Filler-{k}: {'a' * 1000}\r\n" for k in range(10))
+    assert exchange(port, f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n{few}Connection: close\r\n\r\n"
+                    .encode())[0] == 200
