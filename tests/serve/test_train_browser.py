@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from serve_support import start_server, stop_server
-from test_serve_browser import ARTIFACTS
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"     # where the other browser tests put theirs
 
 pytestmark = pytest.mark.slow
 

@@ -279,8 +279,12 @@
     f.fig.dataset.matrix = name;
     if (layer !== null) f.fig.dataset.layer = String(layer);
     paint(f.canvas, array.values, rows, cols, { gray });
-    const scale = Math.min(CELL, maxW / cols, maxH / rows);
-    f.canvas.style.width = `${Math.max(2, cols * scale)}px`;
+    // square cells where they fit; a long thin matrix (784 wide or tall) gets cells up to 4 times taller than wide
+    // (or wider than tall), so that it is not a hairline
+    const w = Math.min(CELL, maxW / cols), h = Math.min(CELL, maxH / rows);
+    const cellW = Math.min(w, 4 * Math.max(h, 1)), cellH = Math.min(h, 4 * Math.max(w, 1));
+    f.canvas.style.width = `${Math.max(2, cols * cellW)}px`;
+    f.canvas.style.height = `${Math.max(2, rows * cellH)}px`;
     f.canvas.dataset.rows = String(rows); f.canvas.dataset.cols = String(cols);
     f.canvas.dataset.scale = String(maxAbs(array.values));
     return f;
