@@ -129,6 +129,10 @@
       }
     } catch (err) {
       if (id === train.id) say(err.message, true);
+      if (id === train.id && /no training session/.test(err.message)) {   // ended elsewhere, or left idle
+        await reset();
+        say(`${err.message}: it has ended. Choose a network and press Start.`, true);
+      }
     } finally {
       train.polling = false;
       if (train.id === id && train.status && !train.status.finished && !train.status.error) {
