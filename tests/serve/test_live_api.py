@@ -103,3 +103,67 @@ def test_bad_commands(client, live):
     assert client.post(f"/api/train/{live}/check", json={"layer": 0, "param": "W", "index": [0, 0]}).status_code \
         == 409     # no step taken yet
     assert client.post(f"/api/train/{live}/step", params={"rows": 0}).status_code == 422
+
+
+def decoded(encoded: dict) -> np.ndarray:
+    """A base64 array (``{"shape", "dtype": "<f4", "base64"}``) as NumPy."""
+    import base64
+
+    return np.frombuffer(base64.b64decode(encoded["base64"]), dtype="<f4").reshape(encoded["shape"])
+
+
+def test_the_weights_as_they_are_now(client, live):
+    answer = client.get(f"/api/train/{live}/weights", params={"layer": 0, "rows": 8})
+    assert answer.status_code == 200, answer.text
+    before = answer.json()
+    assert before["step"] == 0 and before["name"] == "dense_1" and before["shape"] == [32, 784]
+    assert array(before["W"]).shape == (8, 784) and array(before["b"]).shape == (8,)
+    step = client.post(f"/api/train/{live}/step").json()
+    np.testing.assert_array_equal(array(before["W"]), array(step["layers"][0]["W"])[:8])   # the W the step began with
+    after = client.get(f"/api/train/{live}/weights", params={"encoding": "base64"}).json()   # 32 rows, the default
+    assert after["step"] == 1 and after["W"]["shape"] == [32, 784]
+    np.testing.assert_array_equal(decoded(after["W"]), array(step["layers"][0]["W_new"]))    # and the one it left
+    last = client.get(f"/api/train/{live}/weights", params={"layer": 1, "rows": 256}).json()
+    assert last["shape"] == [10, 32] and array(last["W"]).shape == (10, 32)
+    for params, status in (({"layer": 2}, 422), ({"layer": -1}, 422), ({"rows": 0}, 422), ({"rows": 257}, 422),
+                           ({"encoding": "png"}, 422)):
+        assert client.get(f"/api/train/{live}/weights", params=params).status_code == status, params
+    assert client.get("/api/train/nope/weights").status_code == 404
+
+
+def test_ten_fixed_test_digits_and_their_predictions_leave_training_alone(client, live, mnist):
+    answer = client.get(f"/api/train/{live}/samples")
+    assert answer.status_code == 200, answer.text
+    first = answer.json()
+    assert first["label"] == list(range(10)) and first["step"] == 0
+    assert first["index"] == [int(np.flatnonzero(mnist.test_labels == k)[0]) for k in range(10)]
+    images = array(first["images"])
+    np.testing.assert_allclose(images, mnist.test_images[first["index"]].reshape(10, 784) / 255.0, atol=1e-6)
+    p = array(first["probabilities"])
+    assert p.shape == (10, 10) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    assert first["predicted"] == p.argmax(axis=1).tolist()
+    base64 = client.get(f"/api/train/{live}/samples", params={"encoding": "base64"}).json()
+    np.testing.assert_array_equal(decoded(base64["probabilities"]), p.astype(np.float32))
+
+    # asking for predictions (and weights) between and during steps changes nothing the training computes: the
+    # same settings and seed, stepped without being watched, end with the same weights
+    client.post(f"/api/train/{live}/run", json={"steps": 40})
+    deadline = time.monotonic() + 60
+    while client.get(f"/api/train/{live}").json()["step"] < 40 and time.monotonic() < deadline:
+        client.get(f"/api/train/{live}/samples")
+        client.get(f"/api/train/{live}/weights")
+    watched = array(client.get(f"/api/train/{live}/weights", params={"layer": 1, "rows": 10}).json()["W"])
+    losses = client.get(f"/api/train/{live}/history").json()["loss"]
+    later = client.get(f"/api/train/{live}/samples").json()
+    assert later["step"] == 40 and not np.array_equal(array(later["probabilities"]), p)
+    client.delete(f"/api/train/{live}")
+    alone = client.post("/api/train", json={"layers": [784, 32, 10], "optimizer": "sgd", "lr": 0.1,
+                                            "batch_size": 16, "seed": 1}).json()["id"]
+    client.post(f"/api/train/{alone}/run", json={"steps": 40})
+    deadline = time.monotonic() + 60
+    while client.get(f"/api/train/{alone}").json()["step"] < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    np.testing.assert_array_equal(array(client.get(f"/api/train/{alone}/weights", params={"layer": 1, "rows": 10})
+                                        .json()["W"]), watched)
+    assert client.get(f"/api/train/{alone}/history").json()["loss"] == losses
+    client.delete(f"/api/train/{alone}")

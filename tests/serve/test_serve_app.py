@@ -14,9 +14,11 @@ from matnet.serve import create_app, load_models
 from matnet.serve.state import Served, Shared
 
 
-def test_create_app_needs_models_with_unique_names(cnn_file):
-    with pytest.raises(ValueError, match="at least one model"):
-        create_app([])
+def test_create_app_takes_no_model_or_models_with_unique_names(cnn_file):
+    bare = TestClient(create_app([]), base_url="http://127.0.0.1")    # a server that only trains live
+    assert bare.get("/api/models").json() == [] and bare.get("/api/health").json()["models"] == []
+    answer = bare.get("/api/test-images/random")
+    assert answer.status_code == 404 and "no model is served" in answer.json()["detail"]
     with pytest.raises(ValueError, match="unique"):
         create_app(load_models([cnn_file]) * 2)
 

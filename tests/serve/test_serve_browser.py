@@ -143,6 +143,12 @@ def test_random_test_digit_shows_its_true_label(browser, served):
     assert page.inner_text("#label") in "0123456789"
     page.click("#clear")
     assert page.inner_text("#label") == "\u2013" and page.is_hidden("#true-label")
+    page.click("#tab-train")                       # with a model, live training is one click away, and back
+    page.wait_for_selector("body[data-view=train] #train-form")
+    assert page.is_hidden("#draw-view") and page.is_visible("#train-start")
+    page.click("#tab-draw")
+    page.wait_for_selector("body[data-view=draw]")
+    assert page.is_visible("#pad") and page.is_hidden("#train-view")
     page.close()
 
 

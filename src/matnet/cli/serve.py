@@ -59,7 +59,7 @@ def address(sock: socket.socket) -> str:
 
 @click.command()
 @DEVICE_OPTION
-@click.argument("models", nargs=-1, required=True, type=click.Path(), metavar="RUN_OR_MODEL...")
+@click.argument("models", nargs=-1, type=click.Path(), metavar="[RUN_OR_MODEL...]")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. The default is this machine only; 0.0.0.0 is every network interface "
                    "(a warning is printed: anyone who reaches the machine can use the page). Requests must name "
@@ -69,7 +69,8 @@ def address(sock: socket.socket) -> str:
               help="Port to listen on (0: a free one, printed).")
 def serve(models, host, port):
     """Serve a page to draw a digit and watch the network's matrices work, and a JSON API, for one or more
-    RUN_OR_MODEL (run folders or model files; the page switches between them).
+    RUN_OR_MODEL (run folders or model files; the page switches between them). With none, the page opens on its
+    Train view: train a small network live on the cached MNIST and watch it learn, step by step.
 
     \b
     The page (/) shows the 28x28 image the model sees, the ten probabilities, and every layer as the
@@ -77,6 +78,7 @@ def serve(models, host, port):
     convolution its feature maps. The API (/api/..., documented at /docs):
       GET  /api/health, /api/models, /api/models/NAME
       POST /api/predict      a PNG/JPEG upload or a JSON 28x28 array (?layers=true: every layer's output)
+      POST /api/train        live training (the page's Train view): start, run, pause, step, check
     Ctrl-C stops the server. Model files are only read; nothing a request sends is written to disk.
     """
     import uvicorn   # imported here: the other commands never pay for the web stack
@@ -90,7 +92,7 @@ def serve(models, host, port):
                    err=True)
     url = address(sock)
     names = ", ".join(f"{one.name} ({one.kind}, {one.model.num_params:,} parameters)" for one in served)
-    echo(f"serving {names}")
+    echo(f"serving {names}" if served else "serving no model: the page opens on live training (its Train view)")
     echo(f"page: {url}   API docs: {url}docs   (bodies up to {MAX_BODY_BYTES // 2**20} MiB, images up to "
                f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels; Ctrl-C stops)")
     sys.stdout.flush()   # a script or test waiting for the address reads it now, not when the server stops

@@ -14,6 +14,8 @@ documented by FastAPI's OpenAPI page (``/docs``, with Swagger UI's files served 
     POST   /api/train                   settings -> a paused session (201 {"id"})
     GET    /api/train/{id}              its step, epoch, whether it runs, the last loss and validation accuracy
     GET    /api/train/{id}/history      every step's loss, the validation accuracies
+    GET    /api/train/{id}/weights      a Dense layer's W and b as they are now (the page's first-layer images)
+    GET    /api/train/{id}/samples      ten fixed test digits and the network's current predictions
     POST   /api/train/{id}/step         one step, answered with its matrices (forward, backward, update)
     POST   /api/train/{id}/run          {"steps": N} in the background
     POST   /api/train/{id}/pause        stop at the next step boundary

@@ -39,12 +39,14 @@ from matnet.train.callbacks import Callback
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import StepRecord, TrainingDiverged, TrainingInterrupted
 
-__all__ = ["LiveSession", "Sessions", "SessionError", "step_view", "IDLE_SECONDS", "VAL_IMAGES", "MAX_BATCH"]
+__all__ = ["LiveSession", "Sessions", "SessionError", "step_view", "IDLE_SECONDS", "VAL_IMAGES", "MAX_BATCH",
+           "MAX_WEIGHT_ROWS"]
 
 IDLE_SECONDS = 60.0   # a session no request has touched for this long ends (its page is gone)
 VAL_IMAGES = 500      # the fixed slice of validation images the live accuracy is measured on
 VAL_EVERY_S = 0.5     # seconds between two measurements of it while running (the page polls about as often)
 MAX_BATCH = 1024
+MAX_WEIGHT_ROWS = 256  # rows of a weight matrix one ``weights`` answer holds at most
 ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh)
 
 
@@ -89,6 +91,10 @@ class LiveSession:
         held = self.splits.x_val if len(self.splits.x_val) else self.splits.x_train
         labels = self.splits.y_val if len(self.splits.x_val) else self.splits.y_train
         self.val_x, self.val_y = held[:VAL_IMAGES], labels[:VAL_IMAGES]
+        test_y = to_numpy(self.splits.y_test)   # the fixed sample digits: the first test image of each class
+        self.sample_index = np.array([np.flatnonzero(test_y == k)[0] for k in range(10) if (test_y == k).any()])
+        self.sample_x = self.splits.x_test[self.sample_index]
+        self.sample_y = test_y[self.sample_index]
         self.trainer = make_trainer(config, self.model, self.dataset.image_shape, callbacks=[_Gate(self)])
         self.trainer.read_every = 1        # every step's loss is shown: the trainer's NaN check runs at each
         self.steps = 0                     # steps taken
@@ -239,6 +245,33 @@ class LiveSession:
                 "val_accuracy": self.accuracy[-1][1] if self.accuracy else None,
                 "finished": self.finished, "error": self.error, "config": self.settings()}
 
+    def _dense(self, layer: int) -> Dense:
+        dense = [one for one in self.model.layers if isinstance(one, Dense)]
+        if not 0 <= layer < len(dense):
+            raise SessionError(f"layer must be 0 to {len(dense) - 1} (the Dense layers in order), got {layer}", 422)
+        return dense[layer]
+
+    def weights(self, layer: int = 0, rows: int = 32) -> dict:
+        """The current ``W`` (out x in) and ``b`` of Dense layer ``layer`` (counted from 0), its first ``rows`` rows:
+        copies read while the trainer may be updating them (a row can be one step ahead of another; nothing waits
+        for the step boundary, so that watching never slows training)."""
+        self.touch()
+        dense = self._dense(layer)
+        W, b = to_numpy(dense.params["W"]), to_numpy(dense.params["b"])
+        return {"step": self.steps, "layer": layer, "name": dense.name, "shape": list(W.shape),
+                "W": W[:rows].copy(), "b": b[:rows].copy()}
+
+    def samples(self) -> dict:
+        """The fixed test digits (the first test image of each class) and what the network makes of them now.
+        An evaluation-mode forward only reads the network (it keeps nothing for a backward pass), so it can run
+        beside the trainer without disturbing it."""
+        self.touch()
+        step = self.steps
+        probabilities = self.model.predict_proba(self.sample_x)
+        return {"step": step, "index": [int(i) for i in self.sample_index], "label": [int(k) for k in self.sample_y],
+                "images": to_numpy(self.sample_x).reshape(len(self.sample_index), -1),
+                "predicted": [int(k) for k in probabilities.argmax(axis=1)], "probabilities": probabilities}
+
     def settings(self) -> dict:
         c = self.config
         return {"layers": list(c.layers), "activation": c.activation, "optimizer": c.optimizer, "lr": c.lr,
@@ -250,12 +283,9 @@ class LiveSession:
         record = self.last
         if record is None:
             raise SessionError("no step recorded yet: take one step first")
-        dense = [one for one in self.model.layers if isinstance(one, Dense)]
-        if not 0 <= layer < len(dense):
-            raise SessionError(f"layer must be 0 to {len(dense) - 1} (the Dense layers in order), got {layer}", 422)
+        name = self._dense(layer).name
         if param not in ("W", "b"):
             raise SessionError(f"param must be 'W' or 'b', got {param!r}", 422)
-        name = dense[layer].name
         shape = record.params[f"{name}.{param}"].shape
         if len(index) != len(shape) or not all(0 <= i < n for i, n in zip(index, shape)):
             raise SessionError(f"index must be within {list(shape)}, got {index}", 422)

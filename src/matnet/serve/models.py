@@ -144,8 +144,6 @@ def load_models(paths: list[str | Path]) -> list[ServedModel]:
         one.name = first_free(one.name, taken.__contains__)
         taken.add(one.name)
         served.append(one)
-    if not served:
-        raise MatnetError("give at least one run folder or model file")
     return served
 
 

@@ -17,13 +17,12 @@ __all__ = ["Served", "served", "Shared"]
 
 
 class Served:
-    """The models a server serves (their names unique, the first the default), the test images it picks from, and
-    the gate bounding the images it decodes at once (:mod:`matnet.serve.memory`), and its live-training session."""
+    """The models a server serves (their names unique, the first the default; none at all for a server that only
+    trains live), the test images it picks from, the gate bounding the images it decodes at once
+    (:mod:`matnet.serve.memory`), and its live-training session."""
 
     def __init__(self, models: list[ServedModel], test_images: TestImages | None = None,
                  gate: ImageGate | None = None):
-        if not models:
-            raise ValueError("create_app needs at least one model")
         self.by_name = {model.name: model for model in models}
         if len(self.by_name) != len(models):
             raise ValueError("the models' names must be unique")
@@ -34,6 +33,9 @@ class Served:
 
     def pick(self, name: str | None) -> ServedModel:
         """The model named ``name``, the default for None; 404 for a name not served."""
+        if not self.models:
+            raise BadRequest(404, "no model is served: this server was started without one (it trains live: see "
+                                  "/api/train); give matnet serve a run folder or model file to draw on it")
         if name is None:
             return self.models[0]
         if name not in self.by_name:

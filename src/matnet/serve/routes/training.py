@@ -3,6 +3,8 @@
     POST   /api/train                 settings (JSON) -> a paused session: 201 {"id"}; 409 while another one lives
     GET    /api/train/{id}            step, epoch, running, lr, the last loss and validation accuracy, settings
     GET    /api/train/{id}/history    every step's loss and the validation accuracies so far
+    GET    /api/train/{id}/weights    a Dense layer's current W and b (?layer=0, ?rows=32, ?encoding=list|base64)
+    GET    /api/train/{id}/samples    ten fixed test digits and the network's current predictions of them
     POST   /api/train/{id}/step       one step, answered with its matrices (?rows=16, ?encoding=list|base64)
     POST   /api/train/{id}/run        {"steps": N}: that many steps in the background (202)
     POST   /api/train/{id}/pause      stop at the next step boundary
@@ -26,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from matnet.config import TrainConfig
 from matnet.serve.layers import encode
-from matnet.serve.live import MAX_BATCH
+from matnet.serve.live import MAX_BATCH, MAX_WEIGHT_ROWS
 from matnet.serve.state import Shared
 
 __all__ = ["router", "TrainSettings"]
@@ -102,6 +104,29 @@ def history(shared: Shared, session_id: str, since: int = Query(0, ge=0)) -> dic
     session.touch()
     return {"step": session.steps, "loss": [list(p) for p in session.losses[since:]],
             "val_accuracy": [list(p) for p in session.accuracy]}
+
+
+@router.get("/{session_id}/weights", summary="A Dense layer's weights as they are now")
+async def weights(shared: Shared, session_id: str, layer: int = Query(0, ge=0, description="the Dense layer, from 0"),
+                  rows: int = Query(32, ge=1, le=MAX_WEIGHT_ROWS),
+                  encoding: Literal["list", "base64"] = "list") -> dict:
+    """``W`` (its first ``rows`` rows: one a unit, its incoming weights) and ``b`` of Dense layer ``layer`` as the
+    training has them now, with ``shape`` (the whole W's) and the ``step`` it was read at. Read while training runs:
+    nothing waits."""
+    session = shared.live.get(session_id)
+    found = await run_in_threadpool(session.weights, layer, rows)
+    return {**found, "W": _exact(found["W"], encoding), "b": _exact(found["b"], encoding)}
+
+
+@router.get("/{session_id}/samples", summary="Ten fixed test digits and the current predictions")
+async def samples(shared: Shared, session_id: str, encoding: Literal["list", "base64"] = "list") -> dict:
+    """The first test image of each class (``index``, ``label``, ``images`` (10, 784) in [0, 1]) and what the
+    network predicts for them at ``step``: ``predicted`` and ``probabilities`` (10, 10). An evaluation-mode forward,
+    which only reads the network: training goes on undisturbed."""
+    session = shared.live.get(session_id)
+    found = await run_in_threadpool(session.samples)
+    return {**found, "images": _exact(found["images"], encoding),
+            "probabilities": _exact(found["probabilities"], encoding)}
 
 
 @router.post("/{session_id}/step", summary="Take one step and see its matrices")

@@ -180,6 +180,8 @@ async function layerWeights(layer) {
 // --- the model ------------------------------------------------------------------------------------------------
 async function loadModels() {
   state.models = await api("/api/models");
+  document.body.dataset.models = String(state.models.length);
+  if (!state.models.length) return false;      // a server that only trains live (the Train view)
   const select = $("model");
   select.replaceChildren();
   for (const m of state.models) {
@@ -188,6 +190,7 @@ async function loadModels() {
     select.appendChild(option);
   }
   await chooseModel(state.models[0].name);
+  return true;
 }
 
 async function chooseModel(name) {
@@ -628,7 +631,14 @@ $("unit-close").addEventListener("click", () => { $("unit").hidden = true; });
 
 clearPad();
 loadModels()
-  .then(() => {
+  .then((any) => {
+    if (!any) {
+      setStatus("No model is served here: matnet serve was started without a run folder or model file. "
+        + "Train one in the Train view, or restart it with one (matnet serve runs/NAME).", true);
+      $("model-info").textContent = "no model";
+      document.body.dataset.state = "nomodel";
+      return null;
+    }
     setStatus("Draw a digit in the box (mouse, pen or finger), or load a test digit.");
     return randomDigit({ onArrival: true });   // the page explains itself on arrival: a test digit, and every layer working on it
   })
