@@ -27,7 +27,7 @@ from matnet.train.diagnose import Diagnose
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import Trainer, TrainingDiverged
 
-__all__ = ["train_run", "prepare_run", "make_trainer", "build_model", "make_augment"]
+__all__ = ["train_run", "prepare_run", "make_trainer", "finish_run", "build_model", "make_augment"]
 
 
 def build_model(config: TrainConfig, dataset):
@@ -137,11 +137,18 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     if saved:
         trainer.load_state_dict(*saved)
     try:
-        history = trainer.fit(splits.x_train, splits.y_train,
-                              validation_data=(splits.x_val, splits.y_val) if len(splits.x_val) else None)
+        trainer.fit(splits.x_train, splits.y_train,
+                    validation_data=(splits.x_val, splits.y_val) if len(splits.x_val) else None)
     except TrainingDiverged:
         diagnosis.diverged(trainer)   # printed and written to the run folder; the error still ends the run
         raise
+    return finish_run(folder, config, model, splits, trainer)
+
+
+def finish_run(folder: RunFolder, config: TrainConfig, model, splits, trainer) -> dict:
+    """The end of a run, wherever it trained (``train_run``, a live session in ``matnet serve``): the test set
+    evaluated, the final model, the test predictions and the summary written into ``folder``; returns the summary."""
+    history = trainer.history
     test = evaluate(model, splits.x_test, splits.y_test)
     folder.save_model(model)
     folder.write_predictions(model.predict_proba(splits.x_test), to_numpy(splits.y_test))

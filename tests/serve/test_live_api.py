@@ -3,6 +3,7 @@ paused and ended; every bad input a 4xx naming what was wrong."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -167,3 +168,75 @@ def test_ten_fixed_test_digits_and_their_predictions_leave_training_alone(client
                                         .json()["W"]), watched)
     assert client.get(f"/api/train/{alone}/history").json()["loss"] == losses
     client.delete(f"/api/train/{alone}")
+
+
+def test_save_writes_a_run_folder_the_other_commands_use(client, live, tmp_path, monkeypatch, capsys):
+    """Save run: runs/NAME (never over anything) with the config, the epochs, the model, the predictions, the
+    summary and the report; matnet evaluate and predict then work on it."""
+    from matnet.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    client.post(f"/api/train/{live}/step")
+    answer = client.post(f"/api/train/{live}/save", json={"name": "mine"})
+    assert answer.status_code == 201, answer.text
+    saved = answer.json()
+    assert saved["path"] == "runs/mine" and saved["steps"] == 1 and 0 <= saved["test_accuracy"] <= 1
+    folder = tmp_path / "runs" / "mine"
+    assert {"config.toml", "metrics.jsonl", "model.npz", "model.json", "predictions.npz", "summary.json",
+            "report.html"} <= {p.name for p in folder.iterdir()}
+    assert client.post(f"/api/train/{live}/save", json={"name": "mine"}).json()["path"] == "runs/mine-2"
+    assert main(["evaluate", str(folder), "--json"]) == 0
+    assert abs(json.loads(capsys.readouterr().out)["accuracy"] - saved["test_accuracy"]) < 1e-9
+    for bad in ({"name": "../escape"}, {"name": "/etc"}, {"name": ""}, {"name": "a", "force": True}):
+        assert client.post(f"/api/train/{live}/save", json=bad).status_code == 422, bad
+    client.post(f"/api/train/{live}/run", json={"steps": 100_000})
+    assert client.post(f"/api/train/{live}/save").status_code == 409            # running: pause first
+    client.post(f"/api/train/{live}/pause")
+
+
+def test_events_stream_the_status(client, live):
+    with client.stream("GET", f"/api/train/{live}/events", params={"seconds": 1.2}) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line[len("data: "):]) for line in stream.iter_lines() if line.startswith("data: ")]
+    assert 2 <= len(events) <= 4 and all(event["id"] == live for event in events)
+
+
+def test_a_diverging_session_gives_the_clis_diagnosis(client, mnist):
+    session = client.post("/api/train", json={"layers": [784, 32, 10], "lr": 1e30, "batch_size": 64}).json()["id"]
+    try:
+        client.post(f"/api/train/{session}/run", json={"steps": 50})
+        deadline = time.monotonic() + 60
+        while not client.get(f"/api/train/{session}").json()["error"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = client.get(f"/api/train/{session}").json()
+        assert "the loss became nan or infinite" in status["error"]
+        assert "diagnosis: the loss became NaN/infinite" in status["error"] and "fix: a lower --lr" in status["error"]
+        assert status["diagnosis"][0]["kind"] == "diverged"
+    finally:
+        client.delete(f"/api/train/{session}")
+
+
+def test_twenty_steps_through_the_api_are_matnet_trains_twenty(client, tmp_path, mnist):
+    """Same seed and settings: 20 steps driven through the HTTP API (2 one by one, 18 in the background) end with
+    the weights matnet train writes after its 20 steps, bit for bit."""
+    from matnet.config import TrainConfig
+    from matnet.model_file import load_model
+    from matnet.run import train_run
+
+    settings = {"layers": [784, 32, 10], "optimizer": "momentum", "lr": 0.05, "batch_size": 16, "seed": 4,
+                "epochs": 1, "subset": 320, "schedule": "cosine", "weight_decay": 5e-4}
+    train_run(TrainConfig(**settings, val_size=10_000, out=str(tmp_path / "run")), progress=False)
+    session = client.post("/api/train", json=settings).json()["id"]
+    try:
+        client.post(f"/api/train/{session}/step")
+        client.post(f"/api/train/{session}/step")
+        client.post(f"/api/train/{session}/run", json={"steps": 18})
+        deadline = time.monotonic() + 60
+        while not client.get(f"/api/train/{session}").json()["finished"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        weights = client.get(f"/api/train/{session}/weights", params={"layer": 0, "rows": 32}).json()
+        reference = load_model(tmp_path / "run" / "model")
+        np.testing.assert_array_equal(np.asarray(weights["W"]["data"], np.float32),
+                                      reference.layers[0].params["W"])
+    finally:
+        client.delete(f"/api/train/{session}")

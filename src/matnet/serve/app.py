@@ -21,6 +21,8 @@ documented by FastAPI's OpenAPI page (``/docs``, with Swagger UI's files served 
     POST   /api/train/{id}/pause        stop at the next step boundary
     PATCH  /api/train/{id}              {"lr": x} from the next step on
     POST   /api/train/{id}/check        one gradient entry against central differences (float64)
+    GET    /api/train/{id}/events       the status as server-sent events, twice a second, while it lives
+    POST   /api/train/{id}/save         the session as a run folder in runs/ (201 {"path", summary})
     DELETE /api/train/{id}              end it
 
 The limits are in :mod:`matnet.serve.inputs`; a request that breaks one gets a 4xx and ``{"detail": message}``.

@@ -21,6 +21,7 @@ update), and ``step_view`` lays them out per Dense layer as the matrices of the 
 from __future__ import annotations
 
 import copy
+import io
 import math
 import threading
 import time
@@ -28,14 +29,17 @@ import time
 import numpy as np
 
 from matnet.backend import to_numpy
-from matnet.config import TrainConfig
+from matnet.config import TrainConfig, config_toml
 from matnet.errors import MatnetError
 from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from matnet.nn.dense import Dense
 from matnet.nn.losses import SoftmaxCrossEntropy
-from matnet.run import make_trainer, prepare_run
+from matnet.reports.report import write_report
+from matnet.run import finish_run, make_trainer, prepare_run
+from matnet.runfolder import RunFolder
 from matnet.serve.inputs import BadRequest
 from matnet.train.callbacks import Callback
+from matnet.train.diagnose import Diagnose, format_finding
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import StepRecord, TrainingDiverged, TrainingInterrupted
 
@@ -101,6 +105,7 @@ class LiveSession:
         self.losses: list[tuple[int, float]] = []        # (step, batch loss)
         self.accuracy: list[tuple[int, float]] = []      # (step, accuracy on the validation slice)
         self.error: str | None = None      # why training stopped by itself (diverged), or None
+        self.diagnosis: list[dict] = []    # what went wrong, as ``matnet diagnose`` says it
         self.finished = False              # every epoch done
         self.started = time.monotonic()
         self.touched = self.started        # the last command's time (see IDLE_SECONDS)
@@ -120,8 +125,10 @@ class LiveSession:
         try:
             self.trainer.fit(x, y)
             self.finished = True
-        except TrainingDiverged as err:
-            self.error = str(err)
+        except TrainingDiverged as err:   # the loss became NaN: the trainer's words, then the CLI's diagnosis
+            finding = Diagnose(self.val_x, self.val_y, file=io.StringIO()).diverged(self.trainer)
+            self.diagnosis.append(finding)
+            self.error = f"{err}. {format_finding(finding)}".replace("\n ", ";")
         except TrainingInterrupted:
             pass
         except Exception as err:  # noqa: BLE001 - a session's failure is reported by status(), not lost
@@ -243,7 +250,8 @@ class LiveSession:
                 "lr": self._lr if self._lr is not None else trainer.optimizer.lr,
                 "loss": self.losses[-1][1] if self.losses else None,
                 "val_accuracy": self.accuracy[-1][1] if self.accuracy else None,
-                "finished": self.finished, "error": self.error, "config": self.settings()}
+                "finished": self.finished, "error": self.error, "diagnosis": self.diagnosis,
+                "config": self.settings()}
 
     def _dense(self, layer: int) -> Dense:
         dense = [one for one in self.model.layers if isinstance(one, Dense)]
@@ -316,6 +324,27 @@ class LiveSession:
         return {"layer": layer, "name": name, "param": param, "index": list(index), "numeric": numeric,
                 "analytic": analytic, "step_analytic": float(to_numpy(record.grads[f"{name}.{param}"][where])),
                 "relative_error": relative, "h": h}
+
+    def save(self, path) -> dict:
+        """Write the session as a run folder at ``path`` (a new folder): config.toml, metrics.jsonl (the epochs
+        finished), the final model, the test predictions, summary.json and report.html, as ``matnet train`` would
+        have; refused while it runs (pause first). Returns the summary. ``matnet report``, ``evaluate``,
+        ``predict``, ``export`` and the draw view then work on it."""
+        with self._cond:
+            self.touch()
+            if self._allowed:
+                raise SessionError(f"training session {self.id} is running: pause it before saving")
+            self._at_boundary()
+            folder = RunFolder(path)
+            folder.create()
+            folder.write_config(config_toml(self.config))
+            folder.write_metrics(self.trainer.history.epochs)
+            if self.diagnosis:
+                folder.write_diagnosis(self.diagnosis)
+            summary = finish_run(folder, self.config, self.model, self.splits, self.trainer)
+            summary["steps"] = self.steps
+        write_report(folder.path, progress=False)
+        return summary
 
     def close(self) -> None:
         with self._cond:

@@ -10,6 +10,8 @@
     POST   /api/train/{id}/pause      stop at the next step boundary
     PATCH  /api/train/{id}            {"lr": x}: the learning rate from the next step on
     POST   /api/train/{id}/check      {"layer", "param", "index"}: one gradient entry against central differences
+    GET    /api/train/{id}/events     the status as server-sent events, twice a second
+    POST   /api/train/{id}/save       {"name"}: the session as a run folder runs/NAME (the first free name)
     DELETE /api/train/{id}            end the session
 
 One session lives per server at a time; one that no request has touched for a minute (its page is gone) ends by
@@ -19,14 +21,19 @@ naming them.
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from matnet.config import TrainConfig
+from matnet.fileio import DEFAULT_FOLDER, free_path
 from matnet.serve.layers import encode
 from matnet.serve.live import MAX_BATCH, MAX_WEIGHT_ROWS
 from matnet.serve.state import Shared
@@ -34,6 +41,7 @@ from matnet.serve.state import Shared
 __all__ = ["router", "TrainSettings"]
 
 router = APIRouter(prefix="/api/train", tags=["live training"])
+EVENT_EVERY_S = 0.5    # seconds between two server-sent events of a session's status
 
 
 class TrainSettings(BaseModel):
@@ -174,6 +182,43 @@ async def check(shared: Shared, session_id: str, body: CheckEntry) -> dict:
     float32 value the step itself used."""
     session = shared.live.get(session_id)
     return await run_in_threadpool(session.check, body.layer, body.param, body.index)
+
+
+@router.get("/{session_id}/events", summary="The status as server-sent events",
+            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def events(shared: Shared, session_id: str, seconds: float = Query(60, gt=0, le=600)) -> StreamingResponse:
+    """``data: {status}`` (the JSON of ``GET /api/train/{id}``) every half second for ``seconds`` (then the stream
+    ends; a page opens it again), or until the session stops; each event counts as the page being there."""
+    session = shared.live.get(session_id)
+
+    async def stream():
+        ends = asyncio.get_running_loop().time() + seconds
+        while True:
+            status = session.status()
+            yield b"data: " + orjson.dumps(status) + b"\n\n"
+            alive = session._thread.is_alive()
+            if not alive or asyncio.get_running_loop().time() >= ends:
+                return
+            await asyncio.sleep(EVENT_EVERY_S)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+class SaveAs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field("live", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                      description="the run folder's name in runs/ (the first free one: live, live-2, ...)")
+
+
+@router.post("/{session_id}/save", status_code=201, summary="Save the session as a run folder")
+async def save(shared: Shared, session_id: str, body: SaveAs | None = None) -> dict:
+    """Write ``runs/NAME`` in the server's folder (never over anything: the first free name), as ``matnet train``
+    would have: config.toml, metrics.jsonl, the model, the test predictions, summary.json, report.html. 409 while
+    the session runs (pause it first)."""
+    session = shared.live.get(session_id)
+    path = free_path(Path(DEFAULT_FOLDER), (body or SaveAs()).name)
+    summary = await run_in_threadpool(session.save, path)
+    return {"path": str(path), **summary}
 
 
 @router.delete("/{session_id}", status_code=204, summary="End the session")

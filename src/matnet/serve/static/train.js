@@ -503,6 +503,15 @@
   $("train-resume").addEventListener("click", resume);
   $("train-one").addEventListener("click", oneStep);
   $("train-reset").addEventListener("click", guarded(reset));
+  $("train-save").addEventListener("click", guarded(async () => {
+    if (!train.id) return;
+    if (train.status && train.status.running) await command("pause");
+    say("Saving: evaluating on the test set and writing the run folder...");
+    const saved = await api(`/api/train/${train.id}/save`, { method: "POST" });
+    say(`Saved ${saved.path} (test accuracy ${(100 * saved.test_accuracy).toFixed(2)}%): `
+      + `matnet report ${saved.path}, matnet evaluate ${saved.path}, matnet serve ${saved.path}.`);
+    document.body.dataset.saved = saved.path;
+  }));
   $("check-button").addEventListener("click", check);
   $("train-lr-live").addEventListener("change", guarded(async () => {
     const lr = Number($("train-lr-live").value);
