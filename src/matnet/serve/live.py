@@ -326,8 +326,8 @@ class LiveSession:
                 "relative_error": relative, "h": h}
 
     def save(self, path) -> dict:
-        """Write the session as a run folder at ``path`` (a new folder): config.toml, metrics.jsonl (the epochs
-        finished), the final model, the test predictions, summary.json and report.html, as ``matnet train`` would
+        """Write the session as a run folder at ``path`` (a new folder): the settings, the metrics of the epochs
+        finished, the final model, the test predictions, the summary and the report, as ``matnet train`` would
         have; refused while it runs (pause first). Returns the summary. ``matnet report``, ``evaluate``,
         ``predict``, ``export`` and the draw view then work on it."""
         with self._cond:

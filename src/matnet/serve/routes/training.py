@@ -213,8 +213,8 @@ class SaveAs(BaseModel):
 @router.post("/{session_id}/save", status_code=201, summary="Save the session as a run folder")
 async def save(shared: Shared, session_id: str, body: SaveAs | None = None) -> dict:
     """Write ``runs/NAME`` in the server's folder (never over anything: the first free name), as ``matnet train``
-    would have: config.toml, metrics.jsonl, the model, the test predictions, summary.json, report.html. 409 while
-    the session runs (pause it first)."""
+    would have: the settings, the epochs' metrics, the model, the test predictions, the summary and the report.
+    409 while the session runs (pause it first)."""
     session = shared.live.get(session_id)
     path = free_path(Path(DEFAULT_FOLDER), (body or SaveAs()).name)
     summary = await run_in_threadpool(session.save, path)
