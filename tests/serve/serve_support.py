@@ -113,3 +113,15 @@ def strokes_of(lines) -> list[list[tuple[int, int]]]:
             left.discard(point)
         strokes.append(stroke)
     return strokes
+
+
+def watched_page(browser, url: str, width: int, height: int):
+    """A new page of ``width`` x ``height`` and the list that collects what must not happen there: a script error,
+    a console error, a request that leaves the server (the page works offline)."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    problems = []
+    page.on("pageerror", lambda err: problems.append(str(err)))
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("request", lambda request: problems.append(f"left the server: {request.url}")
+            if not request.url.startswith(url) and not request.url.startswith("data:") else None)
+    return page, problems

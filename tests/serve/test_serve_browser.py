@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from matnet.runfolder import load_model
-from serve_support import skeleton, start_server, stop_server, strokes_of
+from serve_support import skeleton, start_server, stop_server, strokes_of, watched_page
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VIEWPORTS = {"desktop": ((1400, 1000), 7), "phone": ((390, 844), 2)}   # each draws another digit
@@ -58,12 +58,7 @@ def draw(page, strokes):
 def test_draw_a_digit_and_see_every_layer(browser, served, mnist, viewport_name):
     url, model, summary = served
     (width, height), digit = VIEWPORTS[viewport_name]
-    page = browser.new_page(viewport={"width": width, "height": height})
-    problems = []
-    page.on("pageerror", lambda err: problems.append(str(err)))
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("request", lambda request: problems.append(f"left the server: {request.url}")
-            if not request.url.startswith(url) and not request.url.startswith("data:") else None)
+    page, problems = watched_page(browser, url, width, height)
     page.goto(url)
     # On arrival the page shows a random test digit and every layer at work on it: no empty box.
     page.wait_for_selector("body[data-state=done][data-shown=sample]")   # the page's CSP allows no eval

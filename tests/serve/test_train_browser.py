@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serve_support import start_server, stop_server
+from serve_support import start_server, stop_server, watched_page
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"     # where the other browser tests put theirs
 
@@ -50,12 +50,7 @@ def bare_server(mnist):     # mnist: the live session trains on the cached MNIST
 
 def test_watch_it_learn_then_step_through_one_step(browser, bare_server):
     url = bare_server
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    problems = []
-    page.on("pageerror", lambda err: problems.append(str(err)))
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("request", lambda request: problems.append(f"left the server: {request.url}")
-            if not request.url.startswith(url) and not request.url.startswith("data:") else None)
+    page, problems = watched_page(browser, url, 1400, 1000)
     page.goto(url)
     page.wait_for_selector("body[data-view=train]")                 # no model: the page opens on training
     assert page.is_hidden("#draw-view") and page.is_visible("#train-form")
