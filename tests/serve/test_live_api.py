@@ -240,3 +240,35 @@ def test_twenty_steps_through_the_api_are_matnet_trains_twenty(client, tmp_path,
                                       reference.layers[0].params["W"])
     finally:
         client.delete(f"/api/train/{session}")
+
+
+@pytest.mark.parametrize("body", [b'{"layers": [784, 10], "lr": NaN}', b'{"lr": 1e999}', b'{"lr": -Infinity}'])
+def test_a_non_finite_number_in_a_body_is_a_422_not_a_500(client, body):
+    answer = client.post("/api/train", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422 and "finite number" in answer.text
+
+
+def test_a_network_that_blew_up_stops_says_why_and_is_not_saved(client, mnist, tmp_path, monkeypatch):
+    """lr 1e9: the loss explodes (huge but finite) at once; the session stops with the diagnosis, and Save refuses
+    weights that are not worth keeping."""
+    monkeypatch.chdir(tmp_path)
+    session = client.post("/api/train", json={"layers": [784, 32, 10], "lr": 1e9}).json()["id"]
+    try:
+        client.post(f"/api/train/{session}/run", json={"steps": 300})
+        deadline = time.monotonic() + 60
+        while not client.get(f"/api/train/{session}").json()["error"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = client.get(f"/api/train/{session}").json()
+        assert status["step"] < 10 and "the loss exploded" in status["error"] and "a lower learning rate" in \
+            status["error"]
+        assert status["diagnosis"][0]["kind"] == "diverged"
+        saved = client.post(f"/api/train/{session}/save")
+        assert saved.status_code == 409 and "diverged" in saved.json()["detail"]
+        assert not (tmp_path / "runs" / "live").exists()
+    finally:
+        client.delete(f"/api/train/{session}")
+
+
+def test_a_network_too_large_to_show_is_refused(client, mnist):
+    answer = client.post("/api/train", json={"layers": [784, 10_000, 10]})
+    assert answer.status_code == 422 and "at most 1,000,000 parameters" in answer.json()["detail"]

@@ -4,9 +4,12 @@ status and ``{"detail": message}`` (the handlers :func:`matnet.serve.app.create_
 from __future__ import annotations
 
 import logging
+import math
 
 import orjson
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -14,7 +17,7 @@ from starlette.responses import Response
 from matnet.errors import MatnetError
 from matnet.serve.inputs import BadRequest
 
-__all__ = ["Answer", "refuse", "bad_request", "model_failed", "client_left", "too_large"]
+__all__ = ["Answer", "refuse", "bad_request", "invalid", "model_failed", "client_left", "too_large"]
 
 LOG = logging.getLogger("uvicorn.error")     # the server's log: what uvicorn itself writes to stderr
 
@@ -40,6 +43,23 @@ async def bad_request(request: Request, err: BadRequest) -> Answer:
 async def model_failed(request: Request, err: MatnetError) -> Answer:
     """The model's fault (NaN weights), not the request's: 500."""
     return refuse(500, str(err))
+
+
+def _finite(value):
+    """``value`` with every NaN or infinite float written as a string: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+async def invalid(request: Request, err: RequestValidationError) -> Answer:
+    """FastAPI's 422 for a body or parameter outside its schema, the same list of errors, with the offending input
+    JSON can carry (a body of ``{"lr": NaN}`` made FastAPI's own answer fail with a 500)."""
+    return Answer({"detail": _finite(jsonable_encoder(err.errors()))}, status_code=422)
 
 
 async def too_large(request: Request, err: Exception) -> Answer:

@@ -38,6 +38,7 @@ The routes are in :mod:`matnet.serve.routes`, one router a concern, and share wh
 
 from __future__ import annotations
 
+from fastapi.exceptions import RequestValidationError
 from fastapi_offline import FastAPIOffline
 from starlette.requests import ClientDisconnect
 
@@ -74,6 +75,7 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_middleware(RequestGuard, hosts=hosts)    # added last: it runs first
     app.add_exception_handler(BadRequest, answers.bad_request)
+    app.add_exception_handler(RequestValidationError, answers.invalid)
     app.add_exception_handler(MatnetError, answers.model_failed)
     app.add_exception_handler(ClientDisconnect, answers.client_left)
     app.add_exception_handler(BodyTooLarge, answers.too_large)

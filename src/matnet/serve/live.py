@@ -43,13 +43,15 @@ from matnet.train.diagnose import Diagnose, format_finding
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import StepRecord, TrainingDiverged, TrainingInterrupted
 
-__all__ = ["LiveSession", "Sessions", "SessionError", "step_view", "IDLE_SECONDS", "VAL_IMAGES", "MAX_BATCH",
-           "MAX_WEIGHT_ROWS"]
+__all__ = ["LiveSession", "Sessions", "SessionError", "MAX_LIVE_PARAMS", "step_view", "IDLE_SECONDS", "VAL_IMAGES",
+           "MAX_BATCH", "MAX_WEIGHT_ROWS"]
 
 IDLE_SECONDS = 60.0   # a session no request has touched for this long ends (its page is gone)
 VAL_IMAGES = 500      # the fixed slice of validation images the live accuracy is measured on
 VAL_EVERY_S = 0.5     # seconds between two measurements of it while running (the page polls about as often)
 MAX_BATCH = 1024
+MAX_LIVE_PARAMS = 1_000_000   # 784-128-64-10 has 109,386; one step of the largest is about 12 MB as base64
+EXPLODED_LOSS = 1e3           # a cross-entropy this high means the steps overshoot (chance on 10 classes: 2.3)
 MAX_WEIGHT_ROWS = 256  # rows of a weight matrix one ``weights`` answer holds at most
 ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh)
 
@@ -92,6 +94,10 @@ class LiveSession:
         config.check()
         self.id, self.config = session_id, config
         self.dataset, self.splits, self.model = prepare_run(config, progress=False, download=False)
+        if self.model.num_params > MAX_LIVE_PARAMS:   # every step is sent to the page, its W three times over
+            raise SessionError(f"live training takes networks of at most {MAX_LIVE_PARAMS:,} parameters, so that a "
+                               f"step can be shown; {'-'.join(map(str, config.layers))} has "
+                               f"{self.model.num_params:,} (matnet train takes it)", 422)
         held = self.splits.x_val if len(self.splits.x_val) else self.splits.x_train
         labels = self.splits.y_val if len(self.splits.x_val) else self.splits.y_train
         self.val_x, self.val_y = held[:VAL_IMAGES], labels[:VAL_IMAGES]
@@ -145,10 +151,24 @@ class LiveSession:
             trainer.record.batch = np.arange(start, start + size) if order is None else \
                 to_numpy(order[start:start + size])
         done = self.steps + 1             # counted last: whoever sees the new count sees its figures too
-        self.losses.append((done, float(to_numpy(loss))))
+        value = float(to_numpy(loss))
+        self.losses.append((done, value))
+        if value > EXPLODED_LOSS and not self.error:
+            self._exploded(done, value)
         if self._allowed == 0 or time.monotonic() - self._measured > VAL_EVERY_S:
             self._measure(done)
         self.steps = done
+
+    def _exploded(self, step: int, value: float) -> None:
+        """The loss has blown up without (yet) being NaN: say so in the diagnosis's words and stop training."""
+        lr, first = self.trainer.optimizer.rate, self.losses[0][1]
+        finding = {"kind": "diverged", "title": "the loss exploded", "epoch": self.trainer.epochs_done + 1,
+                   "step": step, "evidence": f"the batch loss reached {value:.3g} at step {step} (it began at "
+                                            f"{first:.3g}): the steps overshoot and the weights blow up",
+                   "fix": f"a lower learning rate (now {lr:.3g}; try {lr / 100:.3g}), then Reset"}
+        self.diagnosis.append(finding)
+        self.error = f"the loss exploded to {value:.3g} at step {step}. {format_finding(finding)}".replace("\n ", ";")
+        self._closing = True            # the trainer stops at this step's boundary
 
     def _measure(self, step: int = 0):
         accuracy = evaluate(self.model, self.val_x, self.val_y)["accuracy"]
@@ -334,6 +354,9 @@ class LiveSession:
             self.touch()
             if self._allowed:
                 raise SessionError(f"training session {self.id} is running: pause it before saving")
+            if self.error or not np.isfinite(to_numpy(self.model.parameters.values)).all():
+                raise SessionError(f"training session {self.id} diverged: its weights are not worth keeping "
+                                   f"(a lower learning rate, then Reset)")
             self._at_boundary()
             folder = RunFolder(path)
             folder.create()
