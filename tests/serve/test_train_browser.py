@@ -144,3 +144,24 @@ def test_watch_it_learn_then_step_through_one_step(browser, bare_server):
     session = page.evaluate("window.matnetTrain.id")
     assert session is None and page.evaluate("fetch('/api/train/1').then(r => r.status)") == 404   # ended
     page.close()
+
+
+@pytest.mark.slow
+def test_the_form_says_what_is_wrong_in_words(browser, bare_server):
+    """Sizes that are not whole numbers, no learning rate: a sentence naming the field, and no session started
+    (784-32.5-10 once trained 784-32-5-10 silently; the browser itself stops a negative rate, the field's min)."""
+    page, problems = watched_page(browser, bare_server, 1400, 1000)
+    page.goto(bare_server + "#train")
+    page.wait_for_selector("#train-form")
+    for field, value, words in (("#train-layers", "784-32.5-10", "Layer sizes: whole numbers"),
+                                ("#train-layers", "abc", "Layer sizes: whole numbers"),
+                                ("#train-lr", "", "Learning rate: a number above 0")):   # "abc" reads "" there
+        page.fill("#train-layers", "784-32-10")
+        page.fill("#train-lr", "0.1")
+        page.fill(field, value)
+        page.click("#train-start")
+        said = "words => document.getElementById('train-status').textContent.includes(words)"
+        page.wait_for_function(said, arg=words, timeout=5000)
+        assert page.evaluate("document.body.dataset.session") is None
+    assert problems == []
+    page.close()

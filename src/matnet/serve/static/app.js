@@ -155,7 +155,10 @@ async function api(path, options = {}) {
   try { body = await response.json(); } catch (err) { body = null; }
   if (!response.ok) {
     const detail = body && body.detail;
-    const message = typeof detail === "string" ? detail : detail ? JSON.stringify(detail) : response.statusText;
+    // FastAPI's 422 is a list of {loc, msg}: said as "lr: Input should be greater than 0"
+    const message = typeof detail === "string" ? detail
+      : Array.isArray(detail) ? detail.map((e) => `${(e.loc || []).slice(1).join(".") || "input"}: ${e.msg}`).join("; ")
+      : detail ? JSON.stringify(detail) : response.statusText;
     throw new Error(message);
   }
   return body;

@@ -33,7 +33,17 @@
 
   // --- starting and ending a session --------------------------------------------------------------------------
   function settings() {
-    const layers = $("train-layers").value.split(/[^0-9]+/).filter(Boolean).map(Number);
+    const tokens = $("train-layers").value.trim().split(/[\s,\-]+/).filter(Boolean);
+    if (!tokens.length || !tokens.every((t) => /^[0-9]+$/.test(t))) {
+      throw new Error("Layer sizes: whole numbers separated by - or , (for example 784-32-10).");
+    }
+    const layers = tokens.map(Number);
+    for (const [id, name] of [["train-lr", "Learning rate"], ["train-batch", "Batch size"], ["train-epochs", "Epochs"]]) {
+      const value = Number($(id).value);
+      if ($(id).value.trim() === "" || !Number.isFinite(value) || value <= 0) {
+        throw new Error(`${name}: a number above 0, not "${$(id).value}".`);
+      }
+    }
     return {
       layers, activation: $("train-activation").value, optimizer: $("train-optimizer").value,
       lr: Number($("train-lr").value), batch_size: Number($("train-batch").value),
@@ -41,14 +51,16 @@
     };
   }
 
-  function say(text, error = false) {
+  function say(text, error = false, hold = 0) {
+    train.holdUntil = hold ? Date.now() + hold : 0;   // a message the user must be able to read: kept that long
     $("train-status").textContent = text;
     $("train-status").classList.toggle("error", error);
   }
 
   async function start(event) {
     event.preventDefault();
-    const body = JSON.stringify(settings());
+    let body;
+    try { body = JSON.stringify(settings()); } catch (err) { say(err.message, true, 8000); return; }
     const post = () => api("/api/train", { method: "POST", headers: { "Content-Type": "application/json" }, body });
     say("Loading MNIST and building the network...");
     $("train-start").disabled = true;
@@ -57,8 +69,12 @@
       try {
         started = await post();
       } catch (err) {
-        const live = /training session (\S+) is live/.exec(err.message);   // one left by another page: end it
+        const live = /training session (\S+) is live/.exec(err.message);   // another page's, a script's, or a reload's
         if (!live) throw err;
+        if (!window.confirm(`${err.message}\n\nThe server trains one network at a time. End that session (another `
+          + "tab's or a script's, or this page's before a reload) and start this one?")) {
+          throw new Error(`${err.message}: left running.`);
+        }
         await fetch(`/api/train/${encodeURIComponent(live[1])}`, { method: "DELETE" });
         started = await post();
       }
@@ -160,7 +176,8 @@
     $("train-step").textContent = status.step.toLocaleString("en");
     $("train-epoch").textContent = `${status.epoch} of ${status.epochs}`;
     $("train-speed").textContent = train.speed === null ? "\u2013" : train.speed.toFixed(0);
-    $("train-loss").textContent = status.loss === null ? "\u2013" : status.loss.toFixed(4);
+    $("train-loss").textContent = status.loss === null ? "\u2013"
+      : Math.abs(status.loss) >= 1e4 ? status.loss.toExponential(2) : status.loss.toFixed(4);
     $("train-accuracy").textContent = status.val_accuracy === null ? "\u2013" : `${(100 * status.val_accuracy).toFixed(1)}%`;
     if (document.activeElement !== $("train-lr-live")) $("train-lr-live").value = String(status.lr);
     $("train-pause").disabled = !status.running;
@@ -169,6 +186,7 @@
     document.body.dataset.running = status.running ? "1" : "0";
     document.body.dataset.trainStep = String(status.step);
     if (status.error) say(`Training stopped: ${status.error}`, true);
+    else if (Date.now() < (train.holdUntil || 0)) return;   // the routine line waits behind a message to read
     else if (status.finished) say("Every epoch is done. Reset to train another network.");
     else if (status.running) say("Training. Space pauses; the Right arrow then takes one step and shows it.");
     else say("Paused. One step (or the Right arrow) takes a step and draws it matrix by matrix; Space resumes.");
@@ -485,9 +503,14 @@
   }
 
   // --- controls ------------------------------------------------------------------------------------------------
-  const guarded = (fn) => () => fn().catch((err) => say(err.message, true));
+  const guarded = (fn) => () => fn().catch((err) => say(err.message, true, 8000));
   const pause = guarded(async () => { if (train.id) await command("pause"); });
-  const resume = guarded(async () => { if (train.id) { await command("run", { steps: RUN_STEPS }); poll(); } });
+  const resume = guarded(async () => {
+    if (!train.id) return;
+    $("step-hover").hidden = true;                // the box explains a cell of a step that is now behind
+    await command("run", { steps: RUN_STEPS });
+    poll();
+  });
 
   $("train-preset").addEventListener("change", (event) => {
     if (event.target.value !== "custom") $("train-layers").value = event.target.value;
@@ -495,7 +518,7 @@
   });
   $("train-layers").addEventListener("input", () => {
     const known = [...$("train-preset").options].map((o) => o.value);
-    const typed = settings().layers.join("-");
+    const typed = $("train-layers").value.trim().split(/[\s,\-]+/).filter(Boolean).join("-");
     $("train-preset").value = known.includes(typed) ? typed : "custom";
   });
   $("train-settings").addEventListener("submit", start);
@@ -509,7 +532,7 @@
     say("Saving: evaluating on the test set and writing the run folder...");
     const saved = await api(`/api/train/${train.id}/save`, { method: "POST" });
     say(`Saved ${saved.path} (test accuracy ${(100 * saved.test_accuracy).toFixed(2)}%): `
-      + `matnet report ${saved.path}, matnet evaluate ${saved.path}, matnet serve ${saved.path}.`);
+      + `matnet report ${saved.path}, matnet evaluate ${saved.path}, matnet serve ${saved.path}.`, false, 15000);
     document.body.dataset.saved = saved.path;
   }));
   $("check-button").addEventListener("click", check);
