@@ -14,6 +14,14 @@ def array(encoded: dict) -> np.ndarray:
     return np.asarray(encoded["data"], dtype=np.float64).reshape(encoded["shape"])
 
 
+def status_when(client, session: str, done, timeout: float = 60) -> dict:
+    """The session's status once ``done(status)`` holds (or after ``timeout`` seconds, for the test to fail on)."""
+    deadline = time.monotonic() + timeout
+    while not done(status := client.get(f"/api/train/{session}").json()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return status
+
+
 @pytest.fixture
 def live(client, mnist):
     """A paused 784-32-10 session (SGD at 0.1, batches of 16); ended afterwards."""
@@ -60,9 +68,7 @@ def test_the_check_button_compares_central_differences(client, live):
 def test_run_in_the_background_pause_and_change_the_rate(client, live):
     assert client.patch(f"/api/train/{live}", json={"lr": 0.05}).json()["lr"] == 0.05
     assert client.post(f"/api/train/{live}/run", json={"steps": 30}).status_code == 202
-    deadline = time.monotonic() + 60
-    while client.get(f"/api/train/{live}").json()["step"] < 30 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    status_when(client, live, lambda s: s["step"] >= 30)
     status = client.get(f"/api/train/{live}").json()
     assert status["step"] == 30 and status["loss"] is not None and 0 <= status["val_accuracy"] <= 1
     history = client.get(f"/api/train/{live}/history").json()
@@ -161,9 +167,7 @@ def test_ten_fixed_test_digits_and_their_predictions_leave_training_alone(client
     alone = client.post("/api/train", json={"layers": [784, 32, 10], "optimizer": "sgd", "lr": 0.1,
                                             "batch_size": 16, "seed": 1}).json()["id"]
     client.post(f"/api/train/{alone}/run", json={"steps": 40})
-    deadline = time.monotonic() + 60
-    while client.get(f"/api/train/{alone}").json()["step"] < 40 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    status_when(client, alone, lambda s: s["step"] >= 40)
     np.testing.assert_array_equal(array(client.get(f"/api/train/{alone}/weights", params={"layer": 1, "rows": 10})
                                         .json()["W"]), watched)
     assert client.get(f"/api/train/{alone}/history").json()["loss"] == losses
@@ -205,9 +209,7 @@ def test_a_diverging_session_gives_the_clis_diagnosis(client, mnist):
     session = client.post("/api/train", json={"layers": [784, 32, 10], "lr": 1e30, "batch_size": 64}).json()["id"]
     try:
         client.post(f"/api/train/{session}/run", json={"steps": 50})
-        deadline = time.monotonic() + 60
-        while not client.get(f"/api/train/{session}").json()["error"] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        status_when(client, session, lambda s: s["error"])
         status = client.get(f"/api/train/{session}").json()
         assert "the loss became nan or infinite" in status["error"]
         assert "diagnosis: the loss became NaN/infinite" in status["error"] and "fix: a lower --lr" in status["error"]
@@ -231,9 +233,7 @@ def test_twenty_steps_through_the_api_are_matnet_trains_twenty(client, tmp_path,
         client.post(f"/api/train/{session}/step")
         client.post(f"/api/train/{session}/step")
         client.post(f"/api/train/{session}/run", json={"steps": 18})
-        deadline = time.monotonic() + 60
-        while not client.get(f"/api/train/{session}").json()["finished"] and time.monotonic() < deadline:
-            time.sleep(0.02)
+        status_when(client, session, lambda s: s["finished"])
         weights = client.get(f"/api/train/{session}/weights", params={"layer": 0, "rows": 32}).json()
         reference = load_model(tmp_path / "run" / "model")
         np.testing.assert_array_equal(np.asarray(weights["W"]["data"], np.float32),
@@ -255,9 +255,7 @@ def test_a_network_that_blew_up_stops_says_why_and_is_not_saved(client, mnist, t
     session = client.post("/api/train", json={"layers": [784, 32, 10], "lr": 1e9}).json()["id"]
     try:
         client.post(f"/api/train/{session}/run", json={"steps": 300})
-        deadline = time.monotonic() + 60
-        while not client.get(f"/api/train/{session}").json()["error"] and time.monotonic() < deadline:
-            time.sleep(0.05)
+        status_when(client, session, lambda s: s["error"])
         status = client.get(f"/api/train/{session}").json()
         assert status["step"] < 10 and "the loss exploded" in status["error"] and "a lower learning rate" in \
             status["error"]
