@@ -83,6 +83,8 @@ def serve(models, host, port):
     """
     import uvicorn   # imported here: the other commands never pay for the web stack
 
+    from matnet.serve.connection import BoundedHttpProtocol
+
     served = load_models(list(models))
     app = create_app(served, hosts=allowed_hosts(host))
     sock = open_socket(host, port)
@@ -96,7 +98,8 @@ def serve(models, host, port):
     echo(f"page: {url}   API docs: {url}docs   (bodies up to {MAX_BODY_BYTES // 2**20} MiB, images up to "
                f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels; Ctrl-C stops)")
     sys.stdout.flush()   # a script or test waiting for the address reads it now, not when the server stops
-    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, lifespan="off")
+    config = uvicorn.Config(app, http=BoundedHttpProtocol, log_level="warning", access_log=False,
+                            server_header=False, lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:   # uvicorn shuts down cleanly on Ctrl-C, then raises it again: the usual way to stop

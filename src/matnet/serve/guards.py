@@ -25,7 +25,6 @@ __all__ = ["RequestGuard", "LOOPBACK_NAMES", "allowed_hosts", "host_name"]
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 EVERY_INTERFACE = ("0.0.0.0", "::", "[::]", "")
-MAX_HEADER_BYTES = 64 * 1024    # a browser sends a few kB; more is refused with 431 before any route runs
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")    # they read only: any page may ask (the answers are not its to read)
 
 
@@ -95,9 +94,6 @@ class RequestGuard:
 
     def check(self, scope) -> BadRequest | None:
         """What is wrong with the request's headers, or None."""
-        size = sum(len(key) + len(value) + 4 for key, value in scope.get("headers", ()))
-        if size > MAX_HEADER_BYTES:
-            return BadRequest(431, f"the request's headers total {size:,} bytes; the limit is {MAX_HEADER_BYTES:,}")
         coding = _header(scope, b"transfer-encoding")
         if coding is not None and coding.strip().lower() != "chunked":
             return BadRequest(501, f"Transfer-Encoding: {coding[:100]}: only plain 'chunked' is understood "
