@@ -214,6 +214,9 @@ def test_a_diverging_session_gives_the_clis_diagnosis(client, mnist):
         assert "the loss became nan or infinite" in status["error"]
         assert "diagnosis: the loss became NaN/infinite" in status["error"] and "fix: a lower --lr" in status["error"]
         assert status["diagnosis"][0]["kind"] == "diverged"
+        check = client.post(f"/api/train/{session}/check", json={"layer": 0, "param": "W", "index": [0, 0]})
+        assert check.status_code == 409 and "has stopped: the loss became nan" in check.json()["detail"]
+        assert "take one step" not in check.json()["detail"]     # no step can be taken in a stopped session
     finally:
         client.delete(f"/api/train/{session}")
 

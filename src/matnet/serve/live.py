@@ -310,6 +310,8 @@ class LiveSession:
         float64 on that step's batch with the weights as they were before its update."""
         record = self.last
         if record is None:
+            if not self._thread.is_alive():
+                self._usable()     # stopped before any step was recorded: says why (no step can be taken now)
             raise SessionError("no step recorded yet: take one step first")
         name = self._dense(layer).name
         if param not in ("W", "b"):
