@@ -15,10 +15,11 @@ from collections import defaultdict
 
 from matnet import Momentum
 from matnet.data import load_dataset, prepare
-from matnet.architectures import build_cnn, build_mlp, build_resnet
+from matnet.architectures import build_cnn, build_fastcnn, build_mlp, build_resnet
 
 BUILDERS = {"mlp": lambda seed: build_mlp([784, 128, 64, 10], seed=seed),
             "cnn": lambda seed: build_cnn((28, 28), 10, dropout=0.25, seed=seed),
+            "fastcnn": lambda seed: build_fastcnn((28, 28), 10, seed=seed),     # the speedrun preset's network
             "resnet": lambda seed: build_resnet((28, 28), 10, seed=seed)}
 
 

@@ -18,7 +18,7 @@ Layout (imports run one way, each layer only from those before it):
 
 from matnet.backend import use_device
 from matnet.errors import MatnetError
-from matnet.architectures import build_cnn, build_mlp, build_resnet
+from matnet.architectures import build_cnn, build_fastcnn, build_mlp, build_resnet
 from matnet.model import Sequential
 from matnet.model_file import save_model
 from matnet.nn import (AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool, Layer, LeakyReLU,
@@ -38,6 +38,6 @@ __all__ = [
     "EpochLog", "Flatten", "GlobalAvgPool", "History", "Layer", "LeakyReLU", "MatnetError", "MaxPool2D",
     "MeanSquaredError", "Momentum", "Nesterov", "Network", "Optimizer", "ProgressBar", "ReLU", "Residual",
     "Schedule", "Sequential", "Sigmoid", "Softmax", "SoftmaxCrossEntropy", "Tanh", "Trainer", "TrainingDiverged",
-    "TrainingInterrupted", "build_cnn", "build_mlp", "build_resnet", "load", "load_model",
+    "TrainingInterrupted", "build_cnn", "build_fastcnn", "build_mlp", "build_resnet", "load", "load_model",
     "make_optimizer", "make_schedule", "save_model", "use_device",
 ]

@@ -35,6 +35,9 @@ PRESETS = {
     "cnn": {"model": "cnn", "dropout": 0.25, "optimizer": "momentum", "lr": 0.05, "momentum": 0.9,
             "weight_decay": 5e-4, "schedule": "cosine", "warmup": 0.5, "epochs": 12, "batch_size": 128,
             "out": "runs/cnn"},
+    "speedrun": {"model": "fastcnn", "filters": [16, 32], "dense": 64, "dropout": 0.0, "optimizer": "adam",
+                 "lr": 3e-3, "weight_decay": 0.0, "schedule": "cosine", "warmup": 0.3, "epochs": 3,
+                 "batch_size": 128, "val_size": 0, "out": "runs/speedrun"},
     "resnet": {"model": "resnet", "dropout": 0.0, "optimizer": "momentum", "lr": 0.05, "momentum": 0.9,
                "weight_decay": 5e-4, "schedule": "cosine", "warmup": 0.5, "epochs": 10, "batch_size": 128,
                "out": "runs/resnet"},
@@ -45,7 +48,7 @@ PRESETS = {
 class TrainConfig:
     """Everything a run depends on. The defaults are the demo: 784-128-64-10 to >= 98% on MNIST."""
 
-    model: str = "mlp"                 # mlp (sized by layers), cnn (by filters, dense) or resnet (fixed)
+    model: str = "mlp"                 # mlp (sized by layers), cnn or fastcnn (by filters, dense), resnet (fixed)
     layers: list[int] = field(default_factory=lambda: [784, 128, 64, 10])
     filters: list[int] = field(default_factory=lambda: [32, 64])   # cnn: channels of each conv block
     dense: int = 128                   # cnn: width of the hidden dense layer

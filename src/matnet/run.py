@@ -17,7 +17,7 @@ from matnet.data.augment import Augment
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
-from matnet.architectures import ARCHITECTURES, build_cnn, build_mlp, build_resnet
+from matnet.architectures import ARCHITECTURES, build_cnn, build_fastcnn, build_mlp, build_resnet
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
 from matnet.runfolder import RunFolder
@@ -48,11 +48,12 @@ def build_model(config: TrainConfig, dataset):
                           f"{dataset.image_shape}")
     if config.model == "resnet":
         return build_resnet(dataset.image_shape, len(dataset.classes), dropout=config.dropout, **common)
+    build = build_fastcnn if config.model == "fastcnn" else build_cnn
     try:
-        return build_cnn(dataset.image_shape, len(dataset.classes), filters=config.filters, dense=config.dense,
-                         dropout=config.dropout, **common)
+        return build(dataset.image_shape, len(dataset.classes), filters=config.filters, dense=config.dense,
+                     dropout=config.dropout, **common)
     except ValueError as err:
-        raise MatnetError(f"the cnn model on {config.dataset}: {err}") from None
+        raise MatnetError(f"the {config.model} model on {config.dataset}: {err}") from None
 
 
 def make_augment(config: TrainConfig, image_shape):
@@ -101,13 +102,14 @@ class _OnTrainBegin(Callback):
 
 
 def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: bool = False, force: bool = False,
-              announce=None) -> dict:
+              announce=None, callbacks=()) -> dict:
     """Fetch the data if needed, train (or resume), evaluate on the test set, write the run folder; return the
     summary. Ctrl-C stops at a step boundary, saves the checkpoint and raises TrainingInterrupted.
 
     Every setting is checked, the data loaded, the model built and the trainer's own checks passed before anything
     is written; then ``announce()`` (if given) is called, e.g. to print what is about to be trained. A run folder
-    that already holds a run is refused unless ``force`` (or ``resume``, which continues it)."""
+    that already holds a run is refused unless ``force`` (or ``resume``, which continues it). ``callbacks``: more
+    for the trainer, after the run's own (e.g. a benchmark's test accuracy after each epoch)."""
     config.check()
     folder = RunFolder(config.out)
     if resume:
@@ -130,10 +132,11 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     probe_labels = splits.y_val[:1000] if len(splits.x_val) else splits.y_train[:1000]
     layer_stats = LayerStats(probe, folder.write_layer_stats)
     diagnosis = Diagnose(probe, probe_labels, layer_stats, save=folder.write_diagnosis, file=log)
-    callbacks = [_OnTrainBegin(start), MetricsLog(folder.write_metrics), BestModel(folder.save_best),
-                 StepLog(folder.write_steps), layer_stats, diagnosis]
-    callbacks += standard_callbacks(patience=config.patience, bar=progress, lines=progress, file=log)
-    trainer = make_trainer(config, model, dataset.image_shape, callbacks=callbacks, checkpoint=folder.checkpoint)
+    own = [_OnTrainBegin(start), MetricsLog(folder.write_metrics), BestModel(folder.save_best),
+           StepLog(folder.write_steps), layer_stats, diagnosis]
+    own += standard_callbacks(patience=config.patience, bar=progress, lines=progress, file=log)
+    trainer = make_trainer(config, model, dataset.image_shape, callbacks=own + list(callbacks),
+                           checkpoint=folder.checkpoint)
     if saved:
         trainer.load_state_dict(*saved)
     try:

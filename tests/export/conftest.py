@@ -1,4 +1,4 @@
-"""Fixtures of the export tests: a C compiler (or a clear skip), 1,000 real MNIST test images, the three networks.
+"""Fixtures of the export tests: a C compiler (or a clear skip), 1,000 real MNIST test images, the four networks.
 Helpers are in export_support.py."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from export_support import PREPROCESSING, randomize_batchnorm
 from matnet.data.prepare import model_inputs
-from matnet.architectures import build_cnn, build_mlp, build_resnet
+from matnet.architectures import build_cnn, build_fastcnn, build_mlp, build_resnet
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -49,6 +49,12 @@ def mlp(mnist):
 def cnn():
     """The cnn preset's network (random weights, BatchNorm statistics drawn at random)."""
     return randomize_batchnorm(build_cnn(seed=2, preprocessing=PREPROCESSING), seed=2)
+
+
+@pytest.fixture(scope="session")
+def fastcnn():
+    """The speedrun preset's network (random weights): a strided 5x5 convolution, biases, no BatchNorm."""
+    return build_fastcnn(seed=4, preprocessing=PREPROCESSING)
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,7 @@ def write_pgm(path: Path, image: np.ndarray, ascii_: bool = False) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "fastcnn"])
 def test_c_agrees_with_matnet(name, request, cc, images, tmp_path, capsys):
     model = request.getfixturevalue(name)
     out = tmp_path / "c"

@@ -5,7 +5,7 @@ import functools
 
 import pytest
 
-from matnet import Sequential, build_cnn, build_mlp, build_resnet, load_model, save_model
+from matnet import Sequential, build_cnn, build_fastcnn, build_mlp, build_resnet, load_model, save_model
 from matnet.errors import MatnetError
 from matnet.nn import BatchNorm, Conv2D, Dense, Flatten, MaxPool2D, ReLU, Residual, registry
 from matnet.nn.sizing import build_within, check_params, count_text, params_limit, spec_params
@@ -69,7 +69,8 @@ def test_a_layer_that_does_not_fit_is_named():
 
 
 @pytest.mark.parametrize("build", [lambda **k: build_mlp([784, 30, 10], **k), lambda **k: build_cnn(**k),
-                                   lambda **k: build_resnet(**k)], ids=["mlp", "cnn", "resnet"])
+                                   lambda **k: build_fastcnn(**k), lambda **k: build_resnet(**k)],
+                         ids=["mlp", "cnn", "fastcnn", "resnet"])
 def test_every_builder_holds_the_limit_at_its_exact_count(build):
     n = build().num_params
     assert build(max_params=n).num_params == n

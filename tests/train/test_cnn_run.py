@@ -42,7 +42,7 @@ def test_cnn_sized_by_filters_and_dense(tmp_path, mnist):
 
 
 def test_example_configs_match_the_presets():
-    for name in ("cnn", "resnet"):
+    for name in ("cnn", "resnet", "speedrun"):
         from_file = TrainConfig.from_dict(load_config(f"configs/{name}.toml"))
         assert from_file == preset(name, out=from_file.out)
 

@@ -51,8 +51,8 @@ def _architecture(config: TrainConfig) -> str:
     """The network in a few words, e.g. ``784,128,64,10 (relu)`` or ``cnn (filters 32,64, dense 128)``."""
     if config.model == "mlp":
         return f"{','.join(map(str, config.layers))} ({config.activation})"
-    if config.model == "cnn":
-        return f"cnn (filters {','.join(map(str, config.filters))}, dense {config.dense})"
+    if config.model in ("cnn", "fastcnn"):
+        return f"{config.model} (filters {','.join(map(str, config.filters))}, dense {config.dense})"
     return config.model
 
 
@@ -61,14 +61,16 @@ def _architecture(config: TrainConfig) -> str:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Settings from a TOML file (keys as the flags, with _ for -); flags given here override it.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), help="Start from a preset: mlp (the default), cnn "
-              "(two conv blocks, >= 99.3% on MNIST) or resnet (residual blocks with BatchNorm).")
+              "(two conv blocks, >= 99.3% on MNIST), speedrun (a fastcnn to 99% in seconds) or resnet (residual "
+              "blocks with BatchNorm).")
 @click.option("--resume", type=click.Path(file_okay=False), metavar="RUN",
               help="Continue the run in folder RUN from its last checkpoint, exactly as if never stopped.")
 @_option("--model", "model", click.Choice(ARCHITECTURES),
-         "Architecture (mlp sized by --layers, cnn by --filters and --dense; resnet is fixed).")
+         "Architecture (mlp sized by --layers; cnn and fastcnn by --filters and --dense; resnet is fixed).")
 @_option("--layers", "layers", IntList(), "MLP layer sizes, input first, classes last.")
-@_option("--filters", "filters", IntList(), "cnn: channels of each conv block (each halves the image).")
-@_option("--dense", "dense", int, "cnn: width of the hidden dense layer.")
+@_option("--filters", "filters", IntList(),
+         "cnn: channels of each conv block (each halves the image); fastcnn: of its two convolutions.")
+@_option("--dense", "dense", int, "cnn, fastcnn: width of the hidden dense layer.")
 @_option("--activation", "activation", click.Choice(list(ACTIVATIONS)), "Hidden-layer activation.")
 @_option("--dropout", "dropout", float, "Dropout after each hidden layer, in [0, 1).")
 @_option("--optimizer", "optimizer", str, "Optimizer.", metavar=_choices(OPTIMIZERS))
