@@ -1,6 +1,7 @@
 """Every ```python block of the README runs as written, in order, in one namespace (later blocks continue the
 first, as the README says), in a scratch folder, on the cached MNIST."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -26,6 +27,16 @@ def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch, mnist, cap
     assert {"digits.npz", "digits.json", "digits-cnn.npz", "seven.png", "neuron_0.png"} <= \
         {p.name for p in tmp_path.iterdir()}
     assert namespace["model"].predict(namespace["image"]).tolist() == [7]    # the drawn seven is read as a 7
+
+
+def test_no_python_block_of_the_readme_ends_in_a_value_that_a_script_would_drop():
+    """A bare expression (``model.predict(x), model.predict_proba(x)``) shows its value in a notebook or the REPL
+    and prints nothing when the block runs as a script: each is a call (which prints or acts) or a print."""
+    dropped = [f"block {k}, line {node.lineno}: {ast.unparse(node)[:60]}"
+               for k, block in enumerate(python_blocks(), start=1) for node in ast.parse(block).body
+               if isinstance(node, ast.Expr) and not isinstance(node.value, ast.Call)]
+    assert not dropped, f"README expressions a script drops (print them): {dropped}"
+    assert "print(model.predict(image)" in README.read_text(encoding="utf-8")
 
 
 def test_every_module_the_readme_imports_comes_with_what_it_tells_the_reader_to_install():

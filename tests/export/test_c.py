@@ -110,6 +110,14 @@ def test_main_reads_pgm(cc, mlp, images, tmp_path):
     assert not done.stderr                                           # light ink on dark: read as it is, no note
     usage = subprocess.run([str(predict)], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "usage" in usage.stderr
+    for flag in ("-h", "--help"):                 # the usage, not "--help: cannot open the file"
+        helped = subprocess.run([str(predict), flag, str(files[0])], capture_output=True, text=True, timeout=60)
+        assert helped.returncode == 0 and helped.stdout.startswith("usage: ") and not helped.stderr, helped
+    unknown = subprocess.run([str(predict), "-x", str(files[0])], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and unknown.stderr == "predict: unknown option -x (see --help)\n"
+    (tmp_path / "-a").write_bytes(files[0].read_bytes())   # after --, a file that looks like an option
+    dashed = subprocess.run([str(predict), "--", "-a"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert dashed.returncode == 0 and dashed.stdout.startswith(f"-a: {expected[0].argmax()} ("), dashed
 
 
 def test_main_reads_dark_ink_on_light_paper_without_i(cc, mlp, images, tmp_path):

@@ -78,6 +78,8 @@ def test_model_detail_gives_the_layers_in_order_with_shapes(client, mlp):
                        "parameters": 100_480, "params": {"W": [128, 784], "b": [128]}, "operation": "z = x @ W.T + b"}
     assert [r["input"] for r in rows[1:]] == ["dense_1", "relu_1", "dense_2", "relu_2"]
     assert "Total params: 109,386" in info["summary"]
+    dead = info["dead_units"]           # 0 for every one of the first 1,000 training images (the page says so)
+    assert dead["images"] == 1000 and dead["dataset"] == "mnist" and set(dead["units"]) == {"relu_1", "relu_2"}
     cnn = client.get("/api/models/little-cnn").json()["layers"]
     assert [r["type"] for r in cnn][:4] == ["Conv2D", "BatchNorm", "MaxPool2D", "ReLU"]
     assert cnn[0]["output_shape"] == [4, 28, 28] and cnn[3]["output_shape"] == [4, 14, 14]

@@ -13,9 +13,10 @@ import pytest
 from matnet.errors import MatnetError
 from matnet.architectures import build_mlp, build_resnet
 from matnet.model import Sequential
-from matnet.nn import Dense, Dropout, Tanh
+from matnet.nn import Dense, Dropout, ReLU, Tanh
 from matnet.serve import ServedModel, load_models
-from matnet.serve.layers import attribution, encode, explainable, layer_table
+from matnet.serve.layers import attribution, dead_units, encode, explainable, layer_table
+from matnet.serve.models import DEAD_SAMPLE
 
 
 def test_layer_table_follows_trace_and_wires_residual_blocks():
@@ -80,6 +81,24 @@ def test_only_networks_without_batchnorm_are_explained(cnn_file):
     assert not cnn.explainable
     with pytest.raises(ValueError, match="BatchNorm"):
         cnn.predict(np.zeros((28, 28), np.float32), explain=True)
+
+
+def test_dead_units_are_zero_for_every_image_and_only_they(mnist, tmp_path):
+    """dead_units: the units of a ReLU after a Dense layer that are 0 on every sample, counted over chunks; the
+    served model finds them on the first DEAD_SAMPLE training images, and says which."""
+    model = Sequential([Dense(784, 8), ReLU(), Dense(8, 10)], seed=3, preprocessing={"dataset": "mnist"})
+    model.layers[0].params["b"][[2, 5]] = -1000                      # 2 and 5: dead on any image in [0, 1]
+    model.layers[0].params["b"][6] = 1000                            # 6: fires on every image
+    x = mnist.train_images[:DEAD_SAMPLE].reshape(-1, 784).astype(np.float32) / 255
+    hidden = np.maximum(x @ model.layers[0].params["W"].T + model.layers[0].params["b"], 0)   # relu_1, by hand
+    expected = np.flatnonzero((hidden <= 0).all(axis=0)).tolist()
+    assert {2, 5} <= set(expected) and 6 not in expected
+    assert dead_units(model, x, chunk=300) == {"relu_1": expected}    # 300: chunks that do not divide 1,000
+    model.save(tmp_path / "dead")
+    served = ServedModel.open(tmp_path / "dead.npz")
+    assert served.describe(detail=True)["dead_units"] == {"images": DEAD_SAMPLE, "dataset": "mnist",
+                                                          "units": {"relu_1": expected}}
+    assert "dead_units" not in served.describe()
 
 
 def test_encodings_round_trip():

@@ -14,12 +14,14 @@ import copy
 import numpy as np
 
 from matnet.backend import to_numpy, xp
+from matnet.nn.activations import ReLU
 from matnet.nn.batchnorm import BatchNorm
 from matnet.nn.dropout import Dropout
 from matnet.nn.layer import Layer
 from matnet.nn.residual import Residual
 
-__all__ = ["ENCODINGS", "OPERATIONS", "encode", "layer_table", "traced_outputs", "explainable", "attribution"]
+__all__ = ["ENCODINGS", "OPERATIONS", "encode", "layer_table", "traced_outputs", "dead_units", "explainable",
+           "attribution"]
 
 ENCODINGS = ("list", "base64")
 
@@ -98,6 +100,20 @@ def traced_outputs(model, x, encoding: str = "list"):
     seen = model.trace(x)
     layers = [{"name": layer.name, "output": encode(to_numpy(out)[0], encoding)} for layer, out in seen]
     return layers, seen[-1][1]     # the last top-level layer's output (on the device) comes last
+
+
+def dead_units(model, x, chunk: int = 250) -> dict[str, list[int]]:
+    """The dead units of each ReLU layer whose output is a row of units (one value per unit: after a Dense
+    layer): the units that are 0 for every sample of x (N, *input_shape), in evaluation mode. Such a unit passes
+    nothing on, and its incoming weights get no gradient. x goes through in chunks of ``chunk`` samples (a
+    trace keeps every layer's output)."""
+    fired: dict[str, np.ndarray] = {}
+    for start in range(0, len(x), chunk):
+        for layer, out in model.trace(x[start:start + chunk]):
+            if isinstance(layer, ReLU) and out.ndim == 2:
+                some = to_numpy((out > 0).any(axis=0))
+                fired[layer.name] = fired[layer.name] | some if layer.name in fired else some
+    return {name: np.flatnonzero(~some).tolist() for name, some in fired.items()}
 
 
 def explainable(model) -> bool:

@@ -20,13 +20,16 @@ from matnet.errors import MatnetError
 from matnet.verdicts import verdicts
 from matnet.fileio import first_free
 from matnet.runfolder import find_run, load_model
-from matnet.serve.layers import attribution, encode, explainable, layer_table, traced_outputs
+from matnet.data.prepare import model_inputs
+from matnet.nn.activations import ReLU
+from matnet.serve.layers import attribution, dead_units, encode, explainable, layer_table, traced_outputs
 
-__all__ = ["ServedModel", "load_models", "TestImages", "FIELD_SIZE", "CHEAP_SECONDS"]
+__all__ = ["ServedModel", "load_models", "TestImages", "FIELD_SIZE", "CHEAP_SECONDS", "DEAD_SAMPLE"]
 
 CHEAP_SECONDS = 0.0002   # answered on the event loop when one forward pass is this fast (measured on one core:
                          # the default MLP 0.013 ms, the cnn preset 0.27 ms)
 FIELD_SIZE = 28 * 28     # the page and the API make 28x28 images; a model must take 784 values per sample
+DEAD_SAMPLE = 1000       # dead ReLU units: 0 for every one of the first this many training images
 
 
 class ServedModel:
@@ -43,6 +46,8 @@ class ServedModel:
         self.layers = layer_table(model)
         self.explainable = explainable(model)
         self.cheap = self._measure_cheap()   # at load, not on a request
+        self._dead_lock = threading.Lock()
+        self._dead: dict | None = None
 
     @classmethod
     def open(cls, path: str | Path, name: str | None = None) -> "ServedModel":
@@ -83,7 +88,27 @@ class ServedModel:
         if detail:
             info["layers"] = self.layers
             info["summary"] = model.summary_text()
+            info["dead_units"] = self.dead_units()
         return info
+
+    def dead_units(self) -> dict | None:
+        """The dead ReLU units (``matnet.serve.layers.dead_units``) of every ReLU layer after a Dense layer, found on
+        the first DEAD_SAMPLE training images of the model's dataset: ``{"images": N, "dataset", "units":
+        {relu_name: [unit, ...]}}``. None when the network has no such layer, or the dataset is not in the local
+        cache (never downloaded for it). Measured on first use, then kept (the model is only read)."""
+        dataset = self.model.preprocessing.get("dataset")
+        if dataset is None or not any(isinstance(layer, ReLU) for layer in self.model.all_layers()):
+            return None
+        with self._dead_lock:
+            if self._dead is None:
+                try:
+                    images = load_dataset(dataset, download=False, progress=False).train_images[:DEAD_SAMPLE]
+                except (MatnetError, OSError):
+                    return None
+                x = model_inputs(images, tuple(self.model.input_shape), self.model.dtype)
+                units = dead_units(self.model, x)
+                self._dead = {"images": len(images), "dataset": dataset, "units": units} if units else {}
+            return self._dead or None
 
     def layer(self, name: str, encoding: str = "list") -> dict | None:
         """A layer's row of the table and its parameters (``W``, ``b``, ...) as encoded arrays; None if no layer

@@ -55,6 +55,9 @@ class ModelInfo(BaseModel):
     explainable: bool = Field(description="whether ?explain=true (gradient x input) is offered")
     layers: list[dict] | None = None
     summary: str | None = None
+    dead_units: dict | None = Field(None, description="the ReLU units that are 0 for every one of `images` training "
+                                    "images: {images, dataset, units: {relu_layer: [unit, ...]}} (null: no such "
+                                    "layer, or the dataset is not cached)")
 
 
 class TestImage(BaseModel):

@@ -33,7 +33,7 @@ async def list_models(shared: Shared):
 async def model_info(name: str, shared: Shared):
     """One model: architecture (its layers in the order they run, each with its input, output shape,
     parameter count and operation), parameter count, test accuracy, and the Keras-style summary."""
-    return Answer(shared.pick(name).describe(detail=True))
+    return Answer(await run_in_threadpool(shared.pick(name).describe, True))   # dead units: measured once
 
 
 @router.get("/api/models/{name}/layers/{layer:path}", responses=ERRORS, tags=["models"])   # a name may hold "/"

@@ -18,7 +18,8 @@ const state = {
   strokes: [], current: null,
   sample: null, photo: null,
   weights: new Map(),          // "model/layer" -> {W: {shape, values}, b: ...}
-  last: null,                  // the last prediction: outputs by layer name, and the input
+  last: null,                  // the last prediction: outputs by layer name, the input, the probabilities
+  marked: null,                // [panel, unit]: the unit whose weights the box shows, outlined in its panel
   timer: null, inFlight: false, again: false, lastSent: 0, predictions: 0,
 };
 
@@ -67,12 +68,15 @@ function paint(canvas, values, rows, cols, { gray = false, scale = null } = {}) 
   c.putImageData(image, 0, 0);
 }
 
-// A vector is a row, as the formula has it: (1, n). One longer than ROW units is wrapped into lines of ROW, each
-// under the last with an empty line between, so that it still reads as one row (the caption says so).
-const ROW = 64;
+// A vector is a row, as the formula has it: (1, n). One longer than rowWrap(n) units is wrapped into lines of that
+// many, each under the last with an empty line between, so that it still reads as one row (the caption says so).
+// A row of units to click (z, a) has cells of at least 8 px up to 256 units (longer ones, the cnn's 1568, 4 px); a
+// row that is only read (x, b) is drawn half as wide, so that x @ W.T + b = z fits on fewer lines.
+const rowWrap = (n) => (n > 256 ? 64 : 32);
+const rowCell = (n, compact = false) => Math.max(3, Math.min(24, Math.floor((compact ? 128 : 256) / Math.min(n, rowWrap(n)))));
 
-function paintRow(canvas, values) {
-  const n = values.length, per = Math.min(n, ROW), lines = Math.ceil(n / per);
+function paintRow(canvas, values, { compact = false } = {}) {
+  const n = values.length, per = Math.min(n, rowWrap(n)), lines = Math.ceil(n / per);
   const width = per, height = 2 * lines - 1;
   canvas.width = width; canvas.height = height;
   const g = canvas.getContext("2d");
@@ -80,7 +84,7 @@ function paintRow(canvas, values) {
   const s = maxAbs(values);
   for (let j = 0; j < n; j++) diverging(values[j] / s, image.data, 4 * (2 * Math.floor(j / per) * width + (j % per)));
   g.putImageData(image, 0, 0);
-  const cell = Math.max(3, Math.min(12, Math.floor(200 / per)));
+  const cell = rowCell(n, compact);
   canvas.style.width = `${width * cell}px`;
   canvas.style.height = "auto";
   canvas.dataset.cols = per; canvas.dataset.layout = "row";
@@ -94,18 +98,30 @@ function paintImageRow(canvas, values, side) {
   canvas.dataset.cols = side; canvas.dataset.layout = "image";
 }
 
-const rowCaption = (name, n) => `${name} (1, ${n})` + (n > ROW ? `, one row (wrapped every ${ROW})` : "");
+const wrapped = (n) => (n > rowWrap(n) ? `wrapped every ${rowWrap(n)}` : "");
+const rowCaption = (name, n) => `${name} (1, ${n})` + (wrapped(n) ? `, one row (${wrapped(n)})` : "");
 const imageSide = (n) => { const side = Math.round(Math.sqrt(n)); return side * side === n && n >= 64 ? side : 0; };
 
-// W drawn as W.T, the (in, out) matrix the formula multiplies by: in tall, out wide; at most 400 px tall
+// W drawn as W.T, the (in, out) matrix the formula multiplies by: in tall, out wide; at most 400 px tall. A matrix
+// that would be narrower than MIN_MATRIX px on that scale (the cnn's W.T (1568, 10): 3 px) is widened to it. The
+// scale it was drawn at, in words.
+const MIN_MATRIX = 60;
+const px = (v) => (v >= 1 ? String(Math.round(v * 10) / 10) : v.toPrecision(2));
+
 function paintTransposed(canvas, W) {
   const [out, inp] = W.shape;
   const values = new Float32Array(out * inp);
   for (let i = 0; i < inp; i++) for (let j = 0; j < out; j++) values[i * out + j] = W.values[j * inp + i];
   paint(canvas, values, inp, out);
   const scale = Math.min(8, 400 / inp, 560 / out);
-  canvas.style.width = `${Math.max(1, Math.round(out * scale))}px`;
-  canvas.style.height = `${Math.max(1, Math.round(inp * scale))}px`;
+  const width = Math.max(MIN_MATRIX, Math.round(out * scale)), height = Math.max(1, Math.round(inp * scale));
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  if (width > out * scale + 1) {
+    return `drawn ${px(width / out)} px a column, ${px(scale)} px a row (widened: at one scale it would be `
+      + `${px(out * scale)} px wide)`;
+  }
+  return `drawn ${px(scale)} px an entry`;
 }
 
 // feature maps (C, H, W) as a grid of C tiles with a one-pixel gap, one scale for the whole layer
@@ -231,10 +247,34 @@ function symbol(parent, text) {
   parent.appendChild(span);
 }
 
+// an operator and the operand after it, kept on one line ("@ W.T", "+ b", "= z"): on a narrow screen a line breaks
+// before an operator, never between it and its operand
+function term(parent, text) {
+  const span = document.createElement("span");
+  span.className = "term";
+  symbol(span, text);
+  parent.appendChild(span);
+  return span;
+}
+
+// class names under a row of one cell per class (z of the last layer, p), each as wide as a cell
+function labelCells(fig, classes) {
+  const labels = document.createElement("div");
+  labels.className = "labels";
+  labels.style.gridTemplateColumns = `repeat(${classes.length}, minmax(0, 1fr))`;
+  labels.style.width = `${classes.length * rowCell(classes.length)}px`;   // the row's, and shrunk with it (max-width)
+  for (const name of classes) {
+    const span = document.createElement("span");
+    span.textContent = name; span.title = name;     // a class name from the model file: text, never markup
+    labels.appendChild(span);
+  }
+  fig.canvas.after(labels);
+}
+
 function buildPanels(rows) {
   const root = $("layers");
   root.replaceChildren();
-  state.panels = [];
+  state.panels = []; state.marked = null;
   for (let k = 0; k < rows.length; k++) {
     const row = rows[k];
     const previous = state.panels[state.panels.length - 1];
@@ -271,6 +311,73 @@ function buildPanels(rows) {
     root.appendChild(panel.el);
     state.panels.push(panel);
   }
+  finishLast(state.panels[state.panels.length - 1]);
+  for (const panel of state.panels) if (panel.row.type === "Dense") noteDead(panel);
+}
+
+// The network ends in z, the logits: the classes under z's cells, and p = softmax(z), the Prediction bars
+function finishLast(panel) {
+  const classes = state.model.classes, caption = $("bars-caption");
+  caption.textContent = "";
+  if (!panel || panel.row.type !== "Dense" || panel.row.output_shape[0] !== classes.length || classes.length > 32) return;
+  labelCells(panel.z, classes);
+  if (panel.activation) {
+    if (panel.activation.type === "Softmax") labelCells(panel.a, classes);
+    return;
+  }
+  panel.p = figure(term(panel.op, "\u2192 softmax \u2192"), `p (1, ${classes.length}) = softmax(z), `);
+  panel.p.fig.className = "probabilities";
+  labelCells(panel.p, classes);
+  const link = document.createElement("a");
+  link.href = "#prediction-panel"; link.textContent = "the Prediction bars";
+  panel.p.cap.append(link);
+  panel.formula.textContent = `${panel.row.operation},   p = softmax(z)`;
+  caption.textContent = `p = softmax(z) of ${panel.row.name}, the last layer (Layer by layer)`;
+}
+
+const listed = (units) => (units.length <= 12 ? units.join(", ") : `${units.slice(0, 12).join(", ")} and ${units.length - 12} more`);
+
+// Dead ReLU units (the server measured them: 0 for every one of N training images): the columns of this W.T
+// that are such units, and the rows that take their (always 0) output. Said, and whether they are drawn white.
+function noteDead(panel) {
+  const dead = state.model.dead_units;
+  if (!dead) return;
+  const own = panel.activation && panel.activation.type === "ReLU" ? dead.units[panel.activation.name] : null;
+  let source = panel.row.input;       // through a Dropout (it passes x on unchanged at inference) to the ReLU
+  for (let row; (row = state.model.layers.find((r) => r.name === source)) && row.type === "Dropout";) source = row.input;
+  const fed = dead.units[source];
+  const where = `0 for every one of ${dead.images.toLocaleString("en")} ${dead.dataset} training images`;
+  for (const [units, axis, relu] of [[own, "columns", panel.activation && panel.activation.name], [fed, "rows", source]]) {
+    if (!units || !units.length) continue;
+    const note = document.createElement("p");
+    note.className = "note dead"; note.dataset.axis = axis; note.dataset.units = units.join(",");
+    const one = units.length === 1, them = one ? "it" : "they";
+    note.textContent = axis === "columns"
+      ? `Dead ReLU unit${one ? "" : "s"}: W.T's column${one ? "" : "s"} ${listed(units)} ${one ? "is a unit" : "are units"} `
+        + `of ${relu} that ${one ? "is" : "are"} ${where}; ${them} pass${one ? "es" : ""} nothing on, and ${one ? "its" : "their"} `
+        + "weights get no gradient."
+      : `W.T's row${one ? "" : "s"} ${listed(units)} take${one ? "s" : ""} ${relu}'s dead unit${one ? "" : "s"} (${where}): `
+        + `${them} add${one ? "s" : ""} nothing to z.`;
+    panel.el.appendChild(note);
+    (panel.deadNotes = panel.deadNotes || []).push([note, axis, units]);
+  }
+}
+
+// whether the dead units' columns (rows) of W.T are drawn white: every weight under 2% of the matrix's largest
+function whiteDead(panel, W) {
+  const [out, inp] = W.shape, s = maxAbs(W.values);
+  for (const [note, axis, units] of panel.deadNotes || []) {
+    const white = units.every((u) => {
+      for (let k = 0; k < (axis === "columns" ? inp : out); k++) {
+        const v = axis === "columns" ? W.values[u * inp + k] : W.values[k * inp + u];
+        if (Math.abs(v) > 0.02 * s) return false;
+      }
+      return true;
+    });
+    note.dataset.white = String(white);
+    if (white) note.append(units.length === 1 ? ` It is the white ${axis.slice(0, -1)} of W.T (its weights are about 0).`
+      : ` They are the white ${axis} of W.T (their weights are about 0).`);
+  }
 }
 
 function buildDense(panel) {
@@ -278,23 +385,29 @@ function buildDense(panel) {
   const [out] = row.output_shape, [inp] = row.input_shape;
   const side = row.input === "input" ? imageSide(inp) : 0;
   panel.x = figure(op, side ? `x (1, ${inp}), the ${side}x${side} image as one row` : rowCaption("x", inp));
-  symbol(op, "@");
-  panel.W = figure(op, `W.T ${shapeText([inp, out])}: column j is unit j's weights (W is ${shapeText([out, inp])})`);
-  panel.W.canvas.className = "matrix";
+  panel.W = figure(term(op, "@"), `W.T ${shapeText([inp, out])}: column j is unit j's weights (W is `
+    + `${shapeText([out, inp])}); click a column`);
+  panel.W.canvas.className = "matrix units";
   panel.W.fig.className = "matrix";
-  symbol(op, "+");
-  panel.b = figure(op, `b ${shapeText([out])}, added to each row`);
-  symbol(op, "=");
-  panel.z = figure(op, rowCaption("z", out));
+  panel.W.scale = document.createElement("span");
+  panel.W.scale.className = "scale";
+  panel.W.cap.append("; ", panel.W.scale);
+  panel.W.canvas.addEventListener("click", (event) => {
+    if (!state.last) return;
+    const [fx] = where(panel.W.canvas, event);
+    const j = Math.floor(fx * out);
+    if (j >= 0 && j < out) showUnit(panel, j);
+  });
+  panel.b = figure(term(op, "+"), `b ${shapeText([out])}, added to each row` + (wrapped(out) ? `; ${wrapped(out)}` : ""));
+  panel.z = figure(term(op, "="), rowCaption("z", out));
   panel.z.canvas.classList.add("units");
   panel.z.canvas.addEventListener("click", (event) => clickUnit(panel, panel.z.canvas, event));
 }
 
 function addActivation(panel, row) {
   const name = ACTIVATION_NAMES[row.type] || row.type.toLowerCase();
-  symbol(panel.op, `\u2192 ${name} \u2192`);
   panel.activation = row;
-  panel.a = figure(panel.op, `${rowCaption(`a = ${name}(z)`, row.output_shape[0])}  [${row.name}]`);
+  panel.a = figure(term(panel.op, `\u2192 ${name} \u2192`), `${rowCaption(`a = ${name}(z)`, row.output_shape[0])}  [${row.name}]`);
   panel.a.fig.dataset.layer = row.name;
   panel.a.canvas.classList.add("units");
   panel.a.canvas.addEventListener("click", (event) => clickUnit(panel, panel.a.canvas, event));
@@ -305,8 +418,9 @@ function addActivation(panel, row) {
 async function paintWeights(panel) {
   if (panel.W.painted) return;
   const weights = await layerWeights(panel.row.name);
-  paintTransposed(panel.W.canvas, weights.W);
-  paintRow(panel.b.canvas, weights.b.values);
+  panel.W.scale.textContent = paintTransposed(panel.W.canvas, weights.W);
+  paintRow(panel.b.canvas, weights.b.values, { compact: true });
+  whiteDead(panel, weights.W);
   panel.W.painted = true;
   panel.W.fig.dataset.rendered = "1";
 }
@@ -324,12 +438,13 @@ async function renderPanels() {
     if (row.type === "Dense") {
       const x = inputOf(row);
       const side = row.input === "input" ? imageSide(x.values.length) : 0;
-      if (side) paintImageRow(panel.x.canvas, x.values, side); else paintRow(panel.x.canvas, x.values);
+      if (side) paintImageRow(panel.x.canvas, x.values, side); else paintRow(panel.x.canvas, x.values, { compact: true });
       paintRow(panel.z.canvas, out.values);
       if (panel.a) {
         paintRow(panel.a.canvas, state.last.outputs.get(panel.activation.name).values);
         panel.a.fig.dataset.rendered = "1";
       }
+      if (panel.p) paintRow(panel.p.canvas, state.last.probabilities);
       await paintWeights(panel);
     } else if (out.shape.length === 3) {
       paintMaps(panel.out.canvas, out.values, out.shape);
@@ -338,15 +453,23 @@ async function renderPanels() {
     }
     panel.el.dataset.rendered = "1";
   }
+  if (state.marked) markUnit(...state.marked);
 }
 
 // --- a unit's incoming weights ----------------------------------------------------------------------------------
+// where a click fell on a canvas, as fractions of its drawing (inside the border): [0, 1) each way
+function where(canvas, event) {
+  const rect = canvas.getBoundingClientRect();
+  return [(event.clientX - rect.left - canvas.clientLeft) / canvas.clientWidth,
+    (event.clientY - rect.top - canvas.clientTop) / canvas.clientHeight];
+}
+
 async function clickUnit(panel, canvas, event) {
   if (!state.last) return;
-  const rect = canvas.getBoundingClientRect();
+  const [fx, fy] = where(canvas, event);
   const cols = Number(canvas.dataset.cols);
-  const col = Math.floor(((event.clientX - rect.left) / rect.width) * cols);
-  const y = Math.floor(((event.clientY - rect.top) / rect.height) * canvas.height);
+  const col = Math.floor(fx * cols);
+  const y = Math.floor(fy * canvas.height);
   if (canvas.dataset.layout === "row" && y % 2) return;      // the gap between two wrapped lines
   const j = (canvas.dataset.layout === "row" ? y / 2 : y) * cols + col;
   const row = panel.row;
@@ -380,6 +503,36 @@ async function showUnit(panel, j) {
   }
   $("unit").hidden = false;
   $("unit").dataset.unit = `${row.name}:${j}`;
+  markUnit(panel, j);
+}
+
+// the unit shown in the box, outlined where it is drawn: its cell of z (and a), its column of W.T
+function markUnit(panel, j) {
+  unmark();
+  state.marked = [panel, j];
+  panel.el.dataset.unit = String(j);
+  const out = panel.row.output_shape[0];
+  for (const fig of [panel.z, panel.a, panel.W]) {
+    if (!fig || !fig.canvas.width) continue;
+    const c = fig.canvas, w = c.clientWidth, h = c.clientHeight, mark = document.createElement("div");
+    mark.className = "mark";
+    let box;
+    if (fig === panel.W) box = [j * w / out, 0, w / out, h];
+    else {
+      const per = Number(c.dataset.cols), cell = w / per;
+      box = [(j % per) * cell, 2 * Math.floor(j / per) * cell, cell, cell];
+    }
+    const [left, top, width, height] = box;
+    Object.assign(mark.style, { left: `${c.offsetLeft + c.clientLeft + left}px`, top: `${c.offsetTop + c.clientTop + top}px`,
+      width: `${width}px`, height: `${height}px` });
+    fig.fig.appendChild(mark);
+  }
+}
+
+function unmark() {
+  for (const mark of document.querySelectorAll("#layers .mark")) mark.remove();
+  for (const panel of state.panels || []) delete panel.el.dataset.unit;
+  state.marked = null;
 }
 
 // --- the prediction -------------------------------------------------------------------------------------------
@@ -401,8 +554,10 @@ function buildBars(classes) {
   });
 }
 
-function resetOutputs() {
+function clearVerdict() {
   state.last = null;
+  $("unit").hidden = true;
+  unmark();
   $("label").textContent = "\u2013";
   $("confidence").textContent = "";
   for (const bar of document.querySelectorAll(".bar")) {
@@ -413,6 +568,17 @@ function resetOutputs() {
   }
   paint($("seen"), new Float32Array(784), 28, 28, { gray: true });
   $("attribution-figure").hidden = true;
+}
+
+function unstale() {
+  $("layers").classList.remove("stale");
+  $("verdict-note").hidden = true;
+  $("layers-note").hidden = true;
+}
+
+function resetOutputs() {
+  clearVerdict();
+  unstale();
   for (const panel of state.panels || []) {
     delete panel.el.dataset.rendered;
     if (panel.a) delete panel.a.fig.dataset.rendered;
@@ -420,11 +586,26 @@ function resetOutputs() {
   document.body.dataset.state = "idle";
 }
 
+// This input could not be read (a photo with no digit, say): nothing on screen may pass for its prediction. The
+// verdict is cleared, the layers (still the previous input's) are greyed, and both say why.
+function showFailure(message) {
+  clearVerdict();
+  const what = { photo: "photo", sample: "test image", draw: "drawing" }[state.mode];
+  $("verdict-note").textContent = `No prediction for this ${what}: ${message}`;
+  $("verdict-note").hidden = false;
+  $("layers-note").textContent = `Greyed: these layers show the previous input, not this ${what} (no prediction: `
+    + `${message}).`;
+  $("layers-note").hidden = !document.querySelector("#layers [data-rendered]");
+  $("layers").classList.add("stale");
+  document.body.dataset.shown = "none";
+}
+
 function render(result) {
   const input = decode(result.input);
   const outputs = new Map();
   for (const layer of result.layers) outputs.set(layer.name, decode(layer.output));
-  state.last = { input, outputs };
+  state.last = { input, outputs, probabilities: result.probabilities };
+  unstale();
   document.body.dataset.shown = state.mode;     // what the panels now show: "draw", "sample" or "photo"
   paint($("seen"), input.values, 28, 28, { gray: true });
   $("label").textContent = result.label;
@@ -489,6 +670,7 @@ async function predictNow() {
     document.body.dataset.state = state.again ? "busy" : "done";   // "done": what is shown is the latest input's
   } catch (err) {
     setStatus(err.message, true);
+    if (!state.again) showFailure(err.message);
     document.body.dataset.state = state.again ? "busy" : "error";
   } finally {
     state.inFlight = false;
@@ -581,7 +763,7 @@ $("clear").addEventListener("click", clearAll);
 $("undo").addEventListener("click", undo);
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && event.key === "z") { event.preventDefault(); undo(); }
-  if (event.key === "Escape") { if (!$("unit").hidden) $("unit").hidden = true; else clearAll(); }
+  if (event.key === "Escape") { if (!$("unit").hidden) closeUnit(); else clearAll(); }
 });
 
 // --- a test image, and a photo --------------------------------------------------------------------------------
@@ -630,7 +812,8 @@ $("upload").addEventListener("change", async (event) => {
 
 $("model").addEventListener("change", (event) => chooseModel(event.target.value).catch((err) => setStatus(err.message, true)));
 $("explain").addEventListener("change", () => { if (hasInput()) predictNow(); });
-$("unit-close").addEventListener("click", () => { $("unit").hidden = true; });
+function closeUnit() { $("unit").hidden = true; unmark(); }
+$("unit-close").addEventListener("click", closeUnit);
 
 clearPad();
 loadModels()
