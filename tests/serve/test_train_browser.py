@@ -165,3 +165,24 @@ def test_the_form_says_what_is_wrong_in_words(browser, bare_server):
         assert page.evaluate("document.body.dataset.session") is None
     assert problems == []
     page.close()
+
+
+def test_after_a_blow_up_the_accuracy_shown_is_said_to_be_from_before(browser, bare_server):
+    """A learner sets the rate to 1e9 while it trains: the session stops with the diagnosis, and the accuracy still
+    on screen (measured before the blow-up) says so instead of passing for the network's accuracy now."""
+    page, problems = watched_page(browser, bare_server, 1400, 1000)
+    page.goto(bare_server + "#train")
+    page.wait_for_selector("#train-form")
+    page.select_option("#train-preset", "784-32-10")
+    page.fill("#train-lr", "0.1")
+    page.fill("#train-batch", "16")
+    page.click("#train-start")
+    page.wait_for_selector("body[data-session][data-running='1']", timeout=60_000)
+    wait_until(page, "window.matnetTrain.accuracy.length >= 1", 120)
+    assert "before it stopped" not in page.inner_text("#train-accuracy")
+    page.fill("#train-lr-live", "1e9")
+    page.dispatch_event("#train-lr-live", "change")
+    wait_until(page, "document.getElementById('train-status').textContent.includes('Training stopped')", 60)
+    assert page.inner_text("#train-accuracy").endswith("% (before it stopped)")
+    assert problems == []
+    page.close()

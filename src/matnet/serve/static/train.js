@@ -178,7 +178,9 @@
     $("train-speed").textContent = train.speed === null ? "\u2013" : train.speed.toFixed(0);
     $("train-loss").textContent = status.loss === null ? "\u2013"
       : Math.abs(status.loss) >= 1e4 ? status.loss.toExponential(2) : status.loss.toFixed(4);
-    $("train-accuracy").textContent = status.val_accuracy === null ? "\u2013" : `${(100 * status.val_accuracy).toFixed(1)}%`;
+    // after a blow-up the last figure is from before it: said so, not shown as the network's accuracy now
+    $("train-accuracy").textContent = status.val_accuracy === null ? "\u2013"
+      : `${(100 * status.val_accuracy).toFixed(1)}%${status.error ? " (before it stopped)" : ""}`;
     if (document.activeElement !== $("train-lr-live")) $("train-lr-live").value = String(status.lr);
     $("train-pause").disabled = !status.running;
     $("train-resume").disabled = status.running || status.finished || Boolean(status.error);
