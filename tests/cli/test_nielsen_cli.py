@@ -1,9 +1,15 @@
 """Nielsen's network from the command line: the first line says what trains (on which images), the commands that
-read a run work on an MSE run, the exports refuse its scores in one line, and compare names what differs."""
+read a run (and the server) work on an MSE run, the exports refuse its scores in one line, and compare names what
+differs."""
 
 import json
 
+import numpy as np
+from fastapi.testclient import TestClient
+
+from matnet import load_model
 from matnet.cli.main import main
+from matnet.serve import create_app, load_models
 
 SMALL = ["--preset", "nielsen", "--subset", "2000", "--val-size", "500", "--epochs", "1"]
 
@@ -32,11 +38,27 @@ def test_an_mse_run_through_every_command(tmp_path, capsys, mnist):
         code, _, err = run(capsys, "export", str(first), "--format", fmt, "--out", str(target))
         assert code == 1 and err.count("\n") == 1 and "supports softmax outputs only" in err and not target.exists()
     assert run(capsys, "report", str(first))[0] == 0
+    code, out, _ = run(capsys, "gradcheck", str(first), "--json")           # under MSE, through the output Sigmoid
+    assert code == 0 and all(check["passed"] for check in json.loads(out))
+
+    image = (mnist.test_images[0] / 255.0).tolist()                  # the server's scores: the same normalisation
+    with TestClient(create_app(load_models([first])), base_url="http://127.0.0.1") as client:
+        answer = client.post("/api/predict", json=image).json()
+    expected = load_model(first).predict_proba(np.asarray(image, np.float32).reshape(1, 784))[0]
+    np.testing.assert_allclose(answer["probabilities"], expected, rtol=1e-5)
+    assert abs(sum(answer["probabilities"]) - 1) < 1e-5
 
     code, out, _ = run(capsys, "compare", str(first), str(second), "--out", str(tmp_path / "cmp.png"))
     lines = out.splitlines()
     assert code == 0 and lines[0].endswith("settings that differ")
     assert lines[1].endswith("lr 15, batch_size 10") and lines[2].endswith("lr 5, batch_size 20")
+    image = (mnist.test_images[0] / 255.0).tolist()                  # the server's scores: the same normalisation
+    with TestClient(create_app(load_models([first])), base_url="http://127.0.0.1") as client:
+        answer = client.post("/api/predict", json=image).json()
+    expected = load_model(first).predict_proba(np.asarray(image, np.float32).reshape(1, 784))[0]
+    np.testing.assert_allclose(answer["probabilities"], expected, rtol=1e-5)
+    assert abs(sum(answer["probabilities"]) - 1) < 1e-5
+
     code, out, _ = run(capsys, "compare", str(first), str(second), "--out", str(tmp_path / "cmp2.png"), "--json")
     assert [row["settings"] for row in json.loads(out)["runs"]] == [{"lr": 15.0, "batch_size": 10},
                                                                     {"lr": 5.0, "batch_size": 20}]
