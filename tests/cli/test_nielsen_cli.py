@@ -52,13 +52,6 @@ def test_an_mse_run_through_every_command(tmp_path, capsys, mnist):
     lines = out.splitlines()
     assert code == 0 and lines[0].endswith("settings that differ")
     assert lines[1].endswith("lr 15, batch_size 10") and lines[2].endswith("lr 5, batch_size 20")
-    image = (mnist.test_images[0] / 255.0).tolist()                  # the server's scores: the same normalisation
-    with TestClient(create_app(load_models([first])), base_url="http://127.0.0.1") as client:
-        answer = client.post("/api/predict", json=image).json()
-    expected = load_model(first).predict_proba(np.asarray(image, np.float32).reshape(1, 784))[0]
-    np.testing.assert_allclose(answer["probabilities"], expected, rtol=1e-5)
-    assert abs(sum(answer["probabilities"]) - 1) < 1e-5
-
     code, out, _ = run(capsys, "compare", str(first), str(second), "--out", str(tmp_path / "cmp2.png"), "--json")
     assert [row["settings"] for row in json.loads(out)["runs"]] == [{"lr": 15.0, "batch_size": 10},
                                                                     {"lr": 5.0, "batch_size": 20}]
