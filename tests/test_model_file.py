@@ -327,3 +327,27 @@ def test_a_class_name_a_megabyte_long_is_refused(model, tmp_path):
         load_model(tmp_path / "m")
     edit_json(tmp_path / "m.json", lambda meta: meta.update(classes=["y" * 100] + others))
     assert load_model(tmp_path / "m").classes[0] == "y" * 100
+
+
+def test_the_loss_is_recorded_and_says_what_the_outputs_mean(tmp_path, rng):
+    """A network trained under MSE keeps its loss in the file, so a loaded one evaluates under MSE and reports
+    normalised scores; a file without the entry (written before it) is cross-entropy; another value is refused."""
+    from matnet.architectures import build_mlp
+    model = build_mlp([6, 4, 3], "sigmoid", init="normal", output="sigmoid", loss="mse", seed=2)
+    save_model(model, tmp_path / "m")
+    meta = json.loads((tmp_path / "m.json").read_text())
+    assert meta["loss"] == "mse"
+    back = load_model(tmp_path / "m")
+    assert back.loss == "mse" and back.outputs_scores and back.layers[0].init == "normal"
+    x = rng.standard_normal((5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict_proba(x), model.predict_proba(x))
+    np.testing.assert_allclose(back.predict_proba(x).sum(axis=1), 1, rtol=1e-6)
+    y = rng.integers(0, 3, 5)
+    assert back.evaluate(x, y, verbose=0)["loss"] == pytest.approx(np.mean((back.forward(x) - np.eye(3)[y]) ** 2))
+    del meta["loss"]
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    assert load_model(tmp_path / "m").loss == "cross-entropy"
+    meta["loss"] = "hinge"
+    (tmp_path / "m.json").write_text(json.dumps(meta))
+    with pytest.raises(MatnetError, match=r"m.json: 'loss' must be one of cross-entropy, mse, got 'hinge'"):
+        load_model(tmp_path / "m")

@@ -4,16 +4,21 @@ Each builder writes its layers as specs first, so that :func:`matnet.nn.sizing.b
 parameters with each layer type's own sizing rule and refuses a network over the limit (``params_limit``:
 ``max_params=``, ``$MATNET_MAX_PARAMS`` or ``MAX_PARAMS``) before anything is made; the same limit holds when a
 model file is read, so ``matnet train`` never trains what matnet would not load.
+
+Each ends in a Dense layer of one unit per class, then the ``output`` activation the ``loss`` is taken after
+(``matnet.nn.losses.check_output``): under cross-entropy the Dense layer's logits themselves (the loss applies the
+softmax); under MSE a Softmax or Sigmoid layer, or nothing (``linear``).
 """
 
 from __future__ import annotations
 
 from matnet.model import Sequential
-from matnet.nn.activations import ACTIVATIONS, ReLU
+from matnet.nn.activations import ACTIVATIONS, ReLU, Sigmoid, Softmax
 from matnet.nn.batchnorm import BatchNorm
 from matnet.nn.conv import Conv2D
 from matnet.nn.dense import Dense
 from matnet.nn.dropout import Dropout
+from matnet.nn.losses import check_output
 from matnet.nn.pool import GlobalAvgPool, MaxPool2D
 from matnet.nn.reshape import Flatten
 from matnet.nn.residual import Residual
@@ -29,13 +34,24 @@ def _within(what: str, max_params: int | None):
     return lambda n, or_more: check_params(n, what, max_params, or_more=or_more)
 
 
-def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, init: str | None = None,
-              seed: int = 0, max_params: int | None = None, **kwargs) -> Sequential:
-    """``sizes = [784, 128, 64, 10]`` -> Dense 784->128, act, [Dropout], Dense 128->64, act, [Dropout], Dense 64->10.
+def _sequential(specs, shape, what, max_params, *, output, loss, **kwargs) -> Sequential:
+    """The network of ``specs`` and the ``output`` activation for ``loss`` (a ValueError if it does not suit it),
+    built for inputs of ``shape`` once ``build_within`` has counted its parameters (``what`` names it in the
+    refusal)."""
+    check_output(output, loss)
+    head = {"sigmoid": [Sigmoid.spec_of()], "softmax": [Softmax.spec_of()] if loss != "cross-entropy" else []}
+    layers = build_within(specs + head.get(output, []), shape, _within(what, max_params))
+    return Sequential(layers, loss=loss, **kwargs)
 
-    The last layer gives logits (no activation): SoftmaxCrossEntropy applies the softmax. He initialisation
-    for ReLU-like activations, Xavier for tanh and sigmoid, unless ``init`` says otherwise. More parameters
-    than the limit (``params_limit(max_params)``) is a MatnetError, before anything is allocated.
+
+def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.0, init: str | None = None,
+              seed: int = 0, max_params: int | None = None, output: str = "softmax", loss: str = "cross-entropy",
+              **kwargs) -> Sequential:
+    """``sizes = [784, 128, 64, 10]`` -> Dense 784->128, act, [Dropout], Dense 128->64, act, [Dropout], Dense 64->10,
+    then the ``output`` activation for the ``loss`` (the module docstring; by default none: the softmax is the
+    loss's). He initialisation for ReLU-like activations, Xavier for tanh and sigmoid, unless ``init`` names
+    one of ``matnet.nn.init.INITIALIZERS``. More parameters than the limit (``params_limit(max_params)``) is a
+    MatnetError, before anything is allocated.
     """
     if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
         raise ValueError(f"layer sizes must be two or more positive numbers, got {sizes}")
@@ -49,12 +65,13 @@ def build_mlp(sizes: list[int], activation: str = "relu", *, dropout: float = 0.
             specs.append(ACTIVATIONS[activation].spec_of())
             if dropout:
                 specs.append(Dropout.spec_of(dropout))
-    layers = build_within(specs, (int(sizes[0]),), _within(f"layers {','.join(map(str, sizes))}", max_params))
-    return Sequential(layers, seed=seed, **kwargs)
+    return _sequential(specs, (int(sizes[0]),), f"layers {','.join(map(str, sizes))}", max_params, output=output,
+                       loss=loss, seed=seed, **kwargs)
 
 
 def build_cnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(32, 64), dense: int = 128,
-              dropout: float = 0.25, seed: int = 0, max_params: int | None = None, **kwargs) -> Sequential:
+              dropout: float = 0.25, seed: int = 0, max_params: int | None = None, output: str = "softmax",
+              loss: str = "cross-entropy", **kwargs) -> Sequential:
     """One convolution block per entry of ``filters``, then a dense head; the default, ``filters=(32, 64)``:
     [Conv 3x3 (32) - BatchNorm - MaxPool 2 - ReLU] -> [Conv 3x3 (64) - BatchNorm - MaxPool 2 - ReLU]
     -> Flatten -> Dense 128 - ReLU - Dropout -> Dense (classes). Each block halves the height and width.
@@ -80,12 +97,13 @@ def build_cnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(32, 64), 
         specs.append(Dropout.spec_of(dropout))
     specs.append(Dense.spec_of(dense, num_classes))
     what = f"the cnn (filters {','.join(map(str, filters))}, dense {dense})"
-    layers = build_within(specs, (1, *image_shape), _within(what, max_params))
-    return Sequential(layers, input_shape=(1, *image_shape), seed=seed, **kwargs)
+    return _sequential(specs, (1, *image_shape), what, max_params, output=output, loss=loss,
+                       input_shape=(1, *image_shape), seed=seed, **kwargs)
 
 
 def build_fastcnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(16, 32), dense: int = 64,
-                  dropout: float = 0.0, seed: int = 0, max_params: int | None = None, **kwargs) -> Sequential:
+                  dropout: float = 0.0, seed: int = 0, max_params: int | None = None, output: str = "softmax",
+                  loss: str = "cross-entropy", **kwargs) -> Sequential:
     """A CNN shaped for what NumPy on a CPU does fast (the ``speedrun`` preset), ``filters=(f1, f2)``:
     [Conv 5x5 stride 2 (f1) - ReLU] -> [Conv 3x3 (f2) - MaxPool 2 - ReLU] -> Flatten -> Dense (dense) - ReLU
     [- Dropout] -> Dense (classes); ``dense=0`` leaves out the hidden dense layer.
@@ -112,12 +130,13 @@ def build_fastcnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(16, 3
         width = dense
     specs.append(Dense.spec_of(width, num_classes))
     what = f"the fastcnn (filters {f1},{f2}, dense {dense})"
-    layers = build_within(specs, (1, *image_shape), _within(what, max_params))
-    return Sequential(layers, input_shape=(1, *image_shape), seed=seed, **kwargs)
+    return _sequential(specs, (1, *image_shape), what, max_params, output=output, loss=loss,
+                       input_shape=(1, *image_shape), seed=seed, **kwargs)
 
 
 def build_resnet(image_shape=(28, 28), num_classes: int = 10, *, dropout: float = 0.0, seed: int = 0,
-                 max_params: int | None = None, **kwargs) -> Sequential:
+                 max_params: int | None = None, output: str = "softmax", loss: str = "cross-entropy",
+                 **kwargs) -> Sequential:
     """A small residual network: a stem [Conv 3x3 (32) - BatchNorm - ReLU - MaxPool 2], then two residual blocks
     (the second halves the resolution and doubles the channels, its shortcut a 1x1 projection), then global
     average pooling and a dense layer. Every convolution is followed by BatchNorm, so has no bias (see
@@ -137,5 +156,5 @@ def build_resnet(image_shape=(28, 28), num_classes: int = 10, *, dropout: float 
     if dropout:
         specs.append(Dropout.spec_of(dropout))
     specs.append(Dense.spec_of(64, num_classes))
-    layers = build_within(specs, (1, h, w), _within(f"the resnet ({num_classes} classes)", max_params))
-    return Sequential(layers, input_shape=(1, h, w), seed=seed, **kwargs)
+    return _sequential(specs, (1, h, w), f"the resnet ({num_classes} classes)", max_params, output=output,
+                       loss=loss, input_shape=(1, h, w), seed=seed, **kwargs)

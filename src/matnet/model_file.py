@@ -1,5 +1,5 @@
 """Model files: weights in ``NAME.npz`` (one array per parameter, loaded with ``allow_pickle=False``) and the
-architecture in ``NAME.json``: format version, layer list, input shape, dtype, class names, preprocessing, and
+architecture in ``NAME.json``: format version, layer list, input shape, dtype, class names, preprocessing, loss, and
 ``parameters``, every parameter's name and shape.
 
 Loading trusts neither file. Before anything is allocated: the JSON's size is bounded (``MAX_JSON_BYTES``); the
@@ -27,6 +27,7 @@ from matnet.fileio import open_regular
 from matnet.model import Sequential
 from matnet.model_format import FORMAT, VERSION, model_paths
 from matnet.nn.layer import whole
+from matnet.nn.losses import LOSSES
 from matnet.nn.sizing import MAX_PARAMS, build_within, count_text, params_limit, too_many
 
 __all__ = ["FORMAT", "VERSION", "MAX_PARAMS", "MAX_JSON_BYTES", "save_model", "load_model", "model_paths"]
@@ -175,8 +176,11 @@ def _build(meta: dict, meta_path: Path, dtype: np.dtype, declared: int) -> Seque
         classes, preprocessing = meta.get("classes"), meta.get("preprocessing")
         if preprocessing is not None and not isinstance(preprocessing, dict):
             raise MatnetError(f"{meta_path}: 'preprocessing' must be an object (name -> setting)")
+        loss = meta.get("loss", "cross-entropy")      # files written before matnet recorded it
+        if not isinstance(loss, str) or loss not in LOSSES:
+            raise MatnetError(f"{meta_path}: 'loss' must be one of {', '.join(LOSSES)}, got {str(loss)[:60]!r}")
         model = Sequential(layers, input_shape=input_shape, preprocessing=preprocessing, dtype=dtype,
-                           name=str(meta.get("name", "sequential")))
+                           name=str(meta.get("name", "sequential")), loss=loss)
     except KeyError as err:
         raise MatnetError(f"{meta_path}: unknown or incomplete layer entry ({err})") from None
     except (TypeError, ValueError, AttributeError, IndexError, RecursionError) as err:

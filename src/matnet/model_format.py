@@ -1,6 +1,6 @@
 """A model file's format, and its writer: weights in ``NAME.npz`` (every parameter and buffer, one array each) and
-the architecture in ``NAME.json`` (format, version, name, input shape, dtype, layers, classes, preprocessing, and
-every parameter's name and shape, which loading checks the weights against).
+the architecture in ``NAME.json`` (format, version, name, input shape, dtype, layers, classes, preprocessing, the
+loss it is trained under, and every parameter's name and shape, which loading checks the weights against).
 
 Model files are *written* here (``Sequential.save`` calls ``write_model``) and *read* in :mod:`matnet.model_file`.
 Reading builds a Sequential, so it imports :mod:`matnet.model`; writing takes any network with the Sequential's
@@ -51,6 +51,7 @@ def write_model(model, path: str | Path, *, force: bool = False) -> tuple[Path, 
         "layers": [layer_spec(layer) for layer in model.layers],
         "classes": list(model.classes),
         "preprocessing": model.preprocessing,
+        "loss": model.loss,        # what its outputs mean (Network.probabilities); files without it: cross-entropy
         "parameters": {name: list(shape) for name, shape in zip(model.parameters.names, model.parameters.shapes)},
     })
     return npz, meta

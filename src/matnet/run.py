@@ -36,13 +36,15 @@ def build_model(config: TrainConfig, dataset):
         raise MatnetError(f"unknown model {config.model!r}; choose one of {', '.join(ARCHITECTURES)}")
     preprocessing = {"image_shape": list(dataset.image_shape), "scale": "pixel / 255",
                      "flatten": config.model == "mlp", "dataset": config.dataset}
-    common = {"seed": config.seed, "classes": dataset.classes, "preprocessing": preprocessing}
+    common = {"seed": config.seed, "classes": dataset.classes, "preprocessing": preprocessing,
+              "output": config.output, "loss": config.loss}
     if config.model == "mlp":
         n_inputs = int(np.prod(dataset.image_shape))
         if config.layers[0] != n_inputs or config.layers[-1] != len(dataset.classes):
             raise MatnetError(f"layers must start with {n_inputs} (the {config.dataset} image size) and end with "
                               f"{len(dataset.classes)} (its classes), got {','.join(map(str, config.layers))}")
-        return build_mlp(config.layers, config.activation, dropout=config.dropout, **common)
+        return build_mlp(config.layers, config.activation, dropout=config.dropout,
+                         init=None if config.init == "auto" else config.init, **common)
     if len(dataset.image_shape) != 2 or min(dataset.image_shape) < 4:
         raise MatnetError(f"the {config.model} model needs 2-D images of at least 4x4, {config.dataset} has "
                           f"{dataset.image_shape}")
@@ -142,9 +144,9 @@ def train_run(config: TrainConfig, *, progress: bool = True, log=None, resume: b
     try:
         trainer.fit(splits.x_train, splits.y_train,
                     validation_data=(splits.x_val, splits.y_val) if len(splits.x_val) else None)
-    except TrainingDiverged:
-        diagnosis.diverged(trainer)   # printed and written to the run folder; the error still ends the run
-        raise
+    except TrainingDiverged as err:
+        finding = diagnosis.diverged(trainer)   # printed and written to the run folder; the error still ends the run
+        raise TrainingDiverged(f"{err.stopped}; fix: {finding['fix']}", err.stopped) from None
     return finish_run(folder, config, model, splits, trainer)
 
 

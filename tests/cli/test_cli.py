@@ -74,6 +74,14 @@ def test_runtime_errors_give_one_line_and_exit_1(tmp_path):
     (["--lr", "nan"], "settings: learning rate must be a positive number, got nan"),
     (["--weight-decay", "inf"], "settings: weight decay must be a number >= 0, got inf"),
     (["--subset", "-5"], "settings: subset must be a number >= 0, got -5"),
+    (["--loss", "l1"], "settings: unknown loss 'l1'; choose one of cross-entropy, mse"),
+    (["--loss", "mse", "--output", "tanh"], "settings: unknown output 'tanh'; choose one of softmax, sigmoid, "
+                                             "linear"),
+    (["--output", "sigmoid"], "settings: output sigmoid with loss cross-entropy: cross-entropy takes logits and "
+                              "applies the softmax itself, so its output is softmax; use loss mse for a sigmoid "
+                              "output"),
+    (["--init", "zeros"], "settings: unknown initialiser 'zeros'; choose one of auto, he_normal, he_uniform, "
+                          "xavier_normal, xavier_uniform, normal"),
 ])
 def test_a_setting_a_constructor_refuses_gives_its_one_line_and_exit_2(args, message, tmp_path):
     """The command line only parses these numbers and names; the rule, and its words, are the constructor's (or

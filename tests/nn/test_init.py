@@ -12,6 +12,7 @@ from matnet.nn import initialize
     ("he_uniform", math.sqrt(2 / 400)),
     ("xavier_normal", math.sqrt(2 / (400 + 300))),
     ("xavier_uniform", math.sqrt(2 / (400 + 300))),
+    ("normal", 1.0),                      # Nielsen's N(0, 1), whatever the fan
 ])
 def test_scale(kind, expected_std):
     W = to_numpy(initialize(kind, np.random.default_rng(0), (300, 400)))

@@ -5,6 +5,7 @@ import pytest
 
 from matnet.backend import to_device, to_host, to_numpy
 from matnet.nn import MeanSquaredError, SoftmaxCrossEntropy, one_hot
+from matnet.nn.losses import OUTPUTS, check_output, make_loss
 from matnet.nn.gradcheck import TOLERANCE, check_loss
 
 
@@ -78,3 +79,30 @@ def test_backward_before_forward():
 def test_one_hot():
     np.testing.assert_array_equal(to_numpy(one_hot(to_device(np.array([2, 0])), 3)), [[0, 0, 1], [1, 0, 0]])
     assert math.isclose(to_host(one_hot(to_device(np.array([1])), 4).sum()), 1.0)
+
+
+def test_mse_is_the_mean_over_every_entry_so_lr_is_eta_times_classes_over_two(rng):
+    """Nielsen's step for a batch of m is eta * (a - y) / m (his cost_derivative, summed over the batch and
+    divided by m); MSE's gradient is 2 (a - y) / (m C), so with C = 10 classes lr 15 takes his step for eta 3.0."""
+    a, y = np.array([[0.2, 0.7, 0.1], [0.9, 0.4, 0.3]]), np.array([1, 0])     # m = 2, C = 3
+    loss = MeanSquaredError()
+    assert to_host(loss.forward(to_device(a), to_device(y))) == pytest.approx((0.04 + 0.09 + 0.01 + 0.01 + 0.16 + 0.09)
+                                                                               / 6)
+    np.testing.assert_allclose(to_numpy(loss.backward()), 2 * (a - [[0, 1, 0], [1, 0, 0]]) / 6)
+    a, y = rng.uniform(size=(10, 10)), rng.integers(0, 10, 10)              # the book's batch of 10, 10 classes
+    loss.forward(to_device(a), to_device(y))
+    np.testing.assert_allclose(15.0 * to_numpy(loss.backward()), 3.0 * (a - np.eye(10)[y]) / 10)
+
+
+def test_loss_names_and_the_outputs_they_take():
+    assert isinstance(make_loss("mse"), MeanSquaredError)
+    assert isinstance(make_loss("cross-entropy"), SoftmaxCrossEntropy)
+    with pytest.raises(ValueError, match="unknown loss 'l1'; choose one of cross-entropy, mse"):
+        make_loss("l1")
+    for output in OUTPUTS:
+        check_output(output, "mse")
+    check_output("softmax", "cross-entropy")
+    with pytest.raises(ValueError, match="output sigmoid with loss cross-entropy: cross-entropy takes logits"):
+        check_output("sigmoid", "cross-entropy")
+    with pytest.raises(ValueError, match="unknown output 'tanh'"):
+        check_output("tanh", "mse")

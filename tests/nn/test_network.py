@@ -4,7 +4,8 @@ import pytest
 from matnet import Sequential, build_mlp
 from matnet.backend import to_device, to_host, to_numpy
 from matnet.architectures import build_cnn
-from matnet.nn import Conv2D, Dense, Dropout, Flatten, Network, ReLU, Residual, SoftmaxCrossEntropy, Tanh
+from matnet.nn import (Conv2D, Dense, Dropout, Flatten, MeanSquaredError, Network, ReLU, Residual, SoftmaxCrossEntropy,
+                       Tanh)
 from matnet.nn.gradcheck import TOLERANCE, check_network
 
 
@@ -146,3 +147,32 @@ def test_a_layer_s_own_rng_is_kept_in_a_network():
     assert not np.array_equal(to_numpy(seeded.layers[0].params["W"]), to_numpy(alone.params["W"]))
     np.testing.assert_array_equal(to_numpy(seeded.layers[0].params["W"]),
                                   to_numpy(Network([Dense(3, 4), ReLU(), Dense(4, 2)], seed=3).layers[0].params["W"]))
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+def test_outputs_under_mse_match_finite_differences(output, rng):
+    """The output layer build_mlp adds for MSE (a Sigmoid, a Softmax, or none), in float64, every entry of every
+    gradient against central differences."""
+    net = build_mlp([4, 5, 3], "sigmoid", output=output, loss="mse", init="normal", seed=1)
+    assert type(net.layers[-1]).__name__ == {"sigmoid": "Sigmoid", "softmax": "Softmax", "linear": "Dense"}[output]
+    errors = check_network(net, to_device(rng.standard_normal((6, 4))), to_device(rng.integers(0, 3, 6)),
+                           MeanSquaredError())
+    assert set(errors) == set(net.parameters.names) | {"dx"} and max(errors.values()) < TOLERANCE
+
+
+def test_scores_under_mse_become_probabilities_by_their_sum():
+    """A sigmoid's (or a linear output's) scores are each in their own range: clipped at 0, divided by the row's
+    sum; a row without a positive score is uniform. Logits (cross-entropy) still go through a softmax."""
+    scores = to_device(np.array([[0.9, 0.6, 0.0], [-0.5, 0.25, 0.75], [-1.0, -2.0, -0.1]], dtype=np.float32))
+    for output in ("sigmoid", "linear"):
+        net = build_mlp([2, 3], output=output, loss="mse")
+        assert net.outputs_scores
+        np.testing.assert_allclose(to_numpy(net.probabilities(scores)),
+                                   [[0.6, 0.4, 0.0], [0.0, 0.25, 0.75], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
+    for net in (build_mlp([2, 3]), build_mlp([2, 3], output="softmax", loss="mse")):
+        assert not net.outputs_scores
+    logits = to_device(np.array([[2.0, 1.0, 0.1]]))
+    np.testing.assert_allclose(to_numpy(build_mlp([2, 3]).probabilities(logits)), [[0.659001, 0.242433, 0.098566]],
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        Network([Dense(2, 3)], loss="hinge")

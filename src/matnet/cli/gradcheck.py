@@ -14,11 +14,12 @@ from matnet.cli.common import DEVICE_OPTION, echo, echo_json, open_model
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import model_inputs
 from matnet.nn.gradcheck import KINKS, TOLERANCE, CheckResult, check_network, standard_checks
-from matnet.nn.losses import SoftmaxCrossEntropy
+from matnet.nn.losses import model_loss
 
 
 def check_trained(path: str, batch: int, samples: int, seed: int) -> list[CheckResult]:
-    """The user's trained network, in float64, on ``batch`` real test images of the dataset it learned.
+    """The user's trained network, in float64, on ``batch`` real test images of the dataset it learned, under the
+    loss it was trained with (its model file's).
 
     The images get a little noise (std 0.01): their flat backgrounds make exact ties in max-pooling windows and
     exact zeros before ReLUs, kinks where no derivative exists for finite differences to compare with.
@@ -32,7 +33,7 @@ def check_trained(path: str, batch: int, samples: int, seed: int) -> list[CheckR
     echo(f"checking {arrays - 1} parameter arrays and dL/dx of {path} on {batch} test images, {samples} "
                f"entries each...", err=True)
     with tqdm(total=arrays, desc="gradcheck", unit="array", leave=False, file=sys.stderr, disable=None) as bar:
-        errors = check_network(net.astype(np.float64), x, y, SoftmaxCrossEntropy(), samples=samples, seed=seed,
+        errors = check_network(net.astype(np.float64), x, y, model_loss(net), samples=samples, seed=seed,
                                trained=True, progress=lambda name: (bar.set_postfix_str(name), bar.update(1)))
     kinks = errors.pop(KINKS)
     if kinks:

@@ -14,6 +14,7 @@ import numpy as np
 from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo, echo_json, open_model
 from matnet.data.images import FIELD, read_gray, read_number, save_gray, to_mnist
 from matnet.errors import MatnetError
+from matnet.nn.activations import Sigmoid
 from matnet.verdicts import ranked, verdicts
 from matnet.fileio import first_free
 
@@ -98,6 +99,10 @@ def predict(model, images, top, multi, show_input, as_json):
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise MatnetError(f"--show-input {show_input}: cannot create the folder ({err.strerror})") from None
+    if net.outputs_scores and not as_json:    # what the percentages are (Network.probabilities), said once
+        output = "sigmoid" if isinstance(net.layers[-1], Sigmoid) else "linear"
+        echo(f"note: {model} was trained under mse with a {output} output: each percentage is a class's score "
+             f"divided by the sum of the scores (at least 0), not a softmax", err=True)
     results, failed = [], 0
     for path in images:
         try:

@@ -8,7 +8,7 @@ import click
 
 from matnet.cli.common import echo, echo_json
 from matnet.fileio import default_output, named_output, unreserve
-from matnet.reports.compare import compare_runs
+from matnet.reports.compare import compare_runs, settings_text
 from matnet.reports.report import write_report
 
 
@@ -53,10 +53,12 @@ def compare(runs, out, html_path, force, as_json):
         echo_json({"figure": out, "html": html_path, "runs": table})
         return
     width = max(len(row["run"]) for row in table)
-    echo(f"{'run':<{width}}  test acc   test loss  epochs  seconds")
+    echo(f"{'run':<{width}}  test acc   test loss  epochs  seconds" + ("  settings that differ" if
+                                                                           table[0]["settings"] else ""))
     for row in table:
         acc = f"{100 * row['test_accuracy']:.2f}%" if row["test_accuracy"] is not None else "-"
         loss = f"{row['test_loss']:.4f}" if row["test_loss"] is not None else "-"
         seconds = f"{row['train_seconds']:.1f}" if row["train_seconds"] is not None else "-"
-        echo(f"{row['run']:<{width}}  {acc:>8}  {loss:>10}  {str(row['epochs'] or '-'):>6}  {seconds:>7}")
+        echo(f"{row['run']:<{width}}  {acc:>8}  {loss:>10}  {str(row['epochs'] or '-'):>6}  {seconds:>7}"
+             + (f"  {settings_text(row['settings'])}" if row["settings"] else ""))
     echo(f"figure: {out}" + (f"  page: {html_path}" if html_path else ""))

@@ -13,6 +13,8 @@ from matnet.config import PRESETS, TrainConfig, load_config
 from matnet.errors import MatnetError
 from matnet.architectures import ARCHITECTURES
 from matnet.nn.activations import ACTIVATIONS
+from matnet.nn.init import INITIALIZERS
+from matnet.nn.losses import LOSSES, OUTPUTS
 from matnet.optim.optimizers import OPTIMIZERS
 from matnet.optim.schedules import SCHEDULES
 from matnet.reports.report import write_report
@@ -49,11 +51,13 @@ def _choices(names) -> str:
 
 def _architecture(config: TrainConfig) -> str:
     """The network in a few words, e.g. ``784,128,64,10 (relu)`` or ``cnn (filters 32,64, dense 128)``."""
+    head = "" if (config.loss, config.output) == ("cross-entropy", "softmax") else \
+        f", {config.output} output, {config.loss}"
     if config.model == "mlp":
-        return f"{','.join(map(str, config.layers))} ({config.activation})"
+        return f"{','.join(map(str, config.layers))} ({config.activation}{head})"
     if config.model in ("cnn", "fastcnn"):
-        return f"{config.model} (filters {','.join(map(str, config.filters))}, dense {config.dense})"
-    return config.model
+        return f"{config.model} (filters {','.join(map(str, config.filters))}, dense {config.dense}{head})"
+    return f"{config.model} ({head[2:]})" if head else config.model
 
 
 @click.command()
@@ -61,8 +65,9 @@ def _architecture(config: TrainConfig) -> str:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE.toml",
               help="Settings from a TOML file (keys as the flags, with _ for -); flags given here override it.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), help="Start from a preset: mlp (the default), cnn "
-              "(two conv blocks, >= 99.3% on MNIST), speedrun (a fastcnn to 99% in seconds) or resnet (residual "
-              "blocks with BatchNorm).")
+              "(two conv blocks, >= 99.3% on MNIST), speedrun (a fastcnn to 99% in seconds), resnet (residual "
+              "blocks with BatchNorm) or nielsen (chapter 1 of Nielsen's book: sigmoid 784-100-10 under MSE, SGD, "
+              "batches of 10).")
 @click.option("--resume", type=click.Path(file_okay=False), metavar="RUN",
               help="Continue the run in folder RUN from its last checkpoint, exactly as if never stopped.")
 @_option("--model", "model", click.Choice(ARCHITECTURES),
@@ -72,6 +77,13 @@ def _architecture(config: TrainConfig) -> str:
          "cnn: channels of each conv block (each halves the image); fastcnn: of its two convolutions.")
 @_option("--dense", "dense", int, "cnn, fastcnn: width of the hidden dense layer.")
 @_option("--activation", "activation", click.Choice(list(ACTIVATIONS)), "Hidden-layer activation.")
+@_option("--init", "init", str, "mlp: weight initialiser (auto: he_normal for ReLU-like activations, "
+         "xavier_normal for tanh and sigmoid; normal: N(0, 1), as Nielsen's book).",
+         metavar=_choices(("auto", *INITIALIZERS)))
+@_option("--loss", "loss", str, "Loss: softmax cross-entropy, or mse, the mean of (output - one-hot)^2 over "
+         "all N x classes entries (so lr = eta x classes / 2 of Nielsen's quadratic cost).", metavar=_choices(LOSSES))
+@_option("--output", "output", str, "Output-layer activation: softmax (cross-entropy's), or under mse also "
+         "sigmoid or linear.", metavar=_choices(OUTPUTS))
 @_option("--dropout", "dropout", float, "Dropout after each hidden layer, in [0, 1).")
 @_option("--optimizer", "optimizer", str, "Optimizer.", metavar=_choices(OPTIMIZERS))
 @_option("--lr", "lr", float, "Peak learning rate.")
@@ -113,7 +125,8 @@ def train(ctx, config_file, preset, resume, force, as_json, **options):
 
     def announce():
         verb = "resuming" if resume else "training"
-        echo(f"{verb} {_architecture(config)} on {config.dataset} "
+        images = f" (first {config.subset:,} training images)" if config.subset else ""
+        echo(f"{verb} {_architecture(config)} on {config.dataset}{images} "
                    f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} "
                    f"epoch{'s' if config.epochs != 1 else ''} "
                    f"-> {config.out}", err=as_json)

@@ -29,7 +29,7 @@ import numpy as np
 
 from matnet.backend import to_numpy
 from matnet.errors import MatnetError
-from matnet.export.common import batchnorm_affine, check_folder_target
+from matnet.export.common import batchnorm_affine, check_folder_target, check_softmax_output
 from matnet.fileio import write_text
 from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from matnet.nn.batchnorm import BatchNorm
@@ -259,6 +259,7 @@ REFUSED = (AvgPool2D, GlobalAvgPool, Residual)   # one clear line each (``_unsup
 def _program(model) -> _Program:
     """The steps of ``model``'s forward pass, BatchNorm folded where it follows a Conv2D or Dense, and the final
     softmax into ``probabilities`` (a model that ``ends_in_softmax``: its own final Softmax is that one)."""
+    check_softmax_output(model, "C")
     layers = [layer for layer in model.layers if type(layer) not in SKIPPED]
     if model.ends_in_softmax:
         layers = layers[:-1]

@@ -11,7 +11,17 @@ from matnet.nn.batchnorm import fold
 from matnet.errors import MatnetError
 from matnet.fileio import named_output, refuse_special_target
 
-__all__ = ["check_file_target", "check_folder_target", "batchnorm_affine", "float32"]
+__all__ = ["check_file_target", "check_folder_target", "check_softmax_output", "batchnorm_affine", "float32"]
+
+
+def check_softmax_output(model, format: str) -> None:
+    """Both exports end in a softmax (the model's own Softmax, or one they add to the logits); a model whose
+    outputs are scores (``Network.outputs_scores``: a sigmoid or linear output under MSE, which matnet normalises
+    instead) is refused in one line, before anything is written."""
+    if getattr(model, "outputs_scores", False):
+        raise MatnetError(f"this model's outputs are scores (its loss is mse, its output not softmax), which "
+                          f"matnet normalises into probabilities; the {format} export supports softmax outputs only "
+                          f"(train with --output softmax)")
 
 
 def _check_parent(path: Path) -> None:

@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 from matnet.errors import MatnetError
-from matnet.export.common import check_file_target, float32
+from matnet.export.common import check_file_target, check_softmax_output, float32
 from matnet.fileio import atomic_path
 from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from matnet.nn.batchnorm import BatchNorm
@@ -137,6 +137,7 @@ def _layer(graph: _Graph, layer, x: str) -> str:
 
 def to_onnx(model, *, source: str = "", check: bool = True):
     """The ``onnx.ModelProto`` of ``model`` (checked with ``onnx.checker.check_model(full_check=True)``)."""
+    check_softmax_output(model, "ONNX")
     onnx = require_onnx()
     helper, TensorProto = onnx.helper, onnx.TensorProto
     graph = _Graph(onnx)

@@ -5,6 +5,9 @@ He (Kaiming), for ReLU-like layers, which zero half their inputs:
 Xavier (Glorot), for tanh / sigmoid, balancing the forward and backward passes:
     normal  W ~ N(0, 2 / (fan_in + fan_out))          uniform  W ~ U(-a, a), a = sqrt(6 / (fan_in + fan_out))
 (a uniform U(-a, a) has variance a^2 / 3, so each uniform matches its normal's variance.)
+Normal, the standard normal of Nielsen's ``network.py`` (chapter 1 of 'Neural Networks and Deep Learning'):
+    normal  W ~ N(0, 1)   whatever the fan: with 784 inputs a unit's z has variance ~784 x (mean square input),
+                          so sigmoids start saturated; kept to reproduce the book, not as a good default
 
 Numbers are drawn on the CPU from the NumPy Generator passed in, so a seed gives the same weights on every backend.
 """
@@ -38,11 +41,16 @@ def _xavier_uniform(rng, fan_in, fan_out, shape):
     return rng.uniform(-limit, limit, size=shape)
 
 
+def _normal(rng, fan_in, fan_out, shape):
+    return rng.standard_normal(size=shape)
+
+
 INITIALIZERS = {
     "he_normal": _he_normal,
     "he_uniform": _he_uniform,
     "xavier_normal": _xavier_normal,
     "xavier_uniform": _xavier_uniform,
+    "normal": _normal,
 }
 
 

@@ -3,13 +3,18 @@
 Targets ``y`` are class indices (N,) or rows of probabilities (N, C) (one-hot, or smoothed labels).
 ``forward(pred, y) -> L`` stores what ``backward() -> dpred`` needs. ``L`` is a scalar on the device (a 0-d array;
 a NumPy scalar on the CPU): training reads it back only when it logs (``matnet.backend.to_host``).
+
+A network is trained under one loss, by name (``LOSSES``), and its output layer must suit it (``check_output``):
+cross-entropy takes logits (it applies the softmax itself), so its output is ``softmax``; MSE compares the
+network's outputs with one-hot rows after a ``softmax``, a ``sigmoid`` or no (``linear``) final activation.
 """
 
 from __future__ import annotations
 
 from matnet.backend import xp
 
-__all__ = ["SoftmaxCrossEntropy", "MeanSquaredError", "one_hot"]
+__all__ = ["SoftmaxCrossEntropy", "MeanSquaredError", "one_hot", "LOSSES", "OUTPUTS", "make_loss", "model_loss",
+           "check_output"]
 
 
 def one_hot(y, num_classes: int, dtype="float32"):
@@ -65,6 +70,10 @@ class SoftmaxCrossEntropy:
 class MeanSquaredError:
     """``L = mean((pred - y)^2)`` over all N*C entries (PyTorch's MSELoss); ``dL/dpred = 2 (pred - y) / (N C)``.
 
+    Nielsen's quadratic cost is ``C = 1/(2n) sum_x ||y(x) - a(x)||^2`` and his step ``eta / m`` times the batch's
+    summed gradient, i.e. ``eta`` times ``(a - y) / m`` per batch of m; here the step is ``lr`` times
+    ``2 (a - y) / (m C)``, so ``lr = eta C / 2``: with C = 10 classes, ``lr 15`` is the book's ``eta 3.0``.
+
     forward:   pred: (N, C),  y: (N,) labels (one-hot encoded here) or (N, C) targets  ->  L: a device scalar
     backward:  ->  dpred: (N, C)
     """
@@ -85,3 +94,29 @@ class MeanSquaredError:
         diff = self._cache
         return diff * (2.0 / diff.size)
 
+
+
+LOSSES = {"cross-entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}
+OUTPUTS = ("softmax", "sigmoid", "linear")      # the output layer's activation (for cross-entropy: the loss's)
+
+
+def make_loss(name: str):
+    """A new loss named in ``LOSSES``; another name is a ValueError listing them."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    return LOSSES[name]()
+
+
+def model_loss(model):
+    """A new loss of the kind ``model`` is trained under (its ``loss`` name; cross-entropy for a model without)."""
+    return make_loss(getattr(model, "loss", "cross-entropy"))
+
+
+def check_output(output: str, loss: str) -> None:
+    """A ValueError unless ``output`` is one of ``OUTPUTS`` and suits ``loss`` (see the module docstring)."""
+    make_loss(loss)
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUTS)}")
+    if loss == "cross-entropy" and output != "softmax":
+        raise ValueError(f"output {output} with loss cross-entropy: cross-entropy takes logits and applies the "
+                         f"softmax itself, so its output is softmax; use loss mse for a {output} output")

@@ -11,6 +11,7 @@ from matnet.backend import check_environment, to_numpy, xp
 from matnet.nn.activations import Softmax, softmax
 from matnet.nn.inputs import as_batch
 from matnet.nn.layer import Layer
+from matnet.nn.losses import make_loss
 from matnet.nn.parameters import Parameters
 from matnet.terminal import shown
 
@@ -26,14 +27,18 @@ class Network:
     drew from it and draws nothing from the seed. ``input_shape`` is one sample's shape, e.g. ``(784,)``; it is
     taken from the first layer when that layer knows it. Construction builds each layer once, in order (a block
     makes its projection then), names the unnamed ones, initialises, casts to ``dtype`` and gathers every
-    parameter into one flat vector (``parameters``), which the layers then belong to.
+    parameter into one flat vector (``parameters``), which the layers then belong to. ``loss`` names the loss
+    the network is trained under (``matnet.nn.losses.LOSSES``): training and evaluation use it unless told
+    otherwise, the model file records it, and it says what the outputs mean (``probabilities``).
     """
 
     def __init__(self, layers: list[Layer], *, seed: int = 0, dtype=np.float32,
-                 input_shape: tuple[int, ...] | None = None, name: str = "sequential"):
+                 input_shape: tuple[int, ...] | None = None, name: str = "sequential", loss: str = "cross-entropy"):
         check_environment()       # MATNET_BACKEND named a device that cannot be used: say so, not run elsewhere
         if not layers:
             raise ValueError("a network needs at least one layer")
+        make_loss(loss)           # an unknown name: the ValueError that lists the losses
+        self.loss = loss
         self.layers = list(layers)
         self.name = name
         taken = [layer.describe() for layer in self.all_layers() if layer.owner is not None]
@@ -179,10 +184,26 @@ class Network:
         (which takes logits), and the ONNX and C exports end in the model's own Softmax."""
         return isinstance(self.layers[-1], Softmax)
 
+    @property
+    def outputs_scores(self) -> bool:
+        """Whether the outputs are per-class scores, not logits: trained under MSE to approach one-hot rows
+        (after a Sigmoid, or linear) and not ending in a Softmax. ``probabilities`` normalises them; the ONNX and
+        C exports refuse them."""
+        return self.loss == "mse" and not self.ends_in_softmax
+
     def probabilities(self, output):
-        """The network's output (N, C) -> class probabilities (N, C), on the device: softmax of the logits, unless
-        the network already ends in a Softmax layer (``ends_in_softmax``)."""
-        return output if self.ends_in_softmax else softmax(output, axis=1)
+        """The network's output (N, C) -> class probabilities (N, C), on the device: softmax of the logits; the
+        output itself when the network ends in a Softmax layer (``ends_in_softmax``); for scores
+        (``outputs_scores``), each row's scores clipped at 0 and divided by their sum, ``p_i = max(a_i, 0) /
+        sum_j max(a_j, 0)`` (the same largest class; a row without a positive score is uniform). A sigmoid's
+        scores are each in (0, 1) and need not sum to 1: a digit can score 0.9 and 0.8, reported as 0.53, 0.47."""
+        if self.ends_in_softmax:
+            return output
+        if not self.outputs_scores:
+            return softmax(output, axis=1)
+        scores = xp.maximum(output, 0)
+        sums = scores.sum(axis=1, keepdims=True)
+        return xp.where(sums > 0, scores / xp.where(sums > 0, sums, 1), 1.0 / output.shape[1]).astype(output.dtype)
 
     def predict(self, x, *, batch_size: int = 1000) -> np.ndarray:
         """Predicted class indices (N,), a single sample included (then (1,)); ``x`` as for ``predict_proba``."""

@@ -15,14 +15,33 @@ from matnet.fileio import atomic_path, write_text  # noqa: E402
 from matnet.reports.figures import DPI, WIDE, series  # noqa: E402
 from matnet.runfolder import RunData, read_run, warn  # noqa: E402
 
-__all__ = ["compare_runs", "rows", "overlay", "comparison_html"]
+__all__ = ["compare_runs", "rows", "overlay", "comparison_html", "differing", "settings_text"]
 
-COLUMNS = ("run", "test_accuracy", "test_loss", "epochs", "train_seconds")
+COLUMNS = ("run", "test_accuracy", "test_loss", "epochs", "train_seconds", "settings")
+
+
+def differing(runs: list[RunData]) -> list[str]:
+    """The config keys (in the config's order) whose values are not the same in every run, ``out`` aside (a run
+    without a readable config has none of them)."""
+    configs = [run.config or {} for run in runs]
+    keys = list(dict.fromkeys(key for config in configs for key in config))
+    return [key for key in keys if key != "out" and len({repr(config.get(key)) for config in configs}) > 1]
+
+
+def settings_text(settings: dict) -> str:
+    """``{"optimizer": "sgd", "layers": [784, 100, 10]}`` -> ``optimizer sgd, layers 784,100,10``."""
+    def shown_value(value):
+        return "-" if value is None else ",".join(map(str, value)) if isinstance(value, list) else f"{value:g}" \
+            if isinstance(value, float) else str(value)
+    return ", ".join(f"{key} {shown_value(value)}" for key, value in settings.items())
 
 
 def rows(runs: list[RunData]) -> list[dict]:
-    """One row per run: its final figures (None where the run has none)."""
-    return [{"run": str(run.folder.path), **{key: (run.summary or {}).get(key) for key in COLUMNS[1:]}} for run in runs]
+    """One row per run: its final figures (None where the run has none), and ``settings``, its values of the
+    settings that differ between the runs (``differing``)."""
+    keys = differing(runs)
+    return [{"run": str(run.folder.path), **{key: (run.summary or {}).get(key) for key in COLUMNS[1:-1]},
+             "settings": {key: (run.config or {}).get(key) for key in keys}} for run in runs]
 
 
 def overlay(runs: list[RunData], path: Path) -> Path:
@@ -59,6 +78,8 @@ def _cell(key, value) -> str:
         return f"{value:.4f}"
     if key == "train_seconds":
         return f"{value:.1f}"
+    if key == "settings":
+        return settings_text(value) or "-"
     return str(value)
 
 

@@ -31,9 +31,9 @@ import numpy as np
 from matnet.backend import to_numpy
 from matnet.config import TrainConfig, config_toml
 from matnet.errors import MatnetError
-from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from matnet.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh, softmax
 from matnet.nn.dense import Dense
-from matnet.nn.losses import SoftmaxCrossEntropy
+from matnet.nn.losses import model_loss
 from matnet.reports.report import write_report
 from matnet.run import finish_run, make_trainer, prepare_run
 from matnet.runfolder import RunFolder
@@ -325,7 +325,7 @@ class LiveSession:
                 one.params[key][...] = to_numpy(record.params[f"{one.name}.{key}"]).astype(np.float64)
         x = to_numpy(record.x).astype(np.float64)
         y = to_numpy(record.y)
-        loss = SoftmaxCrossEntropy()
+        loss = model_loss(net)
         target = next(one for one in net.layers if one.name == name).params[param]
         where = tuple(index)
 
@@ -385,9 +385,9 @@ def _rows(a, rows: int) -> np.ndarray:
 def step_view(session: LiveSession, record: StepRecord, *, rows: int = 16) -> dict:
     """The recorded step as matrices, one entry per Dense layer in order: ``name``, ``input`` (the layer whose
     output is ``A_prev``, or ``"x"``), ``activation``, ``W`` (out x in, as matnet stores it), ``b``, ``Z``, ``A``
-    (the activation's output; for the last layer the softmax ``P``), ``dZ``, ``dW``, ``db`` and ``W_new`` (after
-    the optimizer's update). Arrays with a batch axis (``x``, ``Z``, ``A``, ``dZ``) keep their first ``rows``
-    rows; ``dW`` and ``db`` are the whole batch's. NumPy arrays, float32."""
+    (the activation's output; for the last layer the softmax ``P``, or a linear output's ``Z`` under MSE), ``dZ``,
+    ``dW``, ``db`` and ``W_new`` (after the optimizer's update). Arrays with a batch axis (``x``, ``Z``, ``A``,
+    ``dZ``) keep their first ``rows`` rows; ``dW`` and ``db`` are the whole batch's. NumPy arrays, float32."""
     model, trainer = session.model, session.trainer
     layers = model.layers
     size = len(record.batch)
@@ -404,8 +404,10 @@ def step_view(session: LiveSession, record: StepRecord, *, rows: int = 16) -> di
         after = layers[i + 1] if i + 1 < len(layers) else None
         if isinstance(after, ACTIVATIONS):
             activation, a = type(after).__name__, record.outputs[after.name]
+        elif model.outputs_scores:         # a linear output under MSE: its scores are its output
+            activation, a = "Linear", record.outputs[layer.name]
         else:
-            activation, a = "Softmax", model.probabilities(record.outputs[layer.name])
+            activation, a = "Softmax", softmax(record.outputs[layer.name], axis=1)   # a Softmax layer's or the loss's
         out["layers"].append({
             "name": layer.name, "input": source, "activation": activation,
             "W": to_numpy(record.params[f"{layer.name}.W"]), "b": to_numpy(record.params[f"{layer.name}.b"]),

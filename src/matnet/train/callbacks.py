@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 from tqdm.auto import tqdm   # a terminal bar, or a widget in a notebook
 
 from matnet.backend import to_device, to_floats, xp
@@ -146,8 +147,16 @@ class StepLog(Callback):
 
 
 def _norm(a):
-    """The Euclidean norm of a flat array, as a float64 device scalar."""
-    return xp.sqrt(xp.dot(a, a).astype(xp.float64))
+    """The Euclidean norm of a flat array, as a float64 device scalar (infinite, without a warning, when the
+    float32 sum of squares overflows: weights that are blowing up, which the diagnosis then reports)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return xp.sqrt(xp.dot(a, a).astype(xp.float64))
+
+
+def _ratio(update, weight):
+    """``||dW|| / ||W||`` (NaN, without a warning, when both are infinite)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return update / xp.maximum(weight, 1e-12)
 
 
 class LayerStats(Callback):
@@ -191,7 +200,7 @@ class LayerStats(Callback):
                 stats = self.record["weights"].setdefault(name, {"weight_norm": [], "grad_norm": [],
                                                                  "update_ratio": []})
                 self._pending += [(stats["weight_norm"], _norm(w)), (stats["grad_norm"], _norm(params.grads[span])),
-                                  (stats["update_ratio"], _norm(w - old) / xp.maximum(_norm(old), 1e-12))]
+                                  (stats["update_ratio"], _ratio(_norm(w - old), _norm(old)))]
             self._before = None
 
     def _read(self) -> None:

@@ -5,7 +5,8 @@ The checks read what a run records anyway (the per-epoch metrics, :class:`~matne
 record) plus a fixed probe batch, so they cost next to nothing:
 
     diverged               the loss became NaN/inf: the step, the first layer whose output is not finite on the
-                           probe batch, the learning rate (``--lr``) or exploding gradients (``--clip-norm``)
+                           probe batch, and the cause: a linear output under MSE (``--output``), the learning
+                           rate (``--lr``) or exploding gradients (``--clip-norm``)
     inputs_not_normalised  pixel values up to 255 reach the first layer (``pixel / 255``)
     at_chance              accuracy at chance after an epoch; which usual cause holds: inputs, dead ReLUs,
                            vanishing gradients, a learning rate far off, or labels that do not match the images
@@ -28,7 +29,7 @@ import sys
 import numpy as np
 
 from matnet.backend import to_numpy
-from matnet.nn.activations import ACTIVATIONS
+from matnet.nn.activations import ACTIVATIONS, Sigmoid
 from matnet.nn.dense import Dense
 from matnet.optim.optimizers import Adam
 from matnet.terminal import shown
@@ -285,7 +286,12 @@ class Diagnose(Callback):
         usual = 0.01 if isinstance(trainer.optimizer, Adam) else 1.0   # far above what these optimizers take
         grads = [stats["grad_norm"] for _, stats in _weights(self._record())]
         growth = max((g[-1] / g[0] for g in grads if len(g) >= 2 and g[0] > 0), default=None)
-        if lr <= usual and growth is not None and growth > 100:
+        if getattr(trainer.model, "outputs_scores", False) and not isinstance(trainer.model.layers[-1], Sigmoid):
+            cause = ("a linear output under MSE: nothing bounds the outputs, and MSE's gradient grows with them "
+                     f"(2 (a - y) / (N C)), so at learning rate {lr:.3g} each step overshoots further than the last",
+                     f"--output sigmoid (or softmax), which keeps the outputs in (0, 1), or --loss cross-entropy; "
+                     f"a linear output needs a far lower --lr (try {lr / 100:.3g})")
+        elif lr <= usual and growth is not None and growth > 100:
             cause = (f"exploding gradients (a gradient norm grew {growth:.0f}x before it), at learning rate {lr:.3g}",
                      f"--clip-norm 1, or a lower --lr (now {lr:.3g})")
         else:

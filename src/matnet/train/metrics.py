@@ -7,7 +7,7 @@ import numpy as np
 
 from matnet.backend import to_device, to_floats, to_host
 from matnet.nn.inputs import check_verbose
-from matnet.nn.losses import SoftmaxCrossEntropy
+from matnet.nn.losses import model_loss
 from matnet.train.callbacks import batch_bar
 
 __all__ = ["accuracy", "correct_count", "evaluate", "confusion_matrix", "per_class"]
@@ -31,7 +31,7 @@ def evaluate(model, x, y, *, loss=None, batch_size: int = 1000, verbose: int = 0
     (``verbose=1``: a bar over many batches, see ``batch_bar``). The sums stay on the device; they
     are read once, at the end (one transfer)."""
     verbose = check_verbose(verbose)
-    loss = loss or SoftmaxCrossEntropy()
+    loss = loss or model_loss(model)
     x, y = to_device(x), to_device(y)      # no copy when they are on the device already
     total_loss, correct, n = 0.0, 0, len(x)
     if n == 0:

@@ -30,7 +30,7 @@ import numpy as np
 
 from matnet.backend import random_state, set_random_state, to_device, to_floats, xp
 from matnet.errors import MatnetError
-from matnet.nn.losses import SoftmaxCrossEntropy
+from matnet.nn.losses import SoftmaxCrossEntropy, model_loss
 from matnet.optim.clip import clip_grad_norm
 from matnet.optim.optimizers import Adam, Optimizer
 from matnet.optim.schedules import Schedule
@@ -101,7 +101,12 @@ def train_step(model, loss, optimizer, xb, yb, *, progress: float, augment=None,
 
 
 class TrainingDiverged(MatnetError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite. ``stopped`` says where (``message`` adds the usual advice), so that a
+    caller who found the cause (``matnet.train.diagnose.Diagnose.diverged``) can give that advice instead."""
+
+    def __init__(self, message: str, stopped: str | None = None):
+        super().__init__(message)
+        self.stopped = stopped or message
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -197,7 +202,7 @@ class Trainer:
             raise ValueError(f"schedule= and optimizer= both given: the optimizer owns its schedule, so give it "
                              f"there, e.g. {type(optimizer).__name__}(lr, schedule=...), and leave out schedule=")
         self.optimizer = optimizer if optimizer is not None else Adam(schedule=schedule)
-        self.loss = loss or SoftmaxCrossEntropy()
+        self.loss = loss or model_loss(model)
         self.epochs, self.batch_size, self.clip_norm = int(epochs), int(batch_size), clip_norm
         self.read_every = max(1, int(read_every))
         self.rng = np.random.default_rng(seed)  # batch order; the model's own seed made its weights
@@ -298,9 +303,10 @@ class Trainer:
         self.totals.read()
         self.running_loss = self.totals.loss_sum / self.totals.seen
         if self.totals.first_bad >= 0:
-            raise TrainingDiverged(
-                f"the loss became nan or infinite at epoch {self.epochs_done + 1}, step {self.totals.first_bad + 1}: "
-                f"training stopped; try a lower learning rate (now {self.optimizer.rate:.3g}) or gradient clipping")
+            stopped = (f"the loss became nan or infinite at epoch {self.epochs_done + 1}, step "
+                       f"{self.totals.first_bad + 1}: training stopped")
+            raise TrainingDiverged(f"{stopped}; try a lower learning rate (now {self.optimizer.rate:.3g}) or "
+                                   f"gradient clipping", stopped)
 
     # --- checkpoints -------------------------------------------------------------------------------------
     def _stateful_callbacks(self) -> dict:
