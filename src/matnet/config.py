@@ -23,7 +23,7 @@ from matnet.config_file import read_toml
 from matnet.nn.activations import ACTIVATIONS
 from matnet.nn.dropout import Dropout
 from matnet.nn.init import INITIALIZERS
-from matnet.nn.losses import check_output
+from matnet.nn.losses import check_output, make_loss
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
 
@@ -65,6 +65,7 @@ class TrainConfig:
     init: str = "auto"                 # mlp: he_normal for ReLU-like activations, xavier_normal for tanh and sigmoid
     loss: str = "cross-entropy"        # or mse (the mean over N*C entries: lr = eta * classes / 2 of Nielsen's book)
     output: str = "softmax"            # the output layer's activation: softmax, sigmoid or linear (mse only)
+    label_smoothing: float = 0.0       # cross-entropy: targets (1 - e) one-hot + e / classes while training
     dropout: float = 0.0
     optimizer: str = "momentum"
     lr: float = 0.1
@@ -111,6 +112,7 @@ class TrainConfig:
             make_optimizer(self.optimizer, self.lr, self.weight_decay, self.momentum, schedule=schedule)
             Dropout(self.dropout)
             check_output(self.output, self.loss)
+            make_loss(self.loss, self.label_smoothing)
         except ValueError as err:
             raise MatnetError(str(err)) from None
         # build_mlp's and build_cnn's rules in their words (the model itself is built once the dataset is known)

@@ -17,6 +17,7 @@ from matnet.data.augment import Augment
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
 from matnet.errors import MatnetError
+from matnet.nn.losses import make_loss
 from matnet.architectures import ARCHITECTURES, build_cnn, build_fastcnn, build_mlp, build_resnet
 from matnet.optim.optimizers import make_optimizer
 from matnet.optim.schedules import make_schedule
@@ -82,11 +83,12 @@ def prepare_run(config: TrainConfig, *, progress: bool = True, download: bool = 
 
 def make_trainer(config: TrainConfig, model, image_shape, *, callbacks=(), checkpoint=None) -> Trainer:
     """The trainer of a run: the config's optimizer (with its schedule), batch size, epochs, clipping, seed and
-    augmentation. ``matnet train`` and live training in ``matnet serve`` both use it, so the same settings train
-    the same weights."""
+    augmentation, and its loss with label smoothing when it asks for it (the model's own otherwise). ``matnet train``
+    and live training in ``matnet serve`` both use it, so the same settings train the same weights."""
     schedule = make_schedule(config.schedule, config.epochs, config.warmup)
     optimizer = make_optimizer(config.optimizer, config.lr, config.weight_decay, config.momentum, schedule=schedule)
-    return Trainer(model, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
+    loss = make_loss(config.loss, config.label_smoothing) if config.label_smoothing else None
+    return Trainer(model, optimizer=optimizer, loss=loss, epochs=config.epochs, batch_size=config.batch_size,
                    clip_norm=config.clip_norm or None, seed=config.seed, callbacks=list(callbacks),
                    augment=make_augment(config, image_shape), checkpoint=checkpoint)
 

@@ -80,6 +80,9 @@ def test_runtime_errors_give_one_line_and_exit_1(tmp_path):
     (["--output", "sigmoid"], "settings: output sigmoid with loss cross-entropy: cross-entropy takes logits and "
                               "applies the softmax itself, so its output is softmax; use loss mse for a sigmoid "
                               "output"),
+    (["--label-smoothing", "1"], "settings: label smoothing must be in [0, 1), got 1.0"),
+    (["--loss", "mse", "--output", "sigmoid", "--label-smoothing", "0.1"],
+     "settings: label smoothing is for the cross-entropy loss, not mse"),
     (["--init", "zeros"], "settings: unknown initialiser 'zeros'; choose one of auto, he_normal, he_uniform, "
                           "xavier_normal, xavier_uniform, normal"),
 ])

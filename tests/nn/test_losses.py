@@ -63,11 +63,33 @@ def test_mse_one_hot_encodes_labels():
     assert to_host(loss.forward(to_device(np.array([[0.0, 1.0]])), to_device(np.array([1])))) == 0.0
 
 
-@pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(), MeanSquaredError()], ids=lambda loss: type(loss).__name__)
+@pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(), MeanSquaredError(), SoftmaxCrossEntropy(0.1)],
+                         ids=["SoftmaxCrossEntropy", "MeanSquaredError", "SoftmaxCrossEntropy-smoothed"])
 @pytest.mark.parametrize("targets", ["labels", "rows"])
 def test_gradients_match_finite_differences(loss, targets, rng):
     y = rng.integers(0, 5, 6) if targets == "labels" else rng.dirichlet(np.ones(5), 6)
     assert check_loss(loss, to_device(rng.standard_normal((6, 5))), to_device(y)) < TOLERANCE
+
+
+def test_label_smoothing_by_hand():
+    """z = log([0.7, 0.2, 0.1]), label 0, e = 0.3: q = 0.7 [1, 0, 0] + 0.1 = [0.8, 0.1, 0.1];
+    L = -(0.8 log 0.7 + 0.1 log 0.2 + 0.1 log 0.1) = 0.5762; dz = p - q = [-0.1, 0.1, 0.0]."""
+    for y in (np.array([0]), np.array([[1.0, 0.0, 0.0]])):       # a label, and the same as a one-hot row
+        loss = SoftmaxCrossEntropy(label_smoothing=0.3)
+        value = loss.forward(logits_for([[0.7, 0.2, 0.1]]), to_device(y))
+        expected = -(0.8 * math.log(0.7) + 0.1 * math.log(0.2) + 0.1 * math.log(0.1))
+        assert to_host(value) == pytest.approx(expected, rel=1e-12)
+        np.testing.assert_allclose(to_numpy(loss.backward()), [[-0.1, 0.1, 0.0]], atol=1e-12)
+    assert to_host(SoftmaxCrossEntropy(0.0).forward(logits_for([[0.7, 0.3]]), to_device(np.array([0])))) == \
+        pytest.approx(-math.log(0.7))
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, float("nan")])
+def test_label_smoothing_must_be_below_one(bad):
+    with pytest.raises(ValueError, match="label smoothing must be in"):
+        SoftmaxCrossEntropy(bad)
+    with pytest.raises(ValueError, match="label smoothing is for the cross-entropy loss, not mse"):
+        make_loss("mse", 0.1)
 
 
 def test_backward_before_forward():

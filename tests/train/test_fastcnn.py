@@ -38,3 +38,12 @@ def test_the_speedrun_preset_learns(tmp_path, mnist):
     summary = train_run(config, progress=False)
     print(f"\nspeedrun: {100 * summary['test_accuracy']:.2f}% after 1 epoch on 3,000 images")
     assert summary["test_accuracy"] > 0.85
+
+
+def test_label_smoothing_reaches_the_trainers_loss():
+    from matnet.architectures import build_mlp
+    from matnet.run import make_trainer
+
+    model = build_mlp([784, 16, 10])
+    assert make_trainer(TrainConfig(label_smoothing=0.2), model, (28, 28)).loss.label_smoothing == 0.2
+    assert make_trainer(TrainConfig(), model, (28, 28)).loss.label_smoothing == 0.0

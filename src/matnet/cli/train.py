@@ -82,6 +82,8 @@ def _architecture(config: TrainConfig) -> str:
          metavar=_choices(("auto", *INITIALIZERS)))
 @_option("--loss", "loss", str, "Loss: softmax cross-entropy, or mse, the mean of (output - one-hot)^2 over "
          "all N x classes entries (so lr = eta x classes / 2 of Nielsen's quadratic cost).", metavar=_choices(LOSSES))
+@_option("--label-smoothing", "label_smoothing", float, "Cross-entropy against targets (1 - e) one-hot + e / classes "
+         "while training, e in [0, 1) (the training and validation losses are then against those targets).")
 @_option("--output", "output", str, "Output-layer activation: softmax (cross-entropy's), or under mse also "
          "sigmoid or linear.", metavar=_choices(OUTPUTS))
 @_option("--dropout", "dropout", float, "Dropout after each hidden layer, in [0, 1).")

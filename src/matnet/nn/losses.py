@@ -29,26 +29,40 @@ def _is_labels(y) -> bool:
 
 
 class SoftmaxCrossEntropy:
-    """Cross-entropy of the softmax of logits, fused: ``L = -(1/N) sum_n log softmax(z_n)[y_n]``.
+    """Cross-entropy of the softmax of logits, fused: ``L = -(1/N) sum_n sum_i q_ni log softmax(z_n)_i`` with the
+    target rows ``q`` (one-hot rows for labels): ``-(1/N) sum_n log softmax(z_n)[y_n]``.
 
     With ``s = z - max(z)`` per row, ``log softmax(z)_i = s_i - log sum_j exp(s_j)``: no exp overflows and no log
-    of a rounded-off zero. Fusing softmax into the loss makes the gradient simply ``dL/dz = (p - y) / N``.
+    of a rounded-off zero. Fusing softmax into the loss makes the gradient simply ``dL/dz = (p - q) / N``.
+
+    ``label_smoothing`` e moves each target row part of the way to uniform, ``q = (1 - e) y + e / C``: the network
+    is no longer pushed to make one logit infinitely larger than the others. For labels, without building the rows:
+    ``L = mean(lse - (1 - e) s_y - (e / C) sum_i s_i)`` with ``lse = log sum_j exp(s_j)``.
 
     forward:   z: (N, C) logits,  y: (N,) labels or (N, C) target rows  ->  L: a device scalar
     backward:  ->  dz: (N, C)
     """
 
-    def __init__(self):
+    def __init__(self, label_smoothing: float = 0.0):
+        if not 0.0 <= float(label_smoothing) < 1.0:     # NaN fails this too
+            raise ValueError(f"label smoothing must be in [0, 1), got {label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
         self._cache = None
 
     def forward(self, logits, y):
         shifted = logits - logits.max(axis=1, keepdims=True)
         exp = xp.exp(shifted)
         sums = exp.sum(axis=1)
-        n = logits.shape[0]
+        n, c = logits.shape
+        e = self.label_smoothing
         if _is_labels(y):
-            loss = (xp.log(sums) - shifted[xp.arange(n), y]).mean()
+            picked = shifted[xp.arange(n), y]
+            if e:
+                picked = (1.0 - e) * picked + (e / c) * shifted.sum(axis=1)
+            loss = (xp.log(sums) - picked).mean()
         else:
+            if e:
+                y = (1.0 - e) * y + e / c
             loss = -(y * (shifted - xp.log(sums)[:, None])).sum() / n
         exp /= sums[:, None]  # now the probabilities p
         self._cache = (exp, y)
@@ -58,12 +72,15 @@ class SoftmaxCrossEntropy:
         if self._cache is None:
             raise RuntimeError("SoftmaxCrossEntropy: backward() called before forward()")
         probs, y = self._cache
-        n = probs.shape[0]
+        n, c = probs.shape
+        e = self.label_smoothing
         dz = probs * (1.0 / n)  # a new array: the cached probabilities stay as they are
         if _is_labels(y):
-            dz[xp.arange(n), y] -= 1.0 / n
+            if e:
+                dz -= e / (c * n)
+            dz[xp.arange(n), y] -= (1.0 - e) / n
         else:
-            dz -= y * (1.0 / n)
+            dz -= y * (1.0 / n)   # the rows were smoothed in forward
         return dz
 
 
@@ -100,10 +117,15 @@ LOSSES = {"cross-entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}
 OUTPUTS = ("softmax", "sigmoid", "linear")      # the output layer's activation (for cross-entropy: the loss's)
 
 
-def make_loss(name: str):
-    """A new loss named in ``LOSSES``; another name is a ValueError listing them."""
+def make_loss(name: str, label_smoothing: float = 0.0):
+    """A new loss named in ``LOSSES``; another name is a ValueError listing them. ``label_smoothing`` is
+    cross-entropy's (``SoftmaxCrossEntropy``)."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
+    if name == "cross-entropy":
+        return SoftmaxCrossEntropy(label_smoothing)
+    if label_smoothing:
+        raise ValueError(f"label smoothing is for the cross-entropy loss, not {name}")
     return LOSSES[name]()
 
 
