@@ -12,7 +12,7 @@ from matnet.config import TrainConfig
 from matnet.errors import MatnetError
 from matnet.model_file import load_model
 from matnet.run import train_run
-from matnet.serve.live import LiveSession
+from matnet.serve.live import LiveSession, LossLog
 
 
 def settings(**changes) -> TrainConfig:
@@ -134,3 +134,22 @@ def test_bad_settings_are_refused(mnist):
         LiveSession(settings(lr=-1))
     with pytest.raises(MatnetError, match="layers must start with 784"):
         LiveSession(settings(layers=[100, 10]))
+
+
+def test_the_loss_log_keeps_4_bytes_a_step_and_answers_at_most_limit_points():
+    """A session of batches of 1 runs 5 million steps in 100 epochs: a list of (step, loss) tuples held ~120 bytes a
+    step (600 MB), the log holds float32. A history answer thins many new steps to every k-th, the last kept."""
+    log = LossLog()
+    values = np.random.default_rng(0).random(100_001).astype(np.float32)
+    for value in values:
+        log.append(value)
+    assert len(log) == 100_001 and log[0] == values[0] and log[-1] == values[-1]
+    assert log._values.nbytes <= 4 * 2 * 100_001               # doubling: at most twice what it holds
+    assert log.points(99_998) == [[99_999, float(values[99_998])], [100_000, float(values[99_999])],
+                                  [100_001, float(values[100_000])]]
+    thinned = log.points(0, limit=1000)
+    steps = [step for step, _ in thinned]
+    assert len(thinned) <= 1000 and steps[-1] == 100_001 and steps == sorted(steps)
+    assert set(np.diff(steps)) == {101}                            # every 101st: ceil(100,001 / 1,000)
+    assert all(loss == float(values[step - 1]) for step, loss in thinned)
+    assert log.points(100_001) == [] and log.points(10**9) == []

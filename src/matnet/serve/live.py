@@ -43,8 +43,8 @@ from matnet.train.diagnose import Diagnose, format_finding
 from matnet.train.metrics import evaluate
 from matnet.train.trainer import StepRecord, TrainingDiverged, TrainingInterrupted
 
-__all__ = ["LiveSession", "Sessions", "SessionError", "MAX_LIVE_PARAMS", "step_view", "IDLE_SECONDS", "VAL_IMAGES",
-           "MAX_BATCH", "MAX_WEIGHT_ROWS"]
+__all__ = ["LiveSession", "Sessions", "SessionError", "LossLog", "MAX_LIVE_PARAMS", "step_view", "IDLE_SECONDS",
+           "VAL_IMAGES", "MAX_BATCH", "MAX_WEIGHT_ROWS", "MAX_HISTORY_POINTS"]
 
 IDLE_SECONDS = 60.0   # a session no request has touched for this long ends (its page is gone)
 VAL_IMAGES = 500      # the fixed slice of validation images the live accuracy is measured on
@@ -54,6 +54,40 @@ MAX_LIVE_PARAMS = 1_000_000   # 784-128-64-10 has 109,386; one step of the large
 EXPLODED_LOSS = 1e3           # a cross-entropy this high means the steps overshoot (chance on 10 classes: 2.3)
 MAX_WEIGHT_ROWS = 256  # rows of a weight matrix one ``weights`` answer holds at most
 ACTIVATIONS = (ReLU, LeakyReLU, Sigmoid, Tanh)
+MAX_HISTORY_POINTS = 5000     # losses one ``history`` answer holds at most (more new steps: every k-th of them)
+
+
+class LossLog:
+    """Every step's batch loss, step k's at index k - 1 of a float32 array that doubles when full: 4 bytes a step
+    (a session's longest, 100 epochs of batches of 1, is 5 million steps: 20 MB; a list of (step, loss) tuples
+    took about 25 times that)."""
+
+    def __init__(self):
+        self._values = np.empty(1024, np.float32)
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, value: float) -> None:
+        if self._n == len(self._values):
+            self._values = np.concatenate([self._values, np.empty_like(self._values)])
+        self._values[self._n] = value
+        self._n += 1
+
+    def __getitem__(self, k: int) -> float:
+        """The loss of the (k+1)-th step (``k`` counted from 0, negative from the end)."""
+        return float(self._values[:self._n][k])
+
+    def points(self, since: int = 0, limit: int = MAX_HISTORY_POINTS) -> list[list]:
+        """``[step, loss]`` for the steps after ``since``, at most ``limit`` of them: when more are new, every k-th
+        (k = ceil(new / limit)), the last step always among them."""
+        n = self._n
+        steps = np.arange(since + 1, n + 1)
+        if len(steps) > limit:
+            k = -(-len(steps) // limit)
+            steps = steps[::-1][::k][::-1]       # counted back from the last step, so that it is kept
+        return [[int(step), float(loss)] for step, loss in zip(steps, self._values[steps - 1])]
 
 
 class SessionError(BadRequest, MatnetError):
@@ -108,7 +142,7 @@ class LiveSession:
         self.trainer = make_trainer(config, self.model, self.dataset.image_shape, callbacks=[_Gate(self)])
         self.trainer.read_every = 1        # every step's loss is shown: the trainer's NaN check runs at each
         self.steps = 0                     # steps taken
-        self.losses: list[tuple[int, float]] = []        # (step, batch loss)
+        self.losses = LossLog()                          # every step's batch loss
         self.accuracy: list[tuple[int, float]] = []      # (step, accuracy on the validation slice)
         self.error: str | None = None      # why training stopped by itself (diverged), or None
         self.diagnosis: list[dict] = []    # what went wrong, as ``matnet diagnose`` says it
@@ -152,7 +186,7 @@ class LiveSession:
                 to_numpy(order[start:start + size])
         done = self.steps + 1             # counted last: whoever sees the new count sees its figures too
         value = float(to_numpy(loss))
-        self.losses.append((done, value))
+        self.losses.append(value)
         if value > EXPLODED_LOSS and not self.error:
             self._exploded(done, value)
         if self._allowed == 0 or time.monotonic() - self._measured > VAL_EVERY_S:
@@ -161,7 +195,7 @@ class LiveSession:
 
     def _exploded(self, step: int, value: float) -> None:
         """The loss has blown up without (yet) being NaN: say so in the diagnosis's words and stop training."""
-        lr, first = self.trainer.optimizer.rate, self.losses[0][1]
+        lr, first = self.trainer.optimizer.rate, self.losses[0]
         finding = {"kind": "diverged", "title": "the loss exploded", "epoch": self.trainer.epochs_done + 1,
                    "step": step, "evidence": f"the batch loss reached {value:.3g} at step {step} (it began at "
                                             f"{first:.3g}): the steps overshoot and the weights blow up",
@@ -268,7 +302,7 @@ class LiveSession:
                 else trainer.epochs_done, "epochs": self.config.epochs,
                 "steps_per_epoch": trainer.steps_per_epoch, "running": self.running,
                 "lr": self._lr if self._lr is not None else trainer.optimizer.lr,
-                "loss": self.losses[-1][1] if self.losses else None,
+                "loss": self.losses[-1] if len(self.losses) else None,
                 "val_accuracy": self.accuracy[-1][1] if self.accuracy else None,
                 "finished": self.finished, "error": self.error, "diagnosis": self.diagnosis,
                 "config": self.settings()}

@@ -106,11 +106,11 @@ def status(shared: Shared, session_id: str) -> dict:
 
 @router.get("/{session_id}/history", summary="Every step's loss and the validation accuracies so far")
 def history(shared: Shared, session_id: str, since: int = Query(0, ge=0)) -> dict:
-    """``loss``: ``[step, loss]`` pairs after step ``since``; ``val_accuracy``: ``[step, accuracy]`` pairs (the
-    first 500 validation images)."""
+    """``loss``: ``[step, loss]`` pairs after step ``since``, at most 5,000 (more new steps: every k-th of them, the
+    last always); ``val_accuracy``: ``[step, accuracy]`` pairs (the first 500 validation images)."""
     session = shared.live.get(session_id)
     session.touch()
-    return {"step": session.steps, "loss": [list(p) for p in session.losses[since:]],
+    return {"step": session.steps, "loss": session.losses.points(since),
             "val_accuracy": [list(p) for p in session.accuracy]}
 
 

@@ -10,6 +10,7 @@
   const MAX_WEIGHT_IMAGES = 32;
   const MAX_STEP_ROWS = 64;       // rows of the batch a step shows (all of a batch up to this)
   const RUN_STEPS = 1000000;      // "run": until paused, or every epoch is done
+  const MAX_CHART_POINTS = 20000; // the loss curve keeps at most this many points (then every other one)
 
   const train = {
     id: null, status: null, losses: [], accuracy: [], since: 0,
@@ -130,8 +131,13 @@
       const [status, history] = await Promise.all([
         api(`/api/train/${id}`), api(`/api/train/${id}/history?since=${train.since}`)]);
       if (id !== train.id) return;
-      train.losses.push(...history.loss);
-      train.since += history.loss.length;
+      for (const point of history.loss) train.losses.push(point);   // (a spread of a long answer overflows the stack)
+      if (history.loss.length) train.since = history.loss[history.loss.length - 1][0];
+      if (train.losses.length > MAX_CHART_POINTS) {   // a long session: every other point, the last kept
+        const last = train.losses[train.losses.length - 1];
+        train.losses = train.losses.filter((_, i) => i % 2 === 0);
+        if (train.losses[train.losses.length - 1] !== last) train.losses.push(last);
+      }
       train.accuracy = history.val_accuracy;
       showStatus(status);
       drawCurves();
