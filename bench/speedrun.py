@@ -55,7 +55,8 @@ def torch_accuracy(torch, model, xt, yt) -> float:
     return (predicted.numpy() == yt).mean().item()
 
 
-def torch_train(torch, model, optimizer, scheduler, epochs: int, batch_size: int, order) -> dict:
+def torch_train(torch, model, optimizer, scheduler, epochs: int, batch_size: int, order,
+                label_smoothing: float = 0.0) -> dict:
     """Train ``model`` on MNIST: ``order(epoch)`` gives each epoch's row order; the scheduler steps after every
     batch. Seconds per epoch (training only) and the test accuracy after each."""
     import torch.nn.functional as F
@@ -68,7 +69,7 @@ def torch_train(torch, model, optimizer, scheduler, epochs: int, batch_size: int
         rows = torch.from_numpy(order(epoch))
         for begin in range(0, len(X), batch_size):
             idx = rows[begin:begin + batch_size]
-            loss = F.cross_entropy(model(X[idx]), Y[idx])
+            loss = F.cross_entropy(model(X[idx]), Y[idx], label_smoothing=label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -147,7 +148,7 @@ def run_torch_preset(seed: int) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda n: schedule((n + 1) / steps_per_epoch, 1.0))
     rng = np.random.default_rng(config.seed)   # the trainer's batch order
     return torch_train(torch, model, optimizer, scheduler, config.epochs, config.batch_size,
-                       lambda epoch: rng.permutation(60_000))
+                       lambda epoch: rng.permutation(60_000), label_smoothing=config.label_smoothing)
 
 
 def run_matnet(seed: int) -> dict:
