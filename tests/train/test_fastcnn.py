@@ -47,3 +47,21 @@ def test_label_smoothing_reaches_the_trainers_loss():
     model = build_mlp([784, 16, 10])
     assert make_trainer(TrainConfig(label_smoothing=0.2), model, (28, 28)).loss.label_smoothing == 0.2
     assert make_trainer(TrainConfig(), model, (28, 28)).loss.label_smoothing == 0.0
+
+
+def test_the_speedrun_preset_from_the_command_line(tmp_path, capsys, mnist):
+    """The first line names the network and the label smoothing; a run with no validation images is read by the
+    other commands."""
+    import json
+
+    from matnet.cli.main import main
+
+    out = tmp_path / "sr"
+    code = main(["train", "--preset", "speedrun", "--subset", "1000", "--epochs", "1", "--out", str(out)])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert code == 0
+    assert first == (f"training fastcnn (filters 16,32, dense 64) on mnist (first 1,000 training images) with adam, "
+                     f"lr 0.005 (cosine), label smoothing 0.1, 1 epoch -> {out}")
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == json.loads((out / "summary.json").read_text())[
+        "test_accuracy"]

@@ -128,8 +128,9 @@ def train(ctx, config_file, preset, resume, force, as_json, **options):
     def announce():
         verb = "resuming" if resume else "training"
         images = f" (first {config.subset:,} training images)" if config.subset else ""
+        smoothing = f", label smoothing {config.label_smoothing:g}" if config.label_smoothing else ""
         echo(f"{verb} {_architecture(config)} on {config.dataset}{images} "
-                   f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}), {config.epochs} "
+                   f"with {config.optimizer}, lr {config.lr:g} ({config.schedule}){smoothing}, {config.epochs} "
                    f"epoch{'s' if config.epochs != 1 else ''} "
                    f"-> {config.out}", err=as_json)
 
