@@ -13,11 +13,12 @@ The pages are seeded: a test gives the same figure every run.
 
 import numpy as np
 import pytest
-from hard_digits import (KINDS, comb_page, framed_page, hard_digit, hard_set, number_page, skeleton,
-                         underlined_page)
+from hard_digits import (KINDS, comb_page, framed_page, hard_digit, hard_set, number_page, shadow_edge_page,
+                         shadow_light, skeleton, underlined_page)
+from PIL import Image
 
 from matnet import load_model
-from matnet.data.images import gray_from_image, read_number, to_mnist
+from matnet.data.images import gray_from_image, read_number, split_digits, to_mnist
 
 PER_KIND, NUMBERS = 80, 25
 TARGET = {kind: 0.96 if kind in ("thin", "thick", "rotated", "combined") else 0.97 for kind in KINDS}
@@ -121,4 +122,57 @@ def test_a_digit_on_an_underline_is_read(model, mnist):
 def test_a_number_in_a_comb_field_is_read(model, mnist):
     right = numbers_read(model, mnist, 11, lambda digits, rng, k: comb_page(digits, touching=k % 2 == 1))
     print(f"\n{right} of {NUMBERS} numbers in comb fields read entirely right")
+    assert right / NUMBERS >= allowed(0.9, NUMBERS)
+
+
+# --- phone photos: a shadow's edge across the page ----------------------------------------------------------------
+SHADOWED = 60
+
+
+def shadowed(page: Image.Image, rng) -> Image.Image:
+    """A grayscale page under ``shadow_light``."""
+    light = shadow_light(page.size[::-1], rng)
+    return Image.fromarray(np.clip(np.round(np.asarray(page, np.float32) * light), 0, 255).astype(np.uint8))
+
+
+def test_a_shadow_edge_across_the_page_is_background(mnist):
+    """A marker digit under a phone's soft shadow whose edge crossed the middle was 'no digit found (the image is
+    blank or has no contrast)': a quadratic background cannot fit a step. Each page now gives the field the same
+    page gives in full light."""
+    for k in range(12):
+        fields = [to_mnist(gray_from_image(shadow_edge_page(mnist.test_images[k], np.random.default_rng(k), shadow)))
+                  for shadow in (True, False)]
+        assert np.abs(fields[0] - fields[1]).mean() < 0.06, k
+
+
+def test_a_number_under_a_shadow_edge_is_cut_as_in_full_light(mnist):
+    for k in range(6):
+        rng = np.random.default_rng(k)
+        page = number_page(list(mnist.test_images[4 * k:4 * k + 4]), rng)
+        lit, dark = ([list(box.values()) for box, _ in split_digits(gray_from_image(p))]
+                     for p in (page, shadowed(page, rng)))
+        assert len(dark) == len(lit) and np.abs(np.subtract(dark, lit)).max() <= 3, k
+
+
+@pytest.mark.slow
+def test_digits_under_a_shadow_edge_are_read(model, mnist):
+    """Marker digits under a shadow's edge are read as well as the same pages in full light."""
+    which = np.random.default_rng(5).choice(len(mnist.test_images), SHADOWED, replace=False)
+    labels = mnist.test_labels[which]
+
+    def accuracy(shadow):
+        rng = np.random.default_rng(5)
+        fields = np.stack([to_mnist(gray_from_image(shadow_edge_page(mnist.test_images[i], rng, shadow)))
+                           for i in which])
+        return (model.predict(fields.reshape(len(fields), -1)) == labels).mean()
+
+    lit, dark = accuracy(False), accuracy(True)
+    print(f"\nunder a shadow's edge: {100 * dark:.1f}% ({100 * lit:.1f}% in full light)")
+    assert dark >= allowed(lit, SHADOWED)
+
+
+@pytest.mark.slow
+def test_numbers_under_a_shadow_edge_are_read(model, mnist):
+    right = numbers_read(model, mnist, 13, lambda digits, rng, k: shadowed(number_page(digits, rng), rng))
+    print(f"\n{right} of {NUMBERS} numbers under a shadow's edge read entirely right")
     assert right / NUMBERS >= allowed(0.9, NUMBERS)

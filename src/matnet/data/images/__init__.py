@@ -9,8 +9,10 @@ ink and nothing else, in steps that each have one function here:
    ``decode_gray``, the one decoder of images from outside (``matnet serve``'s uploads too), which refuses images
    over ``MAX_PIXELS`` (or the caller's lower limit) before decoding them and raises ``ImageError`` with a kind;
    ``reduce`` shrinks a very large page to ``WORK_SIDE``;
-2. ``flatten``: the paper's brightness fitted by a smooth surface (a quadratic in x and y, robust to the ink),
-   the polarity read from which side of it the outliers lie, and the ink measured against it: the fraction of
+2. ``flatten``: the paper's brightness fitted by a smooth surface (a quadratic in x and y, robust to the ink), or,
+   where that leaves over twice the pixels' own noise (a shadow's edge across the page: a step no quadratic fits),
+   by a median over a third of the page (``local_background``); the polarity read from which side of it the
+   outliers lie, and the ink measured against it: the fraction of
    light the ink absorbs for dark ink on paper (so a shadow, which dims paper and ink alike, cancels out), the
    difference for light ink on a dark ground; scaled so the ink is 1;
 3. ``otsu_threshold``: the threshold between ink and paper chosen from the image's histogram, kept above the
