@@ -10,11 +10,11 @@ from itertools import combinations
 
 import numpy as np
 
-from matnet.data.images.components import (Blobs, dilate, label_components, remove_form_lines, speck_area,
-                                            strong_mask)
+from matnet.data.images.components import (Blobs, dilate, find_paper, label_components, remove_form_lines,
+                                            speck_area, strong_mask)
 from matnet.data.images.digit import check_gray, crop
 from matnet.data.images.field import fit_field
-from matnet.data.images.ink import NoDigit, flatten
+from matnet.data.images.ink import NoDigit
 from matnet.data.images.read import reduce
 from matnet.data.images.stroke import normalise_stroke, stroke_width
 
@@ -215,7 +215,7 @@ def _digits(gray: np.ndarray, source: str, classify) -> list[tuple[dict, np.ndar
     """
     gray = check_gray(gray, source)
     work, factor = reduce(gray)
-    page = flatten(work, source)
+    page = find_paper(work, source)
     labels, count = label_components(remove_form_lines(strong_mask(page)))
     groups, height = _digit_groups(Blobs.of(labels, count))
     digits = []
