@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from matnet.errors import MatnetError
 
@@ -23,6 +24,7 @@ class NoDigit(MatnetError):
     none (for one digit or a number), ``why`` one of the reasons below. ``matnet serve`` answers it with 422."""
 
     BLANK = "the image is blank or has no contrast"
+    ONLY_SHADING = "light and shade, but no ink that stands out from the paper"
     ONLY_FORM_LINES = "the image is blank, has no contrast, or holds only the lines of a form"
     EMPTY_FIELD = "an empty form field: only a speck inside its lines"
     ONLY_A_LINE = "only a line: an underline or a ruled line without a digit"
@@ -90,8 +92,6 @@ def _window_median(cells: np.ndarray, keep: np.ndarray) -> np.ndarray:
     none, the median of all its cells. Beyond the page's edge a cell is ``2 v(edge) - v(mirror)`` (odd
     reflection): a window at the edge then sees a step that crosses the edge on the side of its centre cell, where
     plain mirroring would bend the step back into the window."""
-    from numpy.lib.stride_tricks import sliding_window_view
-
     r = WINDOW // 2
     gh, gw = cells.shape
 
@@ -194,8 +194,9 @@ def flatten(gray: np.ndarray, source: str = "image") -> Ink:
         noise = sigma
     blocks = np.minimum(np.minimum(ink[:-1, :-1], ink[1:, :-1]), np.minimum(ink[:-1, 1:], ink[1:, 1:]))
     top = float(blocks.max()) if blocks.size else float(ink.max())
-    if top <= 0.1 or top <= 6.0 * noise:
-        raise NoDigit(source, NoDigit.BLANK)
+    if top <= 0.1 or top <= 6.0 * noise:      # a page of high contrast is never called one of none
+        spread = float(np.percentile(gray, 99) - np.percentile(gray, 1))
+        raise NoDigit(source, NoDigit.ONLY_SHADING if spread > 0.2 else NoDigit.BLANK)
     ink = np.clip(ink / top, 0.0, 1.0).astype(np.float32)
     return Ink(ink=ink, low=max(NOISE_FLOOR, 4.0 * noise / top), dark_on_light=dark_on_light)
 
