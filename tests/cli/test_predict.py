@@ -113,6 +113,23 @@ def test_a_model_that_overflows_gives_an_error_not_nan(tmp_path, digits):
     assert "non-finite probabilities" in result["error"]
 
 
+def test_a_number_without_multi_is_read_with_a_warning(mnist, tmp_path):
+    """31570 was read 0 (99.9%) without a word: an image that holds several digit-sized marks is read as one
+    digit with a warning to use --multi (on stderr, and a "warning" in its JSON entry); one digit has none."""
+    save_model(Sequential([Dense(784, 10)]), tmp_path / "m")
+    number, digit = tmp_path / "31570.png", tmp_path / "seven.png"
+    number_page(list(mnist.test_images[[18, 2, 8, 0, 3]]), np.random.default_rng(0), touching=0).save(number)
+    Image.fromarray(255 - mnist.test_images[0]).resize((84, 84)).save(digit)
+    done = matnet("predict", str(tmp_path / "m"), str(number), str(digit), "--json")
+    assert done.returncode == 0, done.stderr
+    read_number, read_digit = json.loads(done.stdout)
+    assert read_number["warning"] == "this image holds 5 digit-sized marks: use --multi to read it as a number"
+    assert "warning" not in read_digit
+    assert done.stderr == f"matnet: warning: {number}: {read_number['warning']}\n"
+    text = matnet("predict", str(tmp_path / "m"), str(number))
+    assert text.stdout.startswith(f"{number}: ") and "use --multi" in text.stderr
+
+
 def test_multi_reads_written_numbers(default_run, mnist, tmp_path):
     out, _ = default_run
     rng = np.random.default_rng(11)

@@ -18,8 +18,9 @@ placed off-centre on near-white paper two to three times its size):
 ``hard_digit(kind, digit, rng)`` makes one page as a Pillow image (what a file would decode to); ``hard_set``
 makes n pages of a kind from MNIST test digits drawn by a seed; ``number_page`` writes digits side by side as a
 number, with varied spacing and touching pairs. ``framed_page``, ``comb_page`` and ``underlined_page`` put digits
-on forms: in a drawn box, one to a box of a comb field, on a line. Used by tests/data/test_hard_digits.py,
-tests/cli/test_predict.py and bench/real_digits.py.
+on forms: in a drawn box, one to a box of a comb field, on a line. ``shadow_edge_page`` and ``sticky_note_page``
+are phone photos: a shadow's soft edge across the page (``shadow_light``), a yellow note on a dark desk. Used by
+tests/data/test_hard_digits.py, tests/cli/test_predict.py, tests/serve and bench/real_digits.py.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 __all__ = ["KINDS", "HardSet", "hard_digit", "hard_set", "number_page", "skeleton", "framed_page", "comb_page",
-           "underlined_page"]
+           "underlined_page", "shadow_light", "shadow_edge_page",
+           "sticky_note_page"]
 
 KINDS = ("plain", "paper", "noise", "jpeg", "shadow", "thin", "thick", "rotated", "margin", "inverted", "combined")
 
@@ -302,3 +304,74 @@ def underlined_page(digit: np.ndarray, line: int = 3) -> Image.Image:
     y = 40 + np.flatnonzero(big.max(1) > 0.3)[-1] - 1
     page[y:y + line, 20:240] = 1
     return _on_paper(page)
+
+
+# --- photos of a page: a shadow's edge across it, a sticky note on a desk ------------------------------------------
+def _page_photo(pixels: np.ndarray, rng, noise: float = 2.0) -> Image.Image:
+    """Float pixels (H, W) or (H, W, 3) in 0-255 -> a photo: sensor noise of ``noise`` grey levels, then JPEG of
+    quality 60-90 (decoded again)."""
+    pixels = pixels + rng.normal(0, noise, pixels.shape[:2])[(...,) + (None,) * (pixels.ndim - 2)]
+    image = Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8), "RGB" if pixels.ndim == 3 else "L")
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=int(rng.integers(60, 91)))
+    image = Image.open(io.BytesIO(buffer.getvalue()))
+    image.load()
+    return image
+
+
+def shadow_light(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A phone's soft shadow over a page of ``shape``: the light (1 in full light) falls by 35-55% across an edge
+    blurred over 2-6% of the page, at any angle, that crosses the middle (within 10% of the page's centre), so
+    that the shadow covers about half of it."""
+    h, w = shape
+    angle = rng.uniform(0, 2 * np.pi)
+    ys, xs = np.indices((h, w), dtype=np.float32)
+    centre = (h / 2 + rng.uniform(-0.1, 0.1) * h, w / 2 + rng.uniform(-0.1, 0.1) * w)
+    across = np.cos(angle) * (xs - centre[1]) + np.sin(angle) * (ys - centre[0])
+    blur = rng.uniform(0.02, 0.06) * max(h, w)
+    return 1.0 - rng.uniform(0.35, 0.55) / (1.0 + np.exp(-across / (blur / 4)))
+
+
+def shadow_edge_page(digit: np.ndarray, rng: np.random.Generator, shadow: bool = True) -> Image.Image:
+    """``digit`` in black marker (``thick``) 80-140 pixels tall on off-white paper, under ``shadow_light``: the
+    shadow's edge runs through or beside the digit. ``shadow=False`` makes the same page (the same draws from
+    ``rng``) in full light."""
+    size = int(rng.integers(80, 141))
+    cover = _pen(_coverage(digit, size), "thick", size, rng)
+    rows, cols = np.flatnonzero(cover.max(1) > 0.1), np.flatnonzero(cover.max(0) > 0.1)
+    cover = cover[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    ch, cw = cover.shape
+    h, w = int(ch * rng.uniform(2.2, 3.0)), int(cw * rng.uniform(2.2, 3.0) + 0.5 * ch)
+    page = np.zeros((h, w), np.float32)
+    top, left = (h - ch) // 2 + int(rng.integers(-ch // 4, ch // 4 + 1)), (w - cw) // 2
+    page[top:top + ch, left:left + cw] = cover
+    light = shadow_light((h, w), rng)
+    paper, ink = rng.uniform(220, 245), rng.uniform(10, 35)
+    pixels = (paper * (1 - page) + ink * page) * (light if shadow else 1.0)
+    return _page_photo(pixels, rng, noise=rng.uniform(1.5, 3.0))
+
+
+def sticky_note_page(digit: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """``digit`` 60-120 pixels tall in dark ink on a yellow sticky note 1.5-2 times its size, lying a little turned
+    on a dark desk that fills the rest of the photo (RGB)."""
+    size = int(rng.integers(60, 121))
+    big = _coverage(digit, size)
+    note = int(size * rng.uniform(1.5, 2.0))
+    h, w = int(note * rng.uniform(1.6, 2.2)), int(note * rng.uniform(1.8, 2.6))
+    cy, cx = h / 2 + rng.uniform(-0.1, 0.1) * h, w / 2 + rng.uniform(-0.1, 0.1) * w
+    turn = np.radians(rng.uniform(-12, 12))
+    corners = [(cx + dx * np.cos(turn) - dy * np.sin(turn), cy + dx * np.sin(turn) + dy * np.cos(turn))
+               for dx, dy in ((-note / 2, -note / 2), (note / 2, -note / 2), (note / 2, note / 2),
+                              (-note / 2, note / 2))]
+    shape = Image.new("L", (4 * w, 4 * h), 0)           # drawn at 4x and reduced: an anti-aliased edge
+    ImageDraw.Draw(shape).polygon([(4 * x, 4 * y) for x, y in corners], fill=255)
+    on_note = np.asarray(shape.resize((w, h), Image.Resampling.BOX), np.float32)[..., None] / 255.0
+    page = np.zeros((h, w), np.float32)
+    bh, bw = big.shape
+    top, left = int(cy - bh / 2), int(cx - bw / 2)
+    page[top:top + bh, left:left + bw] = big
+    desk = np.array([rng.uniform(35, 75), rng.uniform(25, 55), rng.uniform(15, 40)], np.float32)
+    yellow = np.array([rng.uniform(235, 255), rng.uniform(215, 240), rng.uniform(80, 140)], np.float32)
+    ink = np.array([rng.uniform(10, 40), rng.uniform(10, 40), rng.uniform(20, 70)], np.float32)
+    paper = desk * (1 - on_note) + yellow * on_note
+    return _page_photo(paper * (1 - page[..., None]) + ink * page[..., None], rng)

@@ -294,9 +294,12 @@ def test_no_digit_is_one_error_with_one_message():
     speck[78:82, 78:82] = 0.1
     underline = blank.copy()
     underline[120:123, 10:150] = 0.1
-    cases = [(to_mnist, blank, NoDigit.BLANK), (to_mnist, box, NoDigit.ONLY_FORM_LINES),
-             (to_mnist, speck, NoDigit.EMPTY_FIELD), (to_mnist, underline, NoDigit.ONLY_A_LINE),
-             (split_digits, blank, NoDigit.BLANK), (split_digits, underline, NoDigit.ONLY_FORM_LINES),
+    shade = blank.copy()
+    shade[:, 80:] = 0.4                         # a shadow's edge and no ink: contrast, but no digit
+    cases = [(to_mnist, blank, NoDigit.BLANK), (to_mnist, shade, NoDigit.ONLY_SHADING),
+             (to_mnist, box, NoDigit.ONLY_FORM_LINES), (to_mnist, speck, NoDigit.EMPTY_FIELD),
+             (to_mnist, underline, NoDigit.ONLY_A_LINE), (split_digits, blank, NoDigit.BLANK),
+             (split_digits, underline, NoDigit.ONLY_FORM_LINES),
              (lambda page, source: read_number(page, Scorer(), source), box, NoDigit.ONLY_FORM_LINES)]
     for step, page, why in cases:
         with pytest.raises(NoDigit) as caught:

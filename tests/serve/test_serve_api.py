@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,9 @@ from matnet.runfolder import load_model
 from matnet.serve import MAX_BODY_BYTES, MAX_IMAGE_PIXELS, BadRequest
 from matnet.serve.inputs import pixels_from_image
 from matnet.serve.app import BodyLimit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from hard_digits import number_page, shadow_edge_page  # noqa: E402
 
 
 def drawn_seven(size=200, mode="L", fmt="PNG", **save) -> bytes:
@@ -191,10 +196,26 @@ def test_predict_image_uploads_are_preprocessed_like_matnet_predict(client, mlp)
         result = response.json()
         np.testing.assert_allclose(as_array(result["input"]), expected_field, atol=5e-7)
         np.testing.assert_allclose(result["probabilities"], expected, rtol=1e-5)
-        assert result["source"] == {"width": 200, "height": 200, "format": "PNG"}
+        assert result["source"] == {"width": 200, "height": 200, "format": "PNG", "marks": 1}
+        assert "warning" not in result
     jpeg = client.post("/api/predict", content=drawn_seven(mode="RGB", fmt="JPEG", quality=90),
                        headers={"Content-Type": "image/jpeg"})
     assert jpeg.status_code == 200 and jpeg.json()["source"]["format"] == "JPEG"
+
+
+def test_a_number_uploaded_is_read_with_a_warning_and_a_shadow_edge_is_background(client, mnist):
+    """Issue 35 on the page: 31570 was read 0 without a word, and a digit under a shadow's edge was 'no digit
+    found (the image is blank or has no contrast)'."""
+    number = number_page(list(mnist.test_images[[18, 2, 8, 0, 3]]), np.random.default_rng(0), touching=0)
+    result = client.post("/api/predict", files={"file": ("31570.png", image_bytes(number), "image/png")}).json()
+    assert result["source"]["marks"] == 5
+    assert result["warning"] == ("this image holds 5 digit-sized marks: it is read here as one digit "
+                                 "(matnet predict --multi reads a number)")
+    shadowed = shadow_edge_page(mnist.test_images[18], np.random.default_rng(0))
+    response = client.post("/api/predict", content=image_bytes(shadowed, "JPEG"),
+                           headers={"Content-Type": "image/jpeg"})
+    assert response.status_code == 200, response.text
+    assert "warning" not in response.json()
 
 
 def test_uploads_stay_in_memory(client, monkeypatch):

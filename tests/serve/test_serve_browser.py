@@ -7,6 +7,7 @@ width go to test-artifacts/."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ import pytest
 
 from matnet.runfolder import load_model
 from serve_support import skeleton, start_server, stop_server, strokes_of, watched_page
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
+from hard_digits import number_page  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VIEWPORTS = {"desktop": ((1400, 1000), 7), "phone": ((390, 844), 2)}   # each draws another digit
@@ -144,6 +148,21 @@ def test_random_test_digit_shows_its_true_label(browser, served):
     page.click("#tab-draw")
     page.wait_for_selector("body[data-view=draw]")
     assert page.is_visible("#pad") and page.is_hidden("#train-view")
+    page.close()
+
+
+def test_an_uploaded_number_is_read_with_its_warning_shown(browser, served, mnist, tmp_path):
+    """Issue 35.3 on the page: a photo of 31570 is read as one digit, and the page says it holds five."""
+    url, _, _ = served
+    photo = tmp_path / "31570.png"
+    number_page(list(mnist.test_images[[18, 2, 8, 0, 3]]), np.random.default_rng(0), touching=0).save(photo)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("body[data-state=done][data-predictions='1']")
+    page.set_input_files("#upload", str(photo))
+    page.wait_for_selector("body[data-state=done][data-predictions='2']")
+    assert page.inner_text("#status") == ("Warning: this image holds 5 digit-sized marks: it is read here as one "
+                                          "digit (matnet predict --multi reads a number).")
     page.close()
 
 

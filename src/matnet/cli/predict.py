@@ -12,7 +12,7 @@ import click
 import numpy as np
 
 from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo, echo_json, open_model
-from matnet.data.images import FIELD, read_gray, read_number, save_gray, to_mnist
+from matnet.data.images import FIELD, marks_warning, read_gray, read_number, save_gray, to_mnist_counted
 from matnet.errors import MatnetError
 from matnet.nn.activations import Sigmoid
 from matnet.verdicts import ranked, verdicts
@@ -61,8 +61,11 @@ def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -
         line = f"{path}: {number}   " + "  ".join(
             f"{d['label']} ({100 * max(d['probabilities']):.1f}%)" for d in digits)
         return {"file": path, "number": number, "digits": digits}, line
-    field = to_mnist(gray, path)
+    field, marks = to_mnist_counted(gray, path)
     entry = {"file": path, **classify(net, [field], path)[0]}
+    if warning := marks_warning(marks):
+        entry["warning"] = f"{warning}: use --multi to read it as a number"
+        echo(f"matnet: warning: {path}: {entry['warning']}", err=True)
     if show_input:
         entry["input_image"] = str(save_unique(field, show_input, stem))
     return entry, f"{path}: {_shown(ranked(entry, net.classes, top))}"
@@ -78,8 +81,9 @@ def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -
               help="Save the 28x28 image the model saw for each file into DIR as NAME.png (NAME-2.png, ... when "
                    "taken: no existing file is replaced).")
 @click.option("--json", "as_json", is_flag=True,
-              help="A JSON list: {file, label, class_index, probabilities} per image ({file, number, digits} with "
-                   "--multi, each digit with its box); {file, error} for a file that failed.")
+              help="A JSON list: {file, label, class_index, probabilities} per image (and a warning when it holds "
+                   "several digits); {file, number, digits} with --multi, each digit with its box; {file, error} "
+                   "for a file that failed.")
 def predict(model, images, top, multi, show_input, as_json):
     """Classify IMAGES (PNG, JPEG, PGM, ...) with MODEL_OR_RUN.
 
@@ -87,7 +91,8 @@ def predict(model, images, top, multi, show_input, as_json):
     polarity detected; the ink found by a threshold chosen from the image, specks and marks away from the digit
     dropped; strokes far thinner or thicker than MNIST's brought to its width; the digit's bounding box fitted
     into 20x20 keeping its aspect ratio, and centred by its centre of mass in 28x28. With --multi the ink is cut
-    into digits (touching ones where the ink is thinnest) and each is read.
+    into digits (touching ones where the ink is thinnest) and each is read; without it, an image that holds
+    several digit-sized marks is read as one digit with a warning to use --multi.
     """
     net = open_model(model)
     if int(np.prod(net.input_shape)) != FIELD * FIELD:

@@ -5,7 +5,7 @@ An image for ``POST /api/predict`` comes in one of three ways:
     application/json       28 rows of 28 numbers in [0, 1], a light digit on black as in MNIST, either as the
                            body itself or as ``{"image": [[...], ...]}``; used as it is (no preprocessing)
     image/png, image/jpeg  a photo, scan or drawing of one digit, either polarity; made MNIST-like by
-    (or image/webp)        ``matnet.data.images.to_mnist``, as ``matnet predict`` does
+    (or image/webp)        ``matnet.data.images.to_mnist_counted``, as ``matnet predict`` does
     multipart/form-data    the same image as a form's file field (``curl -F file=@seven.png``)
 
 Limits (each refusal is a 4xx with a message, never a 500): the body is at most ``MAX_BODY_BYTES`` (5 MiB, 413),
@@ -25,7 +25,7 @@ import re
 import numpy as np
 import orjson
 
-from matnet.data.images import FIELD, ImageError, decode_gray, to_mnist
+from matnet.data.images import FIELD, ImageError, decode_gray, to_mnist_counted
 from matnet.errors import MatnetError
 
 __all__ = ["BadRequest", "MAX_BODY_BYTES", "BODY_WAIT_S", "MAX_IMAGE_PIXELS", "IMAGE_FORMATS", "IMAGE_TYPES",
@@ -108,7 +108,8 @@ def pixels_from_json(data, side: int = FIELD) -> np.ndarray:
 
 
 def pixels_from_image(data: bytes, source: str = "image") -> tuple[np.ndarray, dict]:
-    """PNG, JPEG or WebP bytes -> (the 28x28 input the model sees, ``{"width", "height", "format"}``).
+    """PNG, JPEG or WebP bytes -> (the 28x28 input the model sees, ``{"width", "height", "format", "marks"}``,
+    ``marks`` the digit-sized marks the image holds: over one, it is likely a number, read as one digit).
 
     Decoded by ``matnet.data.images.decode_gray`` (as ``matnet predict`` decodes files), with the server's lower
     limit ``MAX_IMAGE_PIXELS`` and only ``IMAGE_FORMATS``' decoders; its ``ImageError`` becomes a status by its
@@ -120,7 +121,7 @@ def pixels_from_image(data: bytes, source: str = "image") -> tuple[np.ndarray, d
     except ImageError as err:
         raise BadRequest(_STATUS[err.kind], str(err)) from None
     try:
-        field = to_mnist(gray, source)
+        field, header["marks"] = to_mnist_counted(gray, source)
     except MatnetError as err:
         raise BadRequest(422, str(err)) from None
     except Exception as err:  # noqa: BLE001 - an image the preprocessing cannot handle is the request's problem

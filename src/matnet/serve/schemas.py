@@ -36,7 +36,10 @@ class Prediction(BaseModel):
     classes: list[str]
     input: Array | None = Field(None, description="the 28x28 image the model saw, after preprocessing (for an "
                                                   "uploaded image, and with ?layers=true)")
-    source: dict | None = Field(None, description="for an uploaded image: its width, height and format")
+    source: dict | None = Field(None, description="for an uploaded image: its width, height, format and marks "
+                                                  "(how many digit-sized marks it holds)")
+    warning: str | None = Field(None, description="for an uploaded image that holds several digit-sized marks "
+                                                  "(a number): that it was read as one digit")
     layers: list[LayerOutput] | None = Field(None, description="with ?layers=true: every layer's output")
     attribution: Array | None = Field(None, description="with ?explain=true: gradient x input of the predicted "
                                                         "class, 28x28")

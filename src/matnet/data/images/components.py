@@ -9,7 +9,10 @@ import numpy as np
 
 from matnet.data.images.ink import Ink, NoDigit, flatten, otsu_threshold
 
-__all__ = ["Blobs", "digit_mask", "dilate", "erode", "find_ink", "label_components", "speck_area", "strong_mask"]
+__all__ = ["Blobs", "PAPER_SHARE", "digit_mask", "dilate", "erode", "fill_holes", "find_ink", "find_paper",
+           "label_components", "speck_area", "strong_mask"]
+
+PAPER_SHARE = 0.08          # light "ink" this large a share of the page, filling its box, is a sheet of paper
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """The 8-connected components of a boolean mask: (labels, count), labels (H, W) int32, 0 for background.
@@ -210,7 +213,59 @@ def digit_mask(page: Ink, source: str = "image") -> np.ndarray:
     return mask
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """The mask with its holes filled: every region outside it that does not reach the image's edge."""
+    labels, _ = label_components(np.pad(~mask, 1, constant_values=True))
+    return (labels != labels[0, 0])[1:-1, 1:-1]          # the padded frame joins everything that reaches the edge
+
+
+def _box_fill(mask: np.ndarray) -> float:
+    """The share of its bounding box that a (non-empty) mask fills."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return float(mask.sum()) / float((rows[-1] + 1 - rows[0]) * (cols[-1] + 1 - cols[0]))
+
+
+def find_paper(gray: np.ndarray, source: str = "image") -> Ink:
+    """Step 2 with the paper found before the ink: ``flatten``, unless it finds light ink on a dark ground whose
+    largest blob is a sheet (a sticky note, a page on a dark desk). A sheet is over ``PAPER_SHARE`` of the page;
+    its holes filled, it covers over 70% of its bounding box; the largest dark blob inside it is written in
+    strokes (it fills under 55% of its own box: the dark inside a chalk "0" or "8" is a solid loop); and 8% of it
+    is left once eroded by 10% of its longer side (of a thick chalk digit's strokes, under 7% is: its loops may be
+    slits). What is off
+    the sheet, and a margin of 3% of its side (its edge), is then made the sheet's paper and the page flattened
+    again: the ink is what is written on the sheet. Where the sheet holds no ink, the first reading stands."""
+    page = flatten(gray, source)
+    if page.dark_on_light:
+        return page
+    light = strong_mask(page)
+    labels, count = label_components(light)
+    if count == 0:
+        return page
+    area = np.bincount(labels.ravel())[1:]
+    if area.max() < PAPER_SHARE * gray.size:
+        return page
+    blob = labels == int(np.argmax(area)) + 1
+    sheet = fill_holes(blob)
+    written, found = label_components(sheet & ~light)
+    if not found or _box_fill(sheet) < 0.7:
+        return page
+    if _box_fill(written == int(np.argmax(np.bincount(written.ravel())[1:])) + 1) >= 0.55:
+        return page
+    rows, cols = np.flatnonzero(sheet.any(axis=1)), np.flatnonzero(sheet.any(axis=0))
+    side = max(rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0])
+    if (erode(blob.astype(np.float32), round(0.1 * side)) > 0.5).sum() < 0.08 * blob.sum():
+        return page                              # strokes, not a sheet: a thick chalk digit's body is gone
+    margin = max(2, round(0.03 * side))
+    inner = erode(sheet.astype(np.float32), margin) > 0.5
+    if not inner.any():
+        return page
+    try:
+        return flatten(np.where(inner, gray, np.median(gray[inner])).astype(np.float32), source)
+    except NoDigit:
+        return page
+
+
 def find_ink(gray: np.ndarray, source: str = "image") -> tuple[Ink, np.ndarray]:
     """Steps 2-4 on a working copy of the page: (its ``Ink``, the digit's mask)."""
-    page = flatten(gray, source)
+    page = find_paper(gray, source)
     return page, digit_mask(page, source)

@@ -13,7 +13,7 @@ from matnet.data.images.read import read_gray, reduce
 from matnet.data.images.stroke import normalise_stroke
 from matnet.errors import MatnetError
 
-__all__ = ["check_gray", "crop", "load_digit", "to_mnist"]
+__all__ = ["check_gray", "crop", "field_of", "load_digit", "to_mnist"]
 
 
 def check_gray(gray: np.ndarray, source: str) -> np.ndarray:
@@ -33,11 +33,16 @@ def crop(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask[box], ink[box], 0.0).astype(np.float32)
 
 
+def field_of(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Steps 5 and 6: the ink under a digit's mask -> its (28, 28) field."""
+    return fit_field(normalise_stroke(crop(ink, mask)))
+
+
 def to_mnist(gray: np.ndarray, source: str = "image") -> np.ndarray:
     """(H, W) grayscale in [0, 1], either polarity -> (28, 28) float32 in [0, 1], a light digit on black."""
     gray, _ = reduce(check_gray(gray, source))
     page, mask = find_ink(gray, source)
-    return fit_field(normalise_stroke(crop(page.ink, mask)))
+    return field_of(page.ink, mask)
 
 
 def load_digit(path: str | Path) -> np.ndarray:

@@ -7,12 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from matnet.errors import MatnetError
 
-__all__ = ["Ink", "NOISE_FLOOR", "NoDigit", "background_surface", "flatten", "otsu_threshold"]
+__all__ = ["GRID", "Ink", "NOISE_FLOOR", "NoDigit", "WINDOW", "background", "background_surface", "flatten",
+           "local_background", "neighbour_noise", "otsu_threshold"]
 
 NOISE_FLOOR = 0.05          # ink fainter than this (on a scale where the ink is 1) is paper, however clean
+GRID = 48                   # the local background is measured in cells, this many along the page's longer side,
+WINDOW = 15                 # as the median of the WINDOW x WINDOW cells around each (about a third of the page)
 
 
 class NoDigit(MatnetError):
@@ -20,6 +24,7 @@ class NoDigit(MatnetError):
     none (for one digit or a number), ``why`` one of the reasons below. ``matnet serve`` answers it with 422."""
 
     BLANK = "the image is blank or has no contrast"
+    ONLY_SHADING = "light and shade, but no ink that stands out from the paper"
     ONLY_FORM_LINES = "the image is blank, has no contrast, or holds only the lines of a form"
     EMPTY_FIELD = "an empty form field: only a speck inside its lines"
     ONLY_A_LINE = "only a line: an underline or a ruled line without a digit"
@@ -74,6 +79,87 @@ def background_surface(gray: np.ndarray, iterations: int = 8) -> tuple[np.ndarra
     return surface, sigma
 
 
+def neighbour_noise(gray: np.ndarray) -> float:
+    """The noise's standard deviation from the differences between horizontal neighbours, ``/ sqrt(2)``: blind to
+    the background's shape, smooth or not (and, by the median absolute deviation, to the ink's few edges)."""
+    step = max(1, min(gray.shape) // 300)
+    rows = gray[::step].astype(np.float32)
+    return _robust_sigma(rows[:, 1:] - rows[:, :-1]) / float(np.sqrt(2.0))
+
+
+def _window_median(cells: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The median of the kept cells in the ``WINDOW`` x ``WINDOW`` cells around each cell; where a window keeps
+    none, the median of all its cells. Beyond the page's edge a cell is ``2 v(edge) - v(mirror)`` (odd
+    reflection): a window at the edge then sees a step that crosses the edge on the side of its centre cell, where
+    plain mirroring would bend the step back into the window."""
+    r = WINDOW // 2
+    gh, gw = cells.shape
+
+    def windows(a):
+        return sliding_window_view(a, (WINDOW, WINDOW)).reshape(gh, gw, -1)
+
+    mirrored = np.pad(cells, r, mode="reflect", reflect_type="odd")
+    masked = windows(np.where(np.pad(keep, r, mode="reflect"), mirrored, np.nan))
+    empty = np.isnan(masked).all(axis=-1)
+    masked[empty] = windows(mirrored)[empty]
+    return np.nanmedian(masked, axis=-1)
+
+
+def _bilinear(n: int, cells: int, size: int) -> np.ndarray:
+    """(n, cells) weights that interpolate between the centres of cells ``size`` pixels wide, for n pixels."""
+    centres = (np.arange(cells) + 0.5) * size - 0.5
+    at = np.clip(np.interp(np.arange(n), centres, np.arange(cells)), 0, cells - 1)
+    low = np.minimum(np.floor(at).astype(int), max(cells - 2, 0))
+    frac = (at - low).astype(np.float32)
+    weights = np.zeros((n, cells), np.float32)
+    weights[np.arange(n), low] = 1 - frac
+    weights[np.arange(n), np.minimum(low + 1, cells - 1)] += frac
+    return weights
+
+
+def local_background(gray: np.ndarray, iterations: int = 4) -> np.ndarray:
+    """The paper's brightness where it is no smooth surface (a shadow's edge across the page), at every pixel.
+
+    The page is cut into cells (``GRID`` along its longer side) and each cell's mean taken; a cell's background is
+    the median of the cells in the ``WINDOW`` x ``WINDOW`` around it. A median keeps a step where it lies (half
+    the window on either side) and ignores the ink while the ink fills under half the window. The ink's side is
+    the one where the cells lie further out; cells on that side by over 3 noise deviations (and 0.01) are left
+    out of the next median, so that a dense digit's core, pulled towards the ink at first, is paper again.
+    Between cells' centres the background is bilinear: ``B = Wy @ cells @ Wx.T``.
+    """
+    h, w = gray.shape
+    size = max(1, int(np.ceil(max(h, w) / GRID)))
+    gh, gw = -(-h // size), -(-w // size)
+    padded = np.pad(gray.astype(np.float32), ((0, gh * size - h), (0, gw * size - w)), mode="edge")
+    cells = padded.reshape(gh, size, gw, size).mean(axis=(1, 3))
+    keep = np.ones(cells.shape, bool)
+    sign = 0.0
+    for _ in range(iterations):
+        median = _window_median(cells, keep)
+        residuals = cells - median
+        limit = 3.0 * _robust_sigma(residuals[keep]) + 0.01
+        if not sign:
+            sign = -1.0 if np.maximum(-residuals - limit, 0).sum() > np.maximum(residuals - limit, 0).sum() else 1.0
+        update = sign * residuals <= limit
+        if np.array_equal(update, keep):
+            break
+        keep = update
+    return _bilinear(h, gh, size) @ median.astype(np.float32) @ _bilinear(w, gw, size).T
+
+
+def background(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """The paper's brightness at every pixel and the noise around it: the smooth surface
+    (``background_surface``), unless the page's noise around it is over twice the noise between neighbouring
+    pixels and the local background (``local_background``) halves it: then a shadow's edge or another step
+    crosses the page, and the local background follows it."""
+    surface, sigma = background_surface(gray)
+    if sigma <= 2.0 * neighbour_noise(gray) + 0.005:
+        return surface, sigma
+    local = local_background(gray)
+    local_sigma = _robust_sigma(gray - local)
+    return (local, local_sigma) if local_sigma < 0.5 * sigma else (surface, sigma)
+
+
 @dataclass
 class Ink:
     """The ink of a page: ``ink`` (H, W) float32 in [0, 1], 1 the ink's full strength and 0 the paper;
@@ -93,7 +179,7 @@ def flatten(gray: np.ndarray, source: str = "image") -> Ink:
     ground it is the difference ``gray - paper``. The scale is the ink's strongest level, taken over 2x2 blocks
     so that a single hot pixel does not set it.
     """
-    surface, sigma = background_surface(gray)
+    surface, sigma = background(gray)
     residuals = gray - surface
     threshold = 4.0 * sigma + 0.02
     dark_mass = np.maximum(-residuals - threshold, 0).sum()
@@ -108,8 +194,9 @@ def flatten(gray: np.ndarray, source: str = "image") -> Ink:
         noise = sigma
     blocks = np.minimum(np.minimum(ink[:-1, :-1], ink[1:, :-1]), np.minimum(ink[:-1, 1:], ink[1:, 1:]))
     top = float(blocks.max()) if blocks.size else float(ink.max())
-    if top <= 0.1 or top <= 6.0 * noise:
-        raise NoDigit(source, NoDigit.BLANK)
+    if top <= 0.1 or top <= 6.0 * noise:      # a page of high contrast is never called one of none
+        spread = float(np.percentile(gray, 99) - np.percentile(gray, 1))
+        raise NoDigit(source, NoDigit.ONLY_SHADING if spread > 0.2 else NoDigit.BLANK)
     ink = np.clip(ink / top, 0.0, 1.0).astype(np.float32)
     return Ink(ink=ink, low=max(NOISE_FLOOR, 4.0 * noise / top), dark_on_light=dark_on_light)
 

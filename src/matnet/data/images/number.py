@@ -10,20 +10,21 @@ from itertools import combinations
 
 import numpy as np
 
-from matnet.data.images.components import (Blobs, dilate, label_components, remove_form_lines, speck_area,
-                                            strong_mask)
-from matnet.data.images.digit import check_gray, crop
-from matnet.data.images.field import fit_field
-from matnet.data.images.ink import NoDigit, flatten
+from matnet.data.images.components import (Blobs, dilate, find_ink, find_paper, label_components,
+                                            remove_form_lines, speck_area, strong_mask)
+from matnet.data.images.digit import check_gray, field_of
+from matnet.data.images.ink import Ink, NoDigit
 from matnet.data.images.read import reduce
-from matnet.data.images.stroke import normalise_stroke, stroke_width
+from matnet.data.images.stroke import stroke_width
 
-__all__ = ["CUT_COST", "DIGIT_ASPECT", "MIN_ASPECT", "VALLEY", "read_number", "split_digits"]
+__all__ = ["CUT_COST", "DIGIT_ASPECT", "MIN_ASPECT", "VALLEY", "WIDE", "count_marks", "marks_warning", "read_number",
+           "split_digits", "to_mnist_counted"]
 
 DIGIT_ASPECT = 0.85         # a digit's usual width over its height (MNIST's median is 0.8; a "1" is 0.5, a "2" 1.0)
 MIN_ASPECT = 0.3            # a blob is cut into at most width / (this x height) digits
 CUT_COST = 0.5              # a cut costs this much log-confidence per stroke it crosses ...
 VALLEY = 1.0                # ... less this much per line height of the valley it lies in
+WIDE = 1.8                  # a blob wider than this many of its heights holds several digits when they are counted
 
 
 def _shape_prior(wide: float, tall: float) -> float:
@@ -191,6 +192,42 @@ def _digit_groups(blobs: Blobs) -> tuple[list[_Group], float]:
     return sorted(groups, key=lambda g: min(g.left)), height
 
 
+def _blobs(page: Ink) -> tuple[np.ndarray, list[_Group], float]:
+    """A flattened page's ink cut into blobs: (labels, the blobs gathered into digits, the line's height)."""
+    labels, count = label_components(remove_form_lines(strong_mask(page)))
+    groups, height = _digit_groups(Blobs.of(labels, count))
+    return labels, groups, height
+
+
+def count_marks(page: Ink) -> int:
+    """How many digit-sized marks a flattened page holds: its blobs gathered into digits as ``split_digits``
+    gathers them, those over 0.6 of the line's height counted, one wider than ``WIDE`` times its height (or the
+    line's, if taller) as the digits its width holds at ``DIGIT_ASPECT`` (a wide "0", a "2" with a long tail, stays
+    one; two touching digits may count as one, three as three)."""
+    _, groups, height = _blobs(page)
+    count = 0
+    for group in groups:
+        tall, extent = max(group.bottom) - min(group.top), max(group.right) - min(group.left)
+        if tall < 0.6 * height:
+            continue                                 # a mark, not a digit: a "5"'s bar, a word in the margin
+        tall = max(tall, height)
+        count += round(extent / (DIGIT_ASPECT * tall)) if extent > WIDE * tall else 1
+    return count
+
+
+def marks_warning(count: int) -> str | None:
+    """The warning for a page read as one digit that holds ``count`` digit-sized marks (None for one or none)."""
+    return f"this image holds {count} digit-sized marks" if count > 1 else None
+
+
+def to_mnist_counted(gray: np.ndarray, source: str = "image") -> tuple[np.ndarray, int]:
+    """``to_mnist``'s field, and how many digit-sized marks the page holds (``count_marks``): over one, the image
+    is likely a number, which ``to_mnist`` reads as its largest digit and ``read_number`` reads whole."""
+    work, _ = reduce(check_gray(gray, source))
+    page, mask = find_ink(work, source)
+    return field_of(page.ink, mask), count_marks(page)
+
+
 def split_digits(gray: np.ndarray, source: str = "image") -> list[tuple[dict, np.ndarray]]:
     """A written number -> its digits, left to right, cut by geometry alone: a list of (box, (28, 28) float32
     field). ``box`` is {x, y, width, height} in the image's pixels."""
@@ -215,9 +252,8 @@ def _digits(gray: np.ndarray, source: str, classify) -> list[tuple[dict, np.ndar
     """
     gray = check_gray(gray, source)
     work, factor = reduce(gray)
-    page = flatten(work, source)
-    labels, count = label_components(remove_form_lines(strong_mask(page)))
-    groups, height = _digit_groups(Blobs.of(labels, count))
+    page = find_paper(work, source)
+    labels, groups, height = _blobs(page)
     digits = []
     for group in groups:
         top, left = max(min(group.top) - 3, 0), max(min(group.left) - 3, 0)
@@ -230,7 +266,7 @@ def _digits(gray: np.ndarray, source: str, classify) -> list[tuple[dict, np.ndar
             """Columns a..b of the blob: (mask, 28x28 field), or None; each made once."""
             if (a, b) not in pieces:
                 mask = _piece(ink, page.low, chosen, a, b)
-                pieces[a, b] = None if mask is None else (mask, fit_field(normalise_stroke(crop(ink, mask))))
+                pieces[a, b] = None if mask is None else (mask, field_of(ink, mask))
             return pieces[a, b]
 
         def read(a, b, piece=piece):

@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
+from matnet.data.images import marks_warning
 from matnet.serve.answers import Answer
 from matnet.serve.inputs import BadRequest
 from matnet.serve.layers import encode
@@ -48,4 +49,6 @@ async def predict(request: Request, shared: Shared, model: str | None = None, la
         result["input"] = encode(field, encoding)
     if source is not None:
         result["source"] = source
+        if warning := marks_warning(source["marks"]):
+            result["warning"] = f"{warning}: it is read here as one digit (matnet predict --multi reads a number)"
     return Answer(result)

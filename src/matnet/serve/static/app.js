@@ -664,7 +664,8 @@ async function predictNow() {
       await renderPanels();
       state.predictions += 1;
       document.body.dataset.predictions = String(state.predictions);
-      setStatus(state.mode === "draw" ? "Keep drawing, or clear and try another digit."
+      setStatus(result.warning ? `Warning: ${result.warning}.`
+        : state.mode === "draw" ? "Keep drawing, or clear and try another digit."
         : state.mode === "sample" ? "A test image: draw on the pad to start your own." : "Your photo, made MNIST-like.");
     }
     document.body.dataset.state = state.again ? "busy" : "done";   // "done": what is shown is the latest input's
