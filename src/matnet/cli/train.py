@@ -143,4 +143,5 @@ def _saved_config(run: Path) -> TrainConfig:
         raise MatnetError(f"{run}: not a run folder (no {config_file.name})")
     values = load_config(config_file)
     values["out"] = str(run)  # the folder may have moved since
+    values.setdefault("writers", 0.0)   # a run from before other writers' digits (its file lists every setting)
     return TrainConfig.from_dict(values, str(config_file))
