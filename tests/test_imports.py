@@ -121,7 +121,8 @@ def test_the_contributing_page_draws_the_same_layout():
 
 
 # --- the backend's claim: the math takes its arrays from ``xp``; NumPy itself only for names and host work ------
-MATH = ("matnet.nn", "matnet.optim", "matnet.train", "matnet.data.augment", "matnet.data.prepare", "matnet.model")
+MATH = ("matnet.nn", "matnet.optim", "matnet.train", "matnet.data.augment", "matnet.data.writers",
+        "matnet.data.prepare", "matnet.model")
 NAMES = {"float32", "float64", "int64", "intp", "dtype", "integer", "ndarray", "bool_", "generic", "inf", "nan",
          "finfo",
          "random",      # host generators: the batch order and the initial weights (the same on every device)
@@ -136,7 +137,9 @@ HOST_WORK = {
     "matnet.train.lr_find": "the range test's curve: a few hundred numbers on the host",
     "matnet.train.metrics": "the confusion matrix and per-class scores, from predictions on the host",
     "matnet.data.prepare": "dataset arrays as they are read, before they move to the device once",
-    "matnet.data.augment": "the coordinate grid, made once on the host and moved once",
+    "matnet.data.augment": "the coordinate grid, made once on the host and moved once; which images the writers "
+                           "option changes, and how, chosen on the host",
+    "matnet.data.writers": "the per-image settings and the blocky scan's matrices, made on the host and moved once",
 }
 
 

@@ -60,11 +60,11 @@ def build_model(config: TrainConfig, dataset):
 
 
 def make_augment(config: TrainConfig, image_shape):
-    """The transform of training batches that ``augment`` and ``flip`` ask for, or None."""
-    if not (config.augment or config.flip):
+    """The transform of training batches that ``augment``, ``flip`` and ``writers`` ask for, or None."""
+    if not (config.augment or config.flip or config.writers):
         return None
     return Augment(image_shape, shift=2.0 if config.augment else 0.0, degrees=10.0 if config.augment else 0.0,
-                   flip=config.flip, rng=np.random.default_rng([config.seed, 1]))
+                   flip=config.flip, writers=config.writers, rng=np.random.default_rng([config.seed, 1]))
 
 
 def prepare_run(config: TrainConfig, *, progress: bool = True, download: bool = True):

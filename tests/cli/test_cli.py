@@ -201,3 +201,17 @@ def test_an_empty_out_is_refused_not_the_current_folder(out, tmp_path, monkeypat
     message = f"matnet: error: settings: out must name a folder for the run, got {out!r}"
     assert capsys.readouterr().err.strip() == message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_from_before_other_writers_resumes_without_them(tmp_path):
+    """A run folder's config.toml lists every setting; one without ``writers`` was trained before the option
+    existed, so --resume continues it with none (not the demo's default)."""
+    from matnet.cli.train import _saved_config
+    from matnet.config import TrainConfig, config_toml
+
+    text = config_toml(TrainConfig(out=str(tmp_path)))
+    (tmp_path / "config.toml").write_text(text)
+    assert _saved_config(tmp_path).writers == TrainConfig().writers == 0.6
+    (tmp_path / "config.toml").write_text("\n".join(line for line in text.splitlines()
+                                                    if not line.startswith("writers")))
+    assert _saved_config(tmp_path).writers == 0.0

@@ -17,7 +17,8 @@ from matnet.serve.live import LiveSession, LossLog
 
 def settings(**changes) -> TrainConfig:
     values = {"layers": [784, 32, 10], "optimizer": "sgd", "lr": 0.1, "batch_size": 16, "subset": 320,
-              "val_size": 1000, "epochs": 1, "schedule": "constant", "weight_decay": 0.0, "seed": 3}
+              "val_size": 1000, "epochs": 1, "schedule": "constant", "weight_decay": 0.0, "seed": 3,
+              "writers": 0.0}   # as the server's sessions: each step's X is the batch as it is
     return TrainConfig(**{**values, **changes})
 
 

@@ -11,7 +11,7 @@ import pytest
 from matnet.cli.main import main
 from matnet.architectures import build_mlp
 from matnet.optim.optimizers import make_optimizer
-from matnet.train.lr_find import lr_find, range_schedule
+from matnet.train.lr_find import Smoother, lr_find, range_schedule, suggest
 
 
 @pytest.mark.parametrize("optimizer, tuned", [("momentum", 0.1), ("adam", 1e-3)])
@@ -26,13 +26,32 @@ def test_the_suggestion_lies_within_3x_of_the_tuned_default(mnist_splits, optimi
     assert np.array_equal(model.parameters.values, before)   # the test leaves the model as it was
 
 
+def test_on_a_curve_with_a_known_minimum_the_smoothed_one_lags_and_the_suggestion_comes_before_it():
+    """A batch loss that falls, bottoms out at step 200 and rises (as a range test's does): the smoothed minimum
+    lies after the true one, where the batch loss has risen, and the suggestion (a tenth of the smoothed minimum)
+    lies before the true minimum. The lag is the delay of a trend: the average of a ramp ``v_k = k`` is ``k - lag``."""
+    lrs = [range_schedule(1e-6, 10.0, 300)(k, 1e-6) for k in range(300)]
+    true = 200
+    losses = 2.3 - 2.0 / (1 + np.exp(-(np.arange(300) - 120) / 15)) + 0.002 * np.maximum(np.arange(300) - true, 0) ** 2
+    assert int(np.argmin(losses)) == pytest.approx(true, abs=2)
+    smoother = Smoother(0.98)
+    smoothed = [smoother.add(value) for value in losses]
+    suggestion, low, _ = suggest(lrs, smoothed, "minimum")
+    lag = smoother.lag(low)
+    assert low > true + 5 and losses[low] > losses[true] + 0.01   # the smoothed minimum comes late
+    assert suggestion < lrs[true] and suggestion == lrs[low] / 10  # the suggestion: before the true minimum
+    ramp = Smoother(0.98)
+    assert [ramp.add(k) for k in range(300)] == pytest.approx([k - ramp.lag(k) for k in range(300)], abs=1e-9)
+    assert 40 < lag < 49 and ramp.lag(0) == 0 and ramp.lag(5000) == pytest.approx(49)
+
+
 def test_lr_find_cli_plot_json_and_apply(tmp_path, monkeypatch, capsys, mnist):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.toml").write_text('epochs = 3\nlr = 0.5\n')
     assert main(["lr-find", "--subset", "2000", "--steps", "60", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["plot"] == "runs/lr-find.png" and (tmp_path / "runs" / "lr-find.png").is_file()
-    assert out["suggestion"] > 0 and "too few" in out["warning"]                 # 60 steps: a rough suggestion
+    assert out["suggestion"] > 0 and out["lag"] > 0 and "too few" in out["warning"]   # 60 steps: a rough suggestion
     assert main(["lr-find", "--subset", "2000", "--steps", "60"]) == 0          # a default name: the next free one
     printed = capsys.readouterr()
     assert "plot: runs/lr-find-2.png" in printed.out and "warning: 60 steps are too few" in printed.err

@@ -217,12 +217,13 @@ def test_example_configs_are_valid():
     assert TrainConfig.from_dict(load_config(os.path.join(root, "mlp.toml"))).layers == [784, 128, 64, 10]
 
 
-@pytest.mark.parametrize("augment,flip,expected", [
-    (False, False, None),
-    (True, False, "Augment(shift=2, degrees=10, flip=False)"),
-    (False, True, "Augment(shift=0, degrees=0, flip=True)"),      # the mirror alone: no warp, no blur
-    (True, True, "Augment(shift=2, degrees=10, flip=True)"),
+@pytest.mark.parametrize("augment,flip,writers,expected", [
+    (False, False, 0.0, None),
+    (True, False, 0.0, "Augment(shift=2, degrees=10, flip=False, writers=0)"),
+    (False, True, 0.0, "Augment(shift=0, degrees=0, flip=True, writers=0)"),      # the mirror alone: no warp, no blur
+    (True, True, 0.0, "Augment(shift=2, degrees=10, flip=True, writers=0)"),
+    (False, False, 0.5, "Augment(shift=0, degrees=0, flip=False, writers=0.5)"),  # other writers alone
 ])
-def test_augment_and_flip_choose_the_transform(augment, flip, expected):
-    transform = make_augment(TrainConfig(augment=augment, flip=flip), (28, 28))
+def test_augment_flip_and_writers_choose_the_transform(augment, flip, writers, expected):
+    transform = make_augment(TrainConfig(augment=augment, flip=flip, writers=writers), (28, 28))
     assert (None if transform is None else repr(transform)) == expected

@@ -103,6 +103,8 @@ def _architecture(config: TrainConfig) -> str:
               help="Randomly shift (<= 2 px) and rotate (<= 10 degrees) training images.")
 @click.option("--flip/--no-flip", "flip", default=DEFAULTS.flip, show_default=True,
               help="Randomly mirror training images left-right (for clothing; digits have a handedness).")
+@_option("--writers", "writers", float, "Make this fraction of training images look like other writers' digits "
+         "(blocky scans, slant, thick or thin strokes; 0: off).")
 @_option("--dataset", "dataset", str, "mnist, fashion-mnist, or a dataset you fetched with --idx-dir.")
 @_option("--subset", "subset", int, "Use only the first N training images (0: all).")
 @_option("--val-size", "val_size", int, "Training images held out for validation.")
@@ -157,4 +159,5 @@ def _saved_config(run: Path) -> TrainConfig:
         raise MatnetError(f"{run}: not a run folder (no {config_file.name})")
     values = load_config(config_file)
     values["out"] = str(run)  # the folder may have moved since
+    values.setdefault("writers", 0.0)   # a run from before other writers' digits (its file lists every setting)
     return TrainConfig.from_dict(values, str(config_file))

@@ -62,7 +62,8 @@ class TrainSettings(BaseModel):
     subset: int = Field(0, ge=0, le=60_000, description="train on the first N images (0: all)")
 
     def config(self) -> TrainConfig:
-        return TrainConfig(model="mlp", dropout=0.0, val_size=10_000, **self.model_dump())
+        """The run's config: no dropout and no other writers' digits, so each step's X is the batch as it is."""
+        return TrainConfig(model="mlp", dropout=0.0, writers=0.0, val_size=10_000, **self.model_dump())
 
 
 class RunSteps(BaseModel):
