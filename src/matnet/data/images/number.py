@@ -102,10 +102,12 @@ def _segment(chosen: np.ndarray, height: float, read, classify) -> tuple[list[tu
     reach = max(2, int(0.4 * height))
 
     def cut_cost(c):
-        """Strokes crossed, less a bonus for a deep valley between two tall bodies (where digits touch)."""
+        """Strokes crossed, less a bonus for a deep valley between two tall bodies (where digits touch), never
+        below 0: a valley makes a cut cheap, not a gain (a 4's open middle is a deep valley too, and a model
+        that is sure of both halves, as one trained on thin and blocky digits is, then read 4 as 61)."""
         bridge = max(profile[c - 1:c + 2].min(), 1.0)
         depth = min(profile[max(c - reach, 0):c].max(), profile[c:c + reach].max()) - bridge
-        return CUT_COST * bridge / stroke - VALLEY * max(depth, 0.0) / height
+        return max(CUT_COST * bridge / stroke - VALLEY * max(depth, 0.0) / height, 0.0)
 
     def score(bounds):
         cuts = sum(cut_cost(c) for c in bounds[1:-1])
