@@ -2,7 +2,7 @@
 of one recorded step (the step-through), and the server's memory over a long run.
 
     python bench/live_training.py [--layers 784,128,64,10] [--batch-size 128] [--steps 300] [--minutes 3]
-                                  [--json results.json]
+                                  [--memory-only] [--json results.json]
 
 1. Steps per second. ``matnet train``'s own loop (``run.train_run``, the same trainer) on ``--steps`` steps
    (``subset = steps * batch size``, one epoch, no validation: the time is the epoch's ``seconds``), then a live
@@ -10,8 +10,9 @@ of one recorded step (the step-through), and the server's memory over a long run
    page does (``GET /api/train/{id}`` and ``/history`` every 400 ms). Goal: live >= 80% of ``matnet train``.
 2. Step-through latency: ``POST /api/train/{id}/step`` on the 784-128-64-10 network with 16 rows shown, both
    encodings (the page asks for base64), median and worst of 20. Goal: < 250 ms.
-3. Memory: the process's resident set size (RSS, from /proc/self/status) sampled every 5 s while a session runs
-   (polled as by the page) for ``--minutes``. Bounded means flat after the first minute.
+3. Memory: the process's resident set size (RSS, from /proc/self/status) sampled every 5 s while a session of
+   784-128-64-10 in batches of 1 (the most steps a session can take) runs for ``--minutes``, polled as by the
+   page. Bounded means flat after the first minute. ``--memory-only`` runs this part alone.
 
 Everything runs in one process through the ASGI app (FastAPI's test client), so that the times are the server's
 work without a network hop; the data is MNIST from the local cache.

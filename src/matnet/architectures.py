@@ -105,23 +105,25 @@ def build_fastcnn(image_shape=(28, 28), num_classes: int = 10, *, filters=(16, 3
                   dropout: float = 0.0, seed: int = 0, max_params: int | None = None, output: str = "softmax",
                   loss: str = "cross-entropy", **kwargs) -> Sequential:
     """A CNN shaped for what NumPy on a CPU does fast (the ``speedrun`` preset), ``filters=(f1, f2)``:
-    [Conv 5x5 stride 2 (f1) - ReLU] -> [Conv 3x3 (f2) - MaxPool 2 - ReLU] -> Flatten -> Dense (dense) - ReLU
-    [- Dropout] -> Dense (classes); ``dense=0`` leaves out the hidden dense layer.
+    [Conv 5x5 stride 2, padding 2 (f1) - ReLU] -> [Conv 3x3 without padding (f2) - MaxPool 2 - ReLU] -> Flatten
+    -> Dense (dense) - ReLU [- Dropout] -> Dense (classes); ``dense=0`` leaves out the hidden dense layer.
 
     Where the image is large the work is small: the first convolution reads 5x5 windows of one channel (25 columns
-    of im2col) and its stride of 2 quarters the positions (28x28 -> 14x14) that every later layer sees; the one
-    wide convolution (f1 -> f2, 9 f1 columns) runs on 14x14, and the pooling before the ReLU halves it again (as
-    in ``build_cnn``). No BatchNorm: at this depth Adam with a warm-up trains it without, and its two extra passes
-    over the largest activations cost more than they buy. Parameters are counted first (``params_limit``)."""
+    of im2col) and its stride of 2 quarters the positions (28x28 -> 14x14) that every later layer sees. The one
+    wide convolution (f1 -> f2, 9 f1 columns) reads only whole windows, 14x14 -> 12x12 (MNIST's digits sit in the
+    middle 20x20, so the border it leaves out is blank): 27% fewer positions than with padding and no padded copy,
+    which made an epoch about a third shorter at the same accuracy. The pooling before the ReLU halves it again
+    (as in ``build_cnn``). No BatchNorm: at this depth Adam with a warm-up trains it without, and its passes over
+    the largest activations cost more than they buy. Parameters are counted first (``params_limit``)."""
     h, w = image_shape
     if len(filters) != 2 or min(filters) < 1:
         raise ValueError(f"filters must be two positive channel counts (one per convolution), got {list(filters)}")
-    if min(h, w) < 4:
-        raise ValueError(f"the fastcnn needs images of at least 4x4, got {h}x{w}")
+    if min(h, w) < 7:
+        raise ValueError(f"the fastcnn needs images of at least 7x7, got {h}x{w}")
     f1, f2 = (int(f) for f in filters)
-    h, w = (h + 1) // 2, (w + 1) // 2                 # 5x5 stride 2 with padding 2
+    h, w = (h + 1) // 2 - 2, (w + 1) // 2 - 2         # 5x5 stride 2 with padding 2, then 3x3 without padding
     specs = [Conv2D.spec_of(1, f1, 5, stride=2, padding=2), ReLU.spec_of(),
-             Conv2D.spec_of(f1, f2, 3, padding=1), MaxPool2D.spec_of(2), ReLU.spec_of(), Flatten.spec_of()]
+             Conv2D.spec_of(f1, f2, 3), MaxPool2D.spec_of(2), ReLU.spec_of(), Flatten.spec_of()]
     width = f2 * (h // 2) * (w // 2)
     if dense:
         specs += [Dense.spec_of(width, dense), ReLU.spec_of()]

@@ -36,8 +36,8 @@ MAX_LISTED = 10              # unknown keys an error names (then "and N more")
 PRESETS = {
     "mlp": {},
     "cnn": {"model": "cnn", "dropout": 0.25, "optimizer": "momentum", "lr": 0.05, "momentum": 0.9,
-            "weight_decay": 5e-4, "schedule": "cosine", "warmup": 0.5, "epochs": 12, "batch_size": 128,
-            "out": "runs/cnn", "writers": 0.0},
+            "weight_decay": 5e-4, "label_smoothing": 0.1, "schedule": "cosine", "warmup": 0.5, "epochs": 12,
+            "batch_size": 128, "out": "runs/cnn", "writers": 0.0},
     "speedrun": {"model": "fastcnn", "filters": [16, 32], "dense": 64, "dropout": 0.0, "optimizer": "adam",
                  "lr": 5e-3, "weight_decay": 0.0, "label_smoothing": 0.1, "schedule": "cosine", "warmup": 0.3,
                  "epochs": 3, "batch_size": 128, "val_size": 0, "out": "runs/speedrun", "writers": 0.0},

@@ -15,17 +15,21 @@ def test_layers_shapes_and_parameters_by_hand():
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["Conv2D", "ReLU", "Conv2D", "MaxPool2D", "ReLU", "Flatten", "Dense", "ReLU", "Dense"]
     first = model.layers[0]
-    assert (first.kernel_size, first.stride, first.padding) == (5, 2, 2)
+    assert (first.kernel_size, first.stride, first.padding) == (5, 2, 2) and model.layers[2].padding == 0
     shapes = [out.shape for _, out in model.trace(np.zeros((2, 1, 28, 28), np.float32))]
-    assert shapes[0] == (2, 16, 14, 14) and shapes[3] == (2, 32, 7, 7) and shapes[5] == (2, 1568)
+    assert shapes[0] == (2, 16, 14, 14) and shapes[2] == (2, 32, 12, 12) and shapes[3] == (2, 32, 6, 6)
+    assert shapes[5] == (2, 1152)
     assert shapes[-1] == (2, 10)
-    # conv 5x5 1->16 with biases, conv 3x3 16->32 with biases, dense 1568->64, dense 64->10
-    assert model.num_params == (16 * 25 + 16) + (32 * 16 * 9 + 32) + (1568 * 64 + 64) + (64 * 10 + 10)
-    assert build_fastcnn(filters=(8, 8), dense=0).num_params == (8 * 25 + 8) + (8 * 8 * 9 + 8) + (8 * 7 * 7 * 10 + 10)
+    # conv 5x5 1->16 with biases, conv 3x3 16->32 with biases, dense 1152->64, dense 64->10
+    assert model.num_params == (16 * 25 + 16) + (32 * 16 * 9 + 32) + (1152 * 64 + 64) + (64 * 10 + 10)
+    assert build_fastcnn(filters=(8, 8), dense=0).num_params == (8 * 25 + 8) + (8 * 8 * 9 + 8) + (8 * 6 * 6 * 10 + 10)
 
 
 def test_odd_image_sizes_and_bad_filters():
     assert build_fastcnn((27, 13), 3).predict_proba(np.zeros((1, 1, 27, 13), np.float32)).shape == (1, 3)
+    assert build_fastcnn((7, 7), 2).predict_proba(np.zeros((1, 1, 7, 7), np.float32)).shape == (1, 2)
+    with pytest.raises(ValueError, match="at least 7x7"):
+        build_fastcnn((6, 28))
     with pytest.raises(ValueError, match="two positive channel counts"):
         build_fastcnn(filters=(16, 32, 64))
     with pytest.raises(MatnetError, match="the fastcnn"):
