@@ -8,7 +8,7 @@
     model = matnet.load("digits")       # a model file, or a run folder of `matnet train`
 
 Everything a README example uses comes from here: layers, losses, optimizers and schedules, the builders of the
-three architectures, the training loop and its callbacks, and loading and saving.
+four architectures (mlp, cnn, fastcnn, resnet), the training loop and its callbacks, and loading and saving.
 
 Layout (imports run one way, each layer only from those before it):
 

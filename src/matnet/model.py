@@ -8,7 +8,7 @@
 
 The math lives in ``matnet.nn``; this class only adds the training loop on top, so ``nn`` never imports it.
 What ``fit``, ``evaluate`` and ``predict`` accept (and refuse) is checked once, in :mod:`matnet.nn.inputs`.
-Next to it: the builders of the three architectures (:mod:`matnet.architectures`), the model file's writer
+Next to it: the builders of the four architectures (:mod:`matnet.architectures`), the model file's writer
 (:mod:`matnet.model_format`) and reader (:mod:`matnet.model_file`), the limit on a model's size
 (:mod:`matnet.nn.sizing`), and the verdicts made of its probabilities (:mod:`matnet.verdicts`).
 

@@ -10,7 +10,9 @@ A trained network is checked with the fourth-order stencil and a larger h: its c
 small, and the rounding error of ``f`` divided by a tiny h would swamp them. In a convolutional network one weight
 feeds every position of every image, so some ReLU input or max-pooling tie almost surely lies within any step:
 a kink, where no derivative exists. Each entry is therefore estimated twice, at h and h/2; away from kinks the two
-agree to rounding, and entries where they disagree are set aside (counted in ``KINKS``) rather than compared.
+agree to rounding. Where they disagree the entry is tried again with a step 10 and then 100 times smaller (a kink
+near it may lie outside the smaller step); entries whose estimates still disagree are set aside (counted in
+``KINKS``) rather than compared.
 A check that could compare nothing (every entry set aside, or an array without entries) or met a non-finite value
 fails, and ``CheckResult.problems`` says which: an error of NaN or infinity never passes.
 
