@@ -16,7 +16,7 @@ from matnet.config import TrainConfig, config_toml
 from matnet.data.augment import Augment
 from matnet.data.datasets import load_dataset
 from matnet.data.prepare import prepare
-from matnet.errors import MatnetError
+from matnet.errors import MatnetError, SettingError
 from matnet.nn.losses import make_loss
 from matnet.architectures import ARCHITECTURES, build_cnn, build_fastcnn, build_mlp, build_resnet
 from matnet.optim.optimizers import make_optimizer
@@ -73,6 +73,10 @@ def prepare_run(config: TrainConfig, *, progress: bool = True, download: bool = 
     the images of every split shaped as the model's input (for convolutions, the (N, 784) rows seen as
     (N, 1, 28, 28): a view, no copy)."""
     dataset = load_dataset(config.dataset, progress=progress, download=download)
+    n = len(dataset.train_images)
+    if config.val_size >= n:        # a setting that only the data can judge: refused as the other settings are
+        raise SettingError(f"settings: val-size must be below the {n:,} training images of {config.dataset} (it "
+                           f"holds them out of training), got {config.val_size:,}")
     splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
     model = build_model(config, dataset)
     for split in ("x_train", "x_val", "x_test"):

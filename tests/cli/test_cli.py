@@ -215,3 +215,12 @@ def test_a_run_from_before_other_writers_resumes_without_them(tmp_path):
     (tmp_path / "config.toml").write_text("\n".join(line for line in text.splitlines()
                                                     if not line.startswith("writers")))
     assert _saved_config(tmp_path).writers == 0.0
+
+
+def test_a_validation_size_the_data_cannot_hold_is_a_setting_error(tmp_path, mnist):
+    """--val-size 60000 on MNIST's 60,000 training images exited 1 with words that named no flag."""
+    done = matnet("train", "--subset", "500", "--epochs", "1", "--val-size", "60000", "--out", str(tmp_path / "r"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == ["matnet: error: settings: val-size must be below the 60,000 "
+                                                "training images of mnist (it holds them out of training), got 60,000"]
+    assert not (tmp_path / "r").exists()

@@ -139,3 +139,20 @@ def test_diagnose_says_what_it_could_not_check(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("no problems found in what the folder holds; missing: ")
     assert "the layer statistics (layer_stats.json)" in out and "test predictions" not in out
+
+
+def test_at_chance_with_a_warmup_longer_than_the_run_says_so_and_no_relu_advice_for_relus(tmp_path, mnist):
+    """--warmup 5 on a 1-epoch run: the rate never reaches its peak. The finding says so, and no longer advises
+    --activation relu to a network of ReLUs."""
+    import json
+
+    from matnet.config import TrainConfig
+    from matnet.run import train_run
+
+    out = tmp_path / "r"
+    train_run(TrainConfig(subset=500, epochs=1, warmup=5, out=str(out)), progress=False)
+    found = json.loads((out / "diagnosis.json").read_text())
+    chance = next(f for f in found if f["kind"] == "at_chance")
+    assert "the warm-up (5 epochs) is longer than the run (1)" in chance["evidence"]
+    assert chance["fix"].startswith("a warm-up shorter than the run (--warmup below 1)")
+    assert "--activation relu" not in chance["fix"]

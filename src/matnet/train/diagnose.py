@@ -261,10 +261,16 @@ class Diagnose(Callback):
                     "give far more): the labels are permuted or belong to other images",
                     "check how the labels were loaded and paired with the images (and --dataset)", epoch=epoch))
                 return
+        relu = any(type(layer).__name__ == "ReLU" for layer in trainer.model.all_layers())
+        warmup = getattr(getattr(trainer.optimizer, "schedule", None), "warmup", 0.0)
+        if warmup > trainer.epochs:     # the rate never reached its peak: say so before anything else
+            evidence += f"; the warm-up ({warmup:g} epochs) is longer than the run ({trainer.epochs})"
+        fix = "try 'matnet lr-find' for --lr" + ("" if relu else ", and --activation relu")
+        if warmup > trainer.epochs:
+            fix = f"a warm-up shorter than the run (--warmup below {trainer.epochs}), or more --epochs; then {fix}"
         self.report(_finding("at_chance", "accuracy at chance",
                              f"{evidence}; none of the usual causes (inputs, labels, dead ReLUs, gradients, "
-                             "learning rate) shows", "try 'matnet lr-find' for --lr, and --activation relu",
-                             epoch=epoch))
+                             "learning rate) shows", fix, epoch=epoch))
 
     def diverged(self, trainer, error=None) -> dict:
         """Record why the loss became NaN/inf: the step, the first layer with a non-finite output on the probe
