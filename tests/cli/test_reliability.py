@@ -163,6 +163,17 @@ def test_info_shows_only_the_settings_the_architecture_uses(tmp_path, capsys):
     keys = re.findall(r"(?:: |, )([a-z_]+) ", training)
     assert code == 0 and "layers [784, 16, 10]" in training and "activation relu" in training
     assert {"layers", "activation", "dropout", "lr"} <= set(keys) and not {"filters", "dense", "out"} & set(keys)
+    assert "momentum 0.9" in training                                  # the default optimizer is momentum
+
+    from matnet.architectures import build_fastcnn                     # a speedrun run: Adam, the fastcnn
+    fast = RunFolder(tmp_path / "fast")
+    fast.save_model(build_fastcnn())
+    fast.write_config(config_toml(TrainConfig(model="fastcnn", optimizer="adam", filters=[16, 32], dense=64)))
+    code, out, _ = run(capsys, "info", str(fast.path))
+    training = [line for line in out.splitlines() if line.startswith("training: ")][0]
+    keys = set(re.findall(r"(?:: |, )([a-z_]+) ", training))
+    assert code == 0 and "filters [16, 32]" in training and "optimizer adam" in training
+    assert not {"layers", "activation", "momentum", "out"} & keys
 
 
 # --- issue 27: hostile files -------------------------------------------------------------------------------

@@ -12,11 +12,12 @@ from matnet.errors import MatnetError
 from matnet.runfolder import find_run
 
 
-def _not_used_by(model: str) -> set[str]:
-    """Settings a config always holds but this architecture ignores (and ``out``, the folder itself)."""
-    sizes = {"mlp": {"filters", "dense"}, "cnn": {"layers", "activation"}, "resnet": {"layers", "activation",
-                                                                                      "filters", "dense"}}
-    return {"out"} | sizes.get(model, set())
+def _not_used_by(model: str, optimizer: str = "momentum") -> set[str]:
+    """Settings a config always holds but this architecture or optimizer ignores (and ``out``, the folder)."""
+    sizes = {"mlp": {"filters", "dense"}, "cnn": {"layers", "activation"}, "fastcnn": {"layers", "activation"},
+             "resnet": {"layers", "activation", "filters", "dense"}}
+    momentum = set() if optimizer in ("momentum", "nesterov") else {"momentum"}
+    return {"out"} | sizes.get(model, set()) | momentum
 
 
 def _optional(read):
@@ -65,7 +66,8 @@ def info(model, as_json):
     echo(f"classes: {', '.join(net.classes)}")
     if config:
         echo("training: " + ", ".join(f"{key} {value}" for key, value in config.items()
-                                            if key not in _not_used_by(config.get("model", "mlp"))))
+                                            if key not in _not_used_by(config.get("model", "mlp"),
+                                                                       config.get("optimizer", "momentum"))))
     if summary:
         echo(f"test accuracy {100 * summary['test_accuracy']:.2f}%  test loss {summary['test_loss']:.4f}  "
                    f"after {summary['epochs']} epoch{'s' if summary['epochs'] != 1 else ''} "
