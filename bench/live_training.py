@@ -142,9 +142,7 @@ def main():
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_average": os.getloadavg(),
                "layers": layers, "batch_size": args.batch_size, "steps": args.steps}
     with TestClient(app, base_url="http://127.0.0.1") as client, tempfile.TemporaryDirectory() as tmp:
-        if args.memory_only:
-            args.steps = 0
-        if args.steps:
+        if not args.memory_only:
             steps_and_latency(client, layers, args, tmp, results)
         if args.minutes > 0:
             samples = memory(client, args.minutes)

@@ -73,11 +73,10 @@ def prepare_run(config: TrainConfig, *, progress: bool = True, download: bool = 
     the images of every split shaped as the model's input (for convolutions, the (N, 784) rows seen as
     (N, 1, 28, 28): a view, no copy)."""
     dataset = load_dataset(config.dataset, progress=progress, download=download)
-    n = len(dataset.train_images)
-    if config.val_size >= n:        # a setting that only the data can judge: refused as the other settings are
-        raise SettingError(f"settings: val-size must be below the {n:,} training images of {config.dataset} (it "
-                           f"holds them out of training), got {config.val_size:,}")
-    splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
+    try:                            # sizes only the data can judge: refused as the other settings are
+        splits = prepare(dataset, val_size=config.val_size, subset=config.subset or None)
+    except ValueError as err:
+        raise SettingError(f"settings: {err}") from None
     model = build_model(config, dataset)
     for split in ("x_train", "x_val", "x_test"):
         rows = getattr(splits, split)

@@ -222,5 +222,5 @@ def test_a_validation_size_the_data_cannot_hold_is_a_setting_error(tmp_path, mni
     done = matnet("train", "--subset", "500", "--epochs", "1", "--val-size", "60000", "--out", str(tmp_path / "r"))
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == ["matnet: error: settings: val-size must be below the 60,000 "
-                                                "training images of mnist (it holds them out of training), got 60,000"]
+                                                "training images (it holds them out of training), got 60,000"]
     assert not (tmp_path / "r").exists()

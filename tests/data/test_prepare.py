@@ -37,5 +37,5 @@ def test_subset_takes_the_first_images():
 
 
 def test_bad_sizes():
-    with pytest.raises(ValueError, match="validation size"):
+    with pytest.raises(ValueError, match="val-size must be below the 100 training images"):
         prepare(small_dataset(), val_size=100)

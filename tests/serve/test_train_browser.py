@@ -40,6 +40,18 @@ def wait_until(page, expression: str, timeout: float = 60.0):
         page.wait_for_timeout(100)
 
 
+def start_training(page, epochs: int | None = None):
+    """784-32-10 with SGD at 0.1 in batches of 16 from the form, started and running."""
+    page.select_option("#train-preset", "784-32-10")
+    page.select_option("#train-optimizer", "sgd")
+    page.fill("#train-lr", "0.1")
+    page.fill("#train-batch", "16")
+    if epochs is not None:
+        page.fill("#train-epochs", str(epochs))
+    page.click("#train-start")
+    page.wait_for_selector("body[data-session][data-running='1']", timeout=60_000)
+
+
 @pytest.fixture(scope="module")
 def bare_server(mnist):     # mnist: the live session trains on the cached MNIST
     process, url, lines = start_server()
@@ -60,13 +72,7 @@ def test_watch_it_learn_then_step_through_one_step(browser, bare_server):
     page.click("#tab-train")
     page.wait_for_selector("body[data-view=train]")
 
-    page.select_option("#train-preset", "784-32-10")
-    page.select_option("#train-optimizer", "sgd")
-    page.fill("#train-lr", "0.1")
-    page.fill("#train-batch", "16")
-    page.fill("#train-epochs", "20")
-    page.click("#train-start")
-    page.wait_for_selector("body[data-session][data-running='1']", timeout=60_000)
+    start_training(page, epochs=20)
     wait_until(page, "window.matnetTrain.losses.length >= 200 && window.matnetTrain.accuracy.length >= 2", 120)
     page.evaluate("document.activeElement.blur()")
     page.keyboard.press("Space")                                  # pause (at once: on a fast machine, 20 epochs end
@@ -173,11 +179,7 @@ def test_after_a_blow_up_the_accuracy_shown_is_said_to_be_from_before(browser, b
     page, problems = watched_page(browser, bare_server, 1400, 1000)
     page.goto(bare_server + "#train")
     page.wait_for_selector("#train-form")
-    page.select_option("#train-preset", "784-32-10")
-    page.fill("#train-lr", "0.1")
-    page.fill("#train-batch", "16")
-    page.click("#train-start")
-    page.wait_for_selector("body[data-session][data-running='1']", timeout=60_000)
+    start_training(page)
     wait_until(page, "window.matnetTrain.accuracy.length >= 1", 120)
     assert "before it stopped" not in page.inner_text("#train-accuracy")
     page.fill("#train-lr-live", "1e9")

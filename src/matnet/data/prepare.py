@@ -48,7 +48,8 @@ def prepare(dataset: Dataset, *, val_size: int = 10_000, subset: int | None = No
     keep the first ``subset`` of the rest for training if asked."""
     n = len(dataset.train_images)
     if not 0 <= val_size < n:
-        raise ValueError(f"validation size must be in [0, {n}), got {val_size}")
+        raise ValueError(f"val-size must be below the {n:,} training images (it holds them out of training), "
+                         f"got {val_size:,}")
     cut = n - val_size
     train_end = cut if subset is None else min(int(subset), cut)
     if train_end < 1:
