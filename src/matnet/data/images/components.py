@@ -228,10 +228,12 @@ def _box_fill(mask: np.ndarray) -> float:
 def find_paper(gray: np.ndarray, source: str = "image") -> Ink:
     """Step 2 with the paper found before the ink: ``flatten``, unless it finds light ink on a dark ground whose
     largest blob is a sheet (a sticky note, a page on a dark desk). A sheet is over ``PAPER_SHARE`` of the page;
-    its holes filled, it covers over 70% of its bounding box; the largest dark blob inside it is written in
-    strokes (it fills under 55% of its own box: the dark inside a chalk "0" or "8" is a solid loop); and 8% of it
-    is left once eroded by 10% of its longer side (of a thick chalk digit's strokes, under 7% is: its loops may be
-    slits). What is off
+    its holes filled, it covers over 70% of its bounding box; and a share of it is left once eroded by 10% of its
+    longer side: 8% (of a thick chalk digit's strokes, 8% at most is: its loops may be slits), or 12% when the
+    largest dark blob inside it is a solid loop (it fills 55% of its own box or more and holds no light of its
+    own). The dark inside a chalk "0" or "8" is such a loop (49-76% of its box); so is a bold "9" whose loop
+    closed, written on a note, but a note's wide light margins survive the erosion. A bold "0" or "8" fills
+    60-70% of its box around its light counters: strokes, not a loop. What is off
     the sheet, and a margin of 3% of its side (its edge), is then made the sheet's paper and the page flattened
     again: the ink is what is written on the sheet. Where the sheet holds no ink, the first reading stands."""
     page = flatten(gray, source)
@@ -249,12 +251,12 @@ def find_paper(gray: np.ndarray, source: str = "image") -> Ink:
     written, found = label_components(sheet & ~light)
     if not found or _box_fill(sheet) < 0.7:
         return page
-    if _box_fill(written == int(np.argmax(np.bincount(written.ravel())[1:])) + 1) >= 0.55:
-        return page
+    loop = written == int(np.argmax(np.bincount(written.ravel())[1:])) + 1
+    solid_loop = _box_fill(loop) >= 0.55 and fill_holes(loop).sum() < 1.02 * loop.sum()
     rows, cols = np.flatnonzero(sheet.any(axis=1)), np.flatnonzero(sheet.any(axis=0))
     side = max(rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0])
-    if (erode(blob.astype(np.float32), round(0.1 * side)) > 0.5).sum() < 0.08 * blob.sum():
-        return page                              # strokes, not a sheet: a thick chalk digit's body is gone
+    if (erode(blob.astype(np.float32), round(0.1 * side)) > 0.5).sum() < (0.12 if solid_loop else 0.08) * blob.sum():
+        return page                              # strokes, not a sheet: a chalk digit's body is gone
     margin = max(2, round(0.03 * side))
     inner = erode(sheet.astype(np.float32), margin) > 0.5
     if not inner.any():
