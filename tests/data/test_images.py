@@ -429,6 +429,27 @@ def test_form_lines_go_and_digit_strokes_stay():
     assert np.array_equal(remove_form_lines(square_zero), square_zero)
 
 
+def test_a_bold_zero_and_a_blocky_four_are_digits_not_form_lines():
+    """A very bold "0" (a rounded box with walls a quarter of its width) has full rows and columns only where its
+    curves reach the box, well inside it: not a frame. A blocky "4" drawn on a 10x10 grid and upscaled has two
+    upright strokes over 60% of its height with only its bar between them: the bar crosses them, it does not
+    sit between rules. Each was cut into pieces (a 0 into 3 marks, a 4 into 6) and warned to be a number."""
+    from matnet.data.images.components import remove_form_lines
+    from matnet.data.images.ink import flatten
+    from matnet.data.images.number import count_marks
+
+    ys, xs = np.indices((600, 400))
+    outer = ((np.abs(ys - 300) / 250) ** 3 + (np.abs(xs - 200) / 150) ** 3) < 1   # a superellipse: flat sides
+    inner = ((np.abs(ys - 300) / 120) ** 3 + (np.abs(xs - 200) / 40) ** 3) < 1
+    zero = outer & ~inner
+    grid = np.zeros((10, 10), bool)
+    grid[1:6, 2] = grid[1:9, 6] = grid[5, 2:9] = True                              # the probe's blocky 4
+    four = np.kron(grid, np.ones((50, 50), bool))
+    for mask in (zero, four):
+        assert np.array_equal(remove_form_lines(mask), mask)
+        assert count_marks(flatten(np.where(mask, 0.1, 0.9).astype(np.float32))) == 1
+
+
 @pytest.mark.parametrize("what", ["empty box", "speck in a box", "underline alone", "empty comb"])
 def test_an_empty_form_field_is_no_digit(what):
     page = np.full((160, 400 if what == "empty comb" else 160), 0.9, np.float32)

@@ -114,12 +114,15 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
     In each blob's bounding box, a row that the blob fills over 60% of the box's width is part of a horizontal
     line, a column filled over 60% of its height part of a vertical one. A blob with rows filled over 90% near its
     top and bottom and such columns near its left and right, each line at most 8% of the box's side thick (a
-    square "0" has thicker walls), is a frame (or a comb: its inner full columns are the separators),
+    square "0" has thicker walls) and starting within that of the box's edge (a bold rounded "0" fills whole
+    rows only well inside its box), is a frame (or a comb: its inner full columns are the separators),
     whatever it holds: all its line rows and columns go, a digit that touched it stays, and an empty field leaves
     nothing (no digit, rather than the box read as one). A blob whose
     line rows (or columns) run past the rest of its ink by half the rest's width (height) on both sides, that rest
     a quarter of it or more, is a digit on a line: the line goes (a "7"'s bar or a "4"'s stem ends where the
-    digit does, on one side at least). A blob that is all line, or nearly (a "1"), is left to ``digit_mask``'s
+    digit does, on one side at least), unless the rest is a bar across the lines (on both sides of one), over twice
+    as long as its width along them and at least as long as they run past it: a "+", or a blocky "4" whose two
+    stems each fill over 60% of its height. A blob that is all line, or nearly (a "1"), is left to ``digit_mask``'s
     test for lines.
     """
     labels, count = label_components(mask)
@@ -139,7 +142,9 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
         thin = max(2.0, 0.08 * min(h, w))
         sides = (full_rows[:ends[0]].sum(), full_rows[-ends[0]:].sum(), full_cols[:ends[1]].sum(),
                  full_cols[-ends[1]:].sum())
-        if all(0 < side <= thin for side in sides):
+        # and they start at the box's edge: a bold rounded "0" fills whole rows only where its curves end, inside
+        first = (np.argmax(full_rows), np.argmax(full_rows[::-1]), np.argmax(full_cols), np.argmax(full_cols[::-1]))
+        if all(0 < side <= thin for side in sides) and max(first) <= thin:
             out[top:bottom, left:right] &= ~(own & (full_rows[:, None] | full_cols[None, :]))   # a frame or comb:
             continue                                    # around ink, touching it, or empty (an empty field is no digit)
         drop = np.zeros_like(own)
@@ -154,7 +159,13 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
             extent = np.flatnonzero(rest.any(axis=axis))                # the rest's columns (or rows)
             reach = np.flatnonzero(on_line.any(axis=axis))              # the line's
             span = extent[-1] + 1 - extent[0]
-            if extent[0] - reach[0] >= 0.5 * span and reach[-1] - extent[-1] >= 0.5 * span:
+            past = min(extent[0] - reach[0], reach[-1] - extent[-1])
+            side = np.flatnonzero(rest.any(axis=1 - axis))                # the rest's rows (or columns)
+            at = np.flatnonzero(lines)
+            long = side[-1] + 1 - side[0]
+            if side[0] < at[-1] and side[-1] > at[0] and span < 0.5 * long and past < long:
+                continue                               # a bar crossing the lines, no longer than they: a "+", a "4"
+            if past >= 0.5 * span:
                 drop |= on_line                        # a line running well past the ink on both sides: a form's
         if (own & ~drop).sum() >= 0.25 * own.sum():    # never all of a blob: a "+" is two lines, and no form
             out[top:bottom, left:right] &= ~drop
