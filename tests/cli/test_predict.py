@@ -183,6 +183,35 @@ def test_multi_scores_each_digit_once(tmp_path, capsys, monkeypatch):
     assert result["number"] == "".join(digit["label"] for digit in result["digits"])
 
 
+def test_multi_names_the_digits_it_is_unsure_of(tmp_path, capsys):
+    """Heavily overlapping digits were cut through by --multi and read at 48-60% without a word: a digit read
+    with under ``UNSURE`` confidence is named in a warning (stderr, and "warning" in the JSON entry)."""
+    from matnet.cli.main import main
+    from matnet.data.images.number import UNSURE
+
+    page = np.full((120, 400), 230, np.uint8)
+    page[20:100, 40:50] = page[20:100, 150:160] = page[20:30, 150:200] = page[20:100, 300:308] = 20
+    Image.fromarray(page).save(tmp_path / "n.png")
+    unsure, sure = Sequential([Dense(784, 10)]), Sequential([Dense(784, 10)])
+    unsure.layers[0].params["W"][:] = 0.0                                     # every class 10%
+    unsure.layers[0].params["b"][:] = 0.0
+    unsure.layers[0].params["b"][3] = np.log(0.6 / 0.4 * 9)                   # "3" at 60%
+    sure.layers[0].params["W"][:] = 0.0
+    sure.layers[0].params["b"][:] = 0.0
+    sure.layers[0].params["b"][7] = 20.0
+    save_model(unsure, tmp_path / "unsure")
+    save_model(sure, tmp_path / "sure")
+    assert main(["predict", "--multi", "--json", str(tmp_path / "unsure"), str(tmp_path / "n.png")]) == 0
+    captured = capsys.readouterr()
+    (result,) = json.loads(captured.out)
+    assert result["number"] == "333" and UNSURE > 0.6
+    assert result["warning"].startswith("digits 1 (60.0%), 2 (60.0%), 3 (60.0%) read with under 70% confidence")
+    assert captured.err == f"matnet: warning: {tmp_path / 'n.png'}: {result['warning']}\n"
+    assert main(["predict", "--multi", "--json", str(tmp_path / "sure"), str(tmp_path / "n.png")]) == 0
+    captured = capsys.readouterr()
+    assert "warning" not in json.loads(captured.out)[0] and captured.err == ""
+
+
 @pytest.mark.slow
 def test_the_shipped_example_photos_are_read_right_by_the_demo_network(default_run, capsys):
     """`make demo` points a new user at examples/: the demo's network must read them."""

@@ -12,7 +12,9 @@ import click
 import numpy as np
 
 from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo, echo_json, open_model
-from matnet.data.images import FIELD, marks_warning, read_gray, read_number, save_gray, to_mnist_counted
+from matnet.data.images import (FIELD, marks_warning, read_gray, read_number, save_gray, to_mnist_counted,
+                                unsure_warning)
+from matnet.data.images.number import UNSURE
 from matnet.errors import MatnetError
 from matnet.nn.activations import Sigmoid
 from matnet.verdicts import ranked, verdicts
@@ -60,7 +62,11 @@ def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -
         number = "".join(d["label"] for d in digits)
         line = f"{path}: {number}   " + "  ".join(
             f"{d['label']} ({100 * max(d['probabilities']):.1f}%)" for d in digits)
-        return {"file": path, "number": number, "digits": digits}, line
+        entry = {"file": path, "number": number, "digits": digits}
+        if warning := unsure_warning([max(d["probabilities"]) for d in digits]):
+            entry["warning"] = warning
+            echo(f"matnet: warning: {path}: {warning}", err=True)
+        return entry, line
     field, marks = to_mnist_counted(gray, path)
     entry = {"file": path, **classify(net, [field], path)[0]}
     if warning := marks_warning(marks):
@@ -82,8 +88,9 @@ def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -
                    "taken: no existing file is replaced).")
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON list: {file, label, class_index, probabilities} per image (and a warning when it holds "
-                   "several digits); {file, number, digits} with --multi, each digit with its box; {file, error} "
-                   "for a file that failed.")
+                   "several digits); {file, number, digits} with --multi, each digit with its box (and a warning "
+                   f"when a digit is read with under {100 * UNSURE:.0f}% confidence); {{file, error}} for a file "
+                   "that failed.")
 def predict(model, images, top, multi, show_input, as_json):
     """Classify IMAGES (PNG, JPEG, PGM, ...) with MODEL_OR_RUN.
 

@@ -42,10 +42,11 @@ from matnet.data.images.components import digit_mask, find_ink, find_paper, labe
 from matnet.data.images.field import BOX, FIELD, fit_field
 from matnet.data.images.stroke import normalise_stroke, stroke_width
 from matnet.data.images.digit import load_digit, to_mnist
-from matnet.data.images.number import count_marks, marks_warning, read_number, split_digits, to_mnist_counted
+from matnet.data.images.number import (count_marks, marks_warning, read_number, split_digits, to_mnist_counted,
+                                       unsure_warning)
 
 __all__ = ["read_gray", "decode_gray", "ImageError", "gray_from_image", "reduce", "flatten", "otsu_threshold",
            "label_components", "find_paper", "find_ink", "digit_mask", "stroke_width", "normalise_stroke",
            "fit_field", "to_mnist", "load_digit", "split_digits", "read_number", "count_marks", "marks_warning",
-           "to_mnist_counted", "save_gray", "Ink", "NoDigit", "FIELD",
+           "unsure_warning", "to_mnist_counted", "save_gray", "Ink", "NoDigit", "FIELD",
            "BOX", "MAX_PIXELS", "WORK_SIDE"]

@@ -17,14 +17,15 @@ from matnet.data.images.ink import Ink, NoDigit
 from matnet.data.images.read import reduce
 from matnet.data.images.stroke import stroke_width
 
-__all__ = ["CUT_COST", "DIGIT_ASPECT", "MIN_ASPECT", "VALLEY", "WIDE", "count_marks", "marks_warning", "read_number",
-           "split_digits", "to_mnist_counted"]
+__all__ = ["CUT_COST", "DIGIT_ASPECT", "MIN_ASPECT", "UNSURE", "VALLEY", "WIDE", "count_marks", "marks_warning",
+           "read_number", "split_digits", "to_mnist_counted", "unsure_warning"]
 
 DIGIT_ASPECT = 0.85         # a digit's usual width over its height (MNIST's median is 0.8; a "1" is 0.5, a "2" 1.0)
 MIN_ASPECT = 0.3            # a blob is cut into at most width / (this x height) digits
 CUT_COST = 0.5              # a cut costs this much log-confidence per stroke it crosses ...
 VALLEY = 1.0                # ... less this much per line height of the valley it lies in
 WIDE = 1.8                  # a blob wider than this many of its heights holds several digits when they are counted
+UNSURE = 0.7                # a digit of a number read with less confidence than this is named in a warning
 
 
 def _shape_prior(wide: float, tall: float) -> float:
@@ -220,6 +221,19 @@ def count_marks(page: Ink) -> int:
 def marks_warning(count: int) -> str | None:
     """The warning for a page read as one digit that holds ``count`` digit-sized marks (None for one or none)."""
     return f"this image holds {count} digit-sized marks" if count > 1 else None
+
+
+def unsure_warning(confidences: list[float]) -> str | None:
+    """The warning for a number whose digits were read with these confidences (None when each is at least
+    ``UNSURE``). Digits that overlap (a slanted hand, digits written over each other) cannot be cut by columns:
+    the pieces are parts of two digits, and the model is unsure of them, where it is sure of the digits it reads
+    right (those of the probe's heavily overlapping numbers were read at 48-75%, the others at 87-100%)."""
+    unsure = [(k, c) for k, c in enumerate(confidences, start=1) if c < UNSURE]
+    if not unsure:
+        return None
+    which = ", ".join(f"{k} ({100 * c:.1f}%)" for k, c in unsure)
+    return (f"digit{'s' if len(unsure) > 1 else ''} {which} read with under {100 * UNSURE:.0f}% confidence: "
+            f"overlapping or touching digits may be cut wrongly (see the cuts with --show-input)")
 
 
 def to_mnist_counted(gray: np.ndarray, source: str = "image") -> tuple[np.ndarray, int]:
