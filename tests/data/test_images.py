@@ -205,8 +205,10 @@ def test_stroke_width_of_rings_and_bars(width):
 
 
 def test_thin_and_thick_strokes_are_brought_to_mnists_width():
+    """A hairline, a fine pen at 0.55 of MNIST's stroke (under all but 1-2% of MNIST's own digits: a thin "6" reached
+    the model a pixel wide and was read 5) and a marker three times MNIST's."""
     target = MNIST_STROKE
-    for width in (1.5, 30.0):
+    for width in (1.5, 5.0, 30.0):
         digit = ring(size=80, radius=30, width=width)
         rows, cols = np.flatnonzero(digit.max(axis=1) > 0.05), np.flatnonzero(digit.max(axis=0) > 0.05)
         digit = digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]

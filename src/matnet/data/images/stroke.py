@@ -14,7 +14,7 @@ __all__ = ["MNIST_STROKE", "STROKE_RANGE", "STROKE_SIDE", "normalise_stroke", "s
 
 STROKE_SIDE = 4 * BOX       # strokes are measured and changed with the digit's longer side at 80 pixels
 MNIST_STROKE = 9.2          # the median MNIST stroke at that size, as `stroke_width` measures it (test set)
-STROKE_RANGE = (0.5, 2.0)   # strokes within these multiples of MNIST's are left as they are
+STROKE_RANGE = (0.7, 2.0)   # strokes within these multiples of MNIST's are left as they are
 
 
 def stroke_width(digit: np.ndarray) -> float:
@@ -32,7 +32,8 @@ def normalise_stroke(digit: np.ndarray) -> np.ndarray:
 
     The digit (cropped to its box) is measured at ``STROKE_SIDE`` pixels; outside ``STROKE_RANGE`` times
     ``MNIST_STROKE`` it is dilated or eroded there by half the difference, then cropped again. Within the range
-    it is returned unchanged (MNIST's own strokes vary by about that much, and the model has seen them all).
+    it is returned unchanged: it holds MNIST's own strokes from the 5th percentile to past the 99th (0.69-1.87
+    times the median on the test set), which the model has seen.
     """
     work = at_side(digit, STROKE_SIDE)
     width = stroke_width(work)
