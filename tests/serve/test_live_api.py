@@ -102,6 +102,33 @@ def test_bad_settings_are_a_422_naming_them(client, mnist, body, words):
     assert answer.status_code == 422 and words in answer.text, answer.text
 
 
+def test_nielsens_network_trains_live_and_is_saved_with_its_loss(client, mnist, tmp_path, monkeypatch):
+    """The live form takes what ``matnet train`` takes for Nielsen's chapter 1: MSE on a sigmoid output, N(0, 1)
+    weights. A step shows the sigmoid's output as the last layer's A, and the saved run says mse/sigmoid."""
+    monkeypatch.chdir(tmp_path)
+    settings = {"layers": [784, 30, 10], "activation": "sigmoid", "init": "normal", "loss": "mse",
+                "output": "sigmoid", "lr": 3.0, "batch_size": 10, "seed": 6}
+    answer = client.post("/api/train", json=settings)
+    assert answer.status_code == 201, answer.text
+    session = answer.json()["id"]
+    try:
+        step = client.post(f"/api/train/{session}/step").json()
+        last = step["layers"][-1]
+        assert last["activation"] == "Sigmoid"
+        out = array(last["A"])
+        assert (out > 0).all() and (out < 1).all() and not np.allclose(out.sum(axis=1), 1.0)   # no softmax
+        saved = client.post(f"/api/train/{session}/save", json={"name": "nielsen"})
+        assert saved.status_code == 201, saved.text
+        config = (tmp_path / saved.json()["path"] / "config.toml").read_text()
+        assert 'loss = "mse"' in config and 'output = "sigmoid"' in config and 'init = "normal"' in config
+    finally:
+        client.delete(f"/api/train/{session}")
+    for body, words in (({"output": "sigmoid"}, "output sigmoid with loss cross-entropy"), ({"loss": "l1"}, "loss"),
+                        ({"init": "zeros"}, "init"), ({"label_smoothing": 1.0}, "label_smoothing")):
+        refused = client.post("/api/train", json=body)
+        assert refused.status_code == 422 and words in refused.text, refused.text
+
+
 def test_bad_commands(client, live):
     assert client.get("/api/train/nope").status_code == 404
     for body in ({"steps": 0}, {"steps": "many"}, {}):

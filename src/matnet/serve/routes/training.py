@@ -34,6 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from matnet.config import TrainConfig
 from matnet.fileio import DEFAULT_FOLDER, free_path
+from matnet.nn.init import INITIALIZERS
+from matnet.nn.losses import LOSSES, OUTPUTS
 from matnet.serve.layers import encode
 from matnet.serve.live import MAX_BATCH, MAX_WEIGHT_ROWS
 from matnet.serve.state import Shared
@@ -52,6 +54,12 @@ class TrainSettings(BaseModel):
     layers: list[int] = Field(default_factory=lambda: [784, 32, 10], min_length=2, max_length=6,
                               description="layer sizes, 784 first and 10 last (e.g. [784, 128, 64, 10])")
     activation: Literal["relu", "leaky_relu", "sigmoid", "tanh"] = "relu"
+    init: Literal[("auto", *INITIALIZERS)] = Field("auto", description="the weights' initialiser (normal: N(0, 1), "
+                                                                         "Nielsen's)")
+    loss: Literal[tuple(LOSSES)] = "cross-entropy"
+    output: Literal[OUTPUTS] = Field("softmax", description="the last layer's activation (sigmoid or linear under "
+                                                            "mse only)")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, allow_inf_nan=False, description="cross-entropy's")
     optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
     lr: float = Field(0.1, gt=0, allow_inf_nan=False, description="the learning rate")
     batch_size: int = Field(32, ge=1, le=MAX_BATCH)
