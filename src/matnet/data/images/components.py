@@ -178,8 +178,9 @@ def digit_mask(page: Ink, source: str = "image") -> np.ndarray:
     The digit's main blob is the largest one that does not touch the page's edge (a ruled line or a mark at the
     margin usually does); a blob touching the edge is taken only when there is no other or it is four times
     larger and not a line (a tightly cropped digit). Blobs within a quarter of the digit's size of it, and not
-    specks, are pieces of it. The mask is then the ink above the noise level within two pixels of those blobs.
-    A page with no digit is a ``NoDigit`` naming ``source``.
+    specks, are pieces of it; a straight thin one too (a 9's stem drawn apart from its loop) unless it is over
+    half again as long as the digit (a ruled line). The mask is then the ink above the noise level within two
+    pixels of those blobs. A page with no digit is a ``NoDigit`` naming ``source``.
     """
     ink = strong_mask(page)
     unlined = remove_form_lines(ink)
@@ -205,8 +206,10 @@ def digit_mask(page: Ink, source: str = "image") -> np.ndarray:
             main = best_inner
     kept = np.zeros(count, bool)
     kept[main] = True
-    reach = 0.25 * max(heights[main], widths[main])
-    candidate = (blobs.area >= max(3.0, 0.02 * float(blobs.area[main]))) & ~line
+    size = max(heights[main], widths[main])
+    reach = 0.25 * size
+    ruled = line & (np.maximum(heights, widths) > 1.5 * size)      # a thin stroke no longer than the digit is its own
+    candidate = (blobs.area >= max(3.0, 0.02 * float(blobs.area[main]))) & ~ruled
     while True:                                  # grow the digit by the pieces near it, until none is left
         top, left = blobs.top[kept].min(), blobs.left[kept].min()
         bottom, right = blobs.bottom[kept].max(), blobs.right[kept].max()
