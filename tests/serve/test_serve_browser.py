@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from matnet.runfolder import load_model
 from serve_support import skeleton, start_server, stop_server, strokes_of, watched_page
@@ -152,7 +153,8 @@ def test_random_test_digit_shows_its_true_label(browser, served):
 
 
 def test_an_uploaded_number_is_read_with_its_warning_shown(browser, served, mnist, tmp_path):
-    """Issue 35.3 on the page: a photo of 31570 is read as one digit, and the page says it holds five."""
+    """Issue 35.3 on the page: a photo of 31570 is read as one digit, and the page says it holds five; the button
+    beside the warning reads it as the number it is, each digit with the input the model saw."""
     url, _, _ = served
     photo = tmp_path / "31570.png"
     number_page(list(mnist.test_images[[18, 2, 8, 0, 3]]), np.random.default_rng(0), touching=0).save(photo)
@@ -163,6 +165,21 @@ def test_an_uploaded_number_is_read_with_its_warning_shown(browser, served, mnis
     page.wait_for_selector("body[data-state=done][data-predictions='2']")
     assert page.inner_text("#status") == ("Warning: this image holds 5 digit-sized marks: it is read here as one "
                                           "digit (matnet predict --multi reads a number).")
+    assert page.is_hidden("#number-view")
+    page.click("#read-number")                     # the same photo read as a number (/api/number)
+    page.wait_for_selector("body[data-number=done] #number-view:not([hidden])")
+    assert page.inner_text("#number") == "31570"
+    assert page.locator("#number-digits canvas.pixels").count() == 5
+    assert [caption[0] for caption in page.locator("#number-digits figcaption").all_inner_texts()] == list("31570")
+    assert page.is_hidden("#number-warning")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "serve-number.png"), full_page=True)
+    one = tmp_path / "seven.png"                   # one digit: the number view goes, and so does the button
+    Image.fromarray(255 - mnist.test_images[0]).resize((140, 140)).save(one)
+    page.set_input_files("#upload", str(one))
+    page.wait_for_selector("body[data-state=done][data-predictions='3']")
+    assert page.is_hidden("#number-view") and page.is_hidden("#read-number")
+    assert not page.inner_text("#status").startswith("Warning")
     page.close()
 
 

@@ -9,6 +9,8 @@ documented by FastAPI's OpenAPI page (``/docs``, with Swagger UI's files served 
     GET  /api/test-images/{index}       test image ``index``, with its true label
     POST /api/predict                   a PNG/JPEG/WebP upload or a JSON 28x28 array -> probabilities and label;
                                         ?layers=true adds every layer's output, ?explain=true gradient x input
+    POST /api/number                    a PNG/JPEG/WebP upload of a written number -> each digit (box, label,
+                                        probabilities, input) left to right, as ``matnet predict --multi``
 
     Live training (:mod:`matnet.serve.routes.training`, one session at a time):
     POST   /api/train                   settings -> a paused session (201 {"id"})
@@ -51,7 +53,7 @@ from matnet.serve.inputs import MAX_BODY_BYTES, MAX_IMAGE_PIXELS, BadRequest
 from matnet.serve.memory import ImageGate
 from matnet.serve.models import ServedModel, TestImages
 from matnet.serve.routes import models as model_routes
-from matnet.serve.routes import page, predict, training
+from matnet.serve.routes import number, page, predict, training
 from matnet.serve.routes import test_images as test_image_routes
 from matnet.serve.routes.page import STATIC
 from matnet.serve.state import Served
@@ -83,5 +85,6 @@ def create_app(models: list[ServedModel], *, test_images: TestImages | None = No
     app.include_router(model_routes.router)
     app.include_router(test_image_routes.router)
     app.include_router(predict.router)
+    app.include_router(number.router)
     app.include_router(training.router)
     return app

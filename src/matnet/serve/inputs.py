@@ -8,6 +8,8 @@ An image for ``POST /api/predict`` comes in one of three ways:
     (or image/webp)        ``matnet.data.images.to_mnist_counted``, as ``matnet predict`` does
     multipart/form-data    the same image as a form's file field (``curl -F file=@seven.png``)
 
+``POST /api/number`` takes the same images and forms (not JSON), read whole by ``number_from_image``.
+
 Limits (each refusal is a 4xx with a message, never a 500): the body is at most ``MAX_BODY_BYTES`` (5 MiB, 413),
 an image at most ``MAX_IMAGE_PIXELS`` (16 megapixels, checked in the file's header before the pixels are decoded,
 413); a body that is not JSON, JSON that is not 28x28 numbers, NaN or infinities, values outside [0, 1], a file
@@ -25,11 +27,11 @@ import re
 import numpy as np
 import orjson
 
-from matnet.data.images import FIELD, ImageError, decode_gray, to_mnist_counted
+from matnet.data.images import FIELD, ImageError, decode_gray, read_number, to_mnist_counted
 from matnet.errors import MatnetError
 
 __all__ = ["BadRequest", "MAX_BODY_BYTES", "BODY_WAIT_S", "MAX_IMAGE_PIXELS", "IMAGE_FORMATS", "IMAGE_TYPES",
-           "pixels_from_json", "pixels_from_image", "parse_json"]
+           "pixels_from_json", "pixels_from_image", "number_from_image", "parse_json"]
 
 MAX_BODY_BYTES = 5 * 2**20        # 5 MiB: a phone photo as a JPEG, with room to spare
 BODY_WAIT_S = 30.0                # a body must have arrived this long after the route began to read it (else 408)
@@ -107,23 +109,43 @@ def pixels_from_json(data, side: int = FIELD) -> np.ndarray:
     return pixels.astype(np.float32)
 
 
-def pixels_from_image(data: bytes, source: str = "image") -> tuple[np.ndarray, dict]:
-    """PNG, JPEG or WebP bytes -> (the 28x28 input the model sees, ``{"width", "height", "format", "marks"}``,
-    ``marks`` the digit-sized marks the image holds: over one, it is likely a number, read as one digit).
-
-    Decoded by ``matnet.data.images.decode_gray`` (as ``matnet predict`` decodes files), with the server's lower
-    limit ``MAX_IMAGE_PIXELS`` and only ``IMAGE_FORMATS``' decoders; its ``ImageError`` becomes a status by its
-    kind (``_STATUS``): too large 413, not an image 415, unreadable 422. An image with no digit is 422 too."""
+def _decoded(data: bytes, source: str) -> np.ndarray:
+    """PNG, JPEG or WebP bytes -> (grayscale in [0, 1], ``{"width", "height", "format"}``), by
+    ``matnet.data.images.decode_gray`` (as ``matnet predict`` decodes files), with the server's lower limit
+    ``MAX_IMAGE_PIXELS`` and only ``IMAGE_FORMATS``' decoders; its ``ImageError`` becomes a status by its kind
+    (``_STATUS``): too large 413, not an image 415, unreadable 422."""
     if not data:
         raise BadRequest(400, f"{source}: the upload is empty")
     try:
-        gray, header = decode_gray(io.BytesIO(data), source, max_pixels=MAX_IMAGE_PIXELS, formats=IMAGE_FORMATS)
+        return decode_gray(io.BytesIO(data), source, max_pixels=MAX_IMAGE_PIXELS, formats=IMAGE_FORMATS)
     except ImageError as err:
         raise BadRequest(_STATUS[err.kind], str(err)) from None
+
+
+def _read(read, gray: np.ndarray, source: str):
+    """``read(gray, source)``, a reader of digits (``to_mnist_counted``, ``read_number``), with an image it finds
+    no digit in, or cannot handle, a 422 (the request's problem, not the server's)."""
     try:
-        field, header["marks"] = to_mnist_counted(gray, source)
+        return read(gray, source)
     except MatnetError as err:
         raise BadRequest(422, str(err)) from None
     except Exception as err:  # noqa: BLE001 - an image the preprocessing cannot handle is the request's problem
         raise BadRequest(422, f"{source}: cannot find a digit in the image ({type(err).__name__}: {err})") from None
+
+
+def pixels_from_image(data: bytes, source: str = "image") -> tuple[np.ndarray, dict]:
+    """PNG, JPEG or WebP bytes -> (the 28x28 input the model sees, ``{"width", "height", "format", "marks"}``,
+    ``marks`` the digit-sized marks the image holds: over one, it is likely a number, read as one digit).
+
+    Decoded by ``_decoded`` (too large 413, not an image 415, unreadable 422); an image with no digit is 422 too."""
+    gray, header = _decoded(data, source)
+    field, header["marks"] = _read(to_mnist_counted, gray, source)
     return np.asarray(field, dtype=np.float32), header
+
+
+def number_from_image(data: bytes, predict_proba, source: str = "image") -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """PNG, JPEG or WebP bytes of a written number -> its digits read by ``predict_proba``, left to right:
+    ``matnet.data.images.read_number``'s (box, 28x28 field, probabilities), as ``matnet predict --multi`` reads
+    them. Decoded and refused as ``pixels_from_image`` decodes and refuses."""
+    gray, _ = _decoded(data, source)
+    return _read(lambda page, name: read_number(page, predict_proba, name), gray, source)

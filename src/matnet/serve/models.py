@@ -16,6 +16,7 @@ import numpy as np
 
 from matnet.backend import to_device, to_numpy
 from matnet.data.datasets import load_dataset
+from matnet.data.images import unsure_warning
 from matnet.errors import MatnetError
 from matnet.verdicts import verdicts
 from matnet.fileio import first_free
@@ -159,6 +160,19 @@ class ServedModel:
             result["attribution"] = encode(attribution(model, x, verdict["class_index"]).reshape(field.shape),
                                            encoding)
         return {"model": self.name, **verdict, "classes": list(model.classes), **result}
+
+    def number(self, read: list[tuple[dict, np.ndarray, np.ndarray]], encoding: str = "list") -> dict:
+        """The digits ``matnet.data.images.read_number`` read with this model's ``predict_proba`` -> ``{model,
+        number, digits: [{box, label, class_index, probabilities, input}], classes}``, with the ``warning`` of
+        ``unsure_warning`` when a digit was read with little confidence (as ``matnet predict --multi`` answers)."""
+        answers = verdicts(np.stack([probabilities for _, _, probabilities in read]), self.model.classes, self.name)
+        digits = [{"box": box, **answer, "input": encode(field, encoding)}
+                  for (box, field, _), answer in zip(read, answers)]
+        result = {"model": self.name, "number": "".join(d["label"] for d in digits), "digits": digits,
+                  "classes": list(self.model.classes)}
+        if warning := unsure_warning([max(d["probabilities"]) for d in digits]):
+            result["warning"] = warning
+        return result
 
 
 def load_models(paths: list[str | Path]) -> list[ServedModel]:

@@ -1,6 +1,7 @@
 """What the API answers, for the OpenAPI page (``/docs``, ``/openapi.json``): the routes return plain JSON
 (:class:`matnet.serve.answers.Answer`), and these models only describe it. Also the refusals each route may give
-(``ERRORS``) and ``/api/predict``'s body, which FastAPI cannot infer (``PREDICT_BODY``: JSON, an image or a form)."""
+(``ERRORS``) and the bodies FastAPI cannot infer: ``/api/predict``'s (``PREDICT_BODY``: JSON, an image or a form) and
+``/api/number``'s (``NUMBER_BODY``: an image or a form)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from matnet.data.images.number import UNSURE
 from matnet.serve.inputs import IMAGE_TYPES, MAX_BODY_BYTES, MAX_IMAGE_PIXELS
 
-__all__ = ["Array", "LayerOutput", "Prediction", "ModelInfo", "TestImage", "Health", "Problem", "ERRORS",
-           "PREDICT_BODY"]
+__all__ = ["Array", "LayerOutput", "Prediction", "Digit", "Number", "ModelInfo", "TestImage", "Health", "Problem",
+           "ERRORS", "PREDICT_BODY", "NUMBER_BODY"]
 
 
 class Array(BaseModel):
@@ -43,6 +45,23 @@ class Prediction(BaseModel):
     layers: list[LayerOutput] | None = Field(None, description="with ?layers=true: every layer's output")
     attribution: Array | None = Field(None, description="with ?explain=true: gradient x input of the predicted "
                                                         "class, 28x28")
+
+
+class Digit(BaseModel):
+    box: dict = Field(description="where the digit lies in the image, in its pixels: {x, y, width, height}")
+    label: str = Field(description="the predicted class's name", examples=["7"])
+    class_index: int
+    probabilities: list[float] = Field(description="one per class, in the order of classes; they add up to 1")
+    input: Array = Field(description="the 28x28 image the model saw for this digit, after preprocessing")
+
+
+class Number(BaseModel):
+    model: str = Field(description="the model that answered")
+    number: str = Field(description="the digits' labels, left to right", examples=["31570"])
+    digits: list[Digit] = Field(description="each digit read, left to right")
+    classes: list[str]
+    warning: str | None = Field(None, description=f"the digits read with under {100 * UNSURE:.0f}% confidence, when "
+                                                  f"there are any (overlapping or touching digits may be cut wrongly)")
 
 
 class ModelInfo(BaseModel):
@@ -94,9 +113,10 @@ PIXELS = {"type": "array", "minItems": 28, "maxItems": 28, "description": "28 ro
           "items": {"type": "array", "minItems": 28, "maxItems": 28,
                     "items": {"type": "number", "minimum": 0, "maximum": 1}}}
 BINARY = {"type": "string", "format": "binary"}
+UPLOADS = {**{kind: {"schema": BINARY} for kind in IMAGE_TYPES},
+           "multipart/form-data": {"schema": {"type": "object", "properties": {"file": BINARY}, "required": ["file"]}}}
 PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "application/json": {"schema": {"anyOf": [PIXELS, {"type": "object", "properties": {"image": PIXELS},
                                                        "required": ["image"], "additionalProperties": False}]}},
-    **{kind: {"schema": BINARY} for kind in IMAGE_TYPES},
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": BINARY}, "required": ["file"]}},
-}}}
+    **UPLOADS}}}
+NUMBER_BODY = {"requestBody": {"required": True, "content": UPLOADS}}

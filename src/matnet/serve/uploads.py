@@ -1,5 +1,5 @@
-"""Reading the image a ``POST /api/predict`` sends, by its content type: a JSON array (read at once), or an image
-as the body or as a multipart form's file (read and decoded inside one of the gate's slots, see
+"""Reading the image a ``POST /api/predict`` or ``POST /api/number`` sends, by its content type: a JSON array (read
+at once), or an image as the body or as a multipart form's file (read and decoded inside one of the gate's slots, see
 :mod:`matnet.serve.memory`, within ``BODY_WAIT_S`` seconds)."""
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from matnet.serve.inputs import (BODY_WAIT_S, IMAGE_TYPES, MAX_BODY_BYTES, BadRequest, parse_json, pixels_from_image,
-                                 pixels_from_json)
+from matnet.serve.inputs import (BODY_WAIT_S, IMAGE_TYPES, MAX_BODY_BYTES, BadRequest, number_from_image, parse_json,
+                                 pixels_from_image, pixels_from_json)
 from matnet.serve.memory import ImageGate
 
-__all__ = ["read_image", "read_body", "form_file", "pixels_of", "BODY_WAIT_S"]
+__all__ = ["read_image", "read_number_upload", "read_body", "form_file", "pixels_of", "BODY_WAIT_S"]
+
+_UPLOADS = (*IMAGE_TYPES, "multipart/form-data", "application/octet-stream")   # an image, as the body or a form's
 
 
 
@@ -58,22 +60,38 @@ def pixels_of(kind: str, body: bytes) -> tuple[np.ndarray, dict | None]:
     image (see :mod:`matnet.serve.inputs`)."""
     if kind == "application/json" or kind.endswith("+json"):
         return pixels_from_json(parse_json(body)), None
-    if kind in IMAGE_TYPES or kind in ("multipart/form-data", "application/octet-stream"):
+    if kind in _UPLOADS:
         return pixels_from_image(body, "upload")
     shown = kind or "no Content-Type"
     raise BadRequest(415, f"{shown}: send application/json (a 28x28 array), image/png, image/jpeg or image/webp, "
                           f"or a multipart form with the field 'file'")
 
 
-async def read_image(request: Request, kind: str, inline: bool, gate: ImageGate) -> tuple[np.ndarray, dict | None]:
-    """The image a request sends. JSON is read at once (and parsed right here when ``inline``, else in the thread
-    pool); anything else (an image, a form, a type to refuse) waits for one of the gate's slots and is read and
-    decoded inside it, so that a burst of uploads holds at most that many bodies and decoded images."""
-    if kind == "application/json" or kind.endswith("+json"):
-        body = await request.body()
-        return pixels_of(kind, body) if inline else await run_in_threadpool(pixels_of, kind, body)
+async def _in_slot(request: Request, kind: str, gate: ImageGate, work):
+    """``work(kind, body)`` in the thread pool, with the body (an image, or a form's file) read and the work done
+    inside one of the gate's slots, so that a burst of uploads holds at most that many bodies and decoded images."""
     async with gate.slot():
         body = await read_body(request)
         if kind == "multipart/form-data":
             body = await form_file(request, body)
-        return await run_in_threadpool(pixels_of, kind, body)
+        return await run_in_threadpool(work, kind, body)
+
+
+async def read_image(request: Request, kind: str, inline: bool, gate: ImageGate) -> tuple[np.ndarray, dict | None]:
+    """The image a request sends. JSON is read at once (and parsed right here when ``inline``, else in the thread
+    pool); anything else (an image, a form, a type to refuse) is read and decoded in one of the gate's slots."""
+    if kind == "application/json" or kind.endswith("+json"):
+        body = await request.body()
+        return pixels_of(kind, body) if inline else await run_in_threadpool(pixels_of, kind, body)
+    return await _in_slot(request, kind, gate, pixels_of)
+
+
+async def read_number_upload(request: Request, kind: str, gate: ImageGate, predict_proba) -> list[tuple]:
+    """The digits of the number an uploaded image holds, read by ``predict_proba`` in one of the gate's slots
+    (``matnet.serve.inputs.number_from_image``). A number is read from an image only: JSON, or any other type
+    than an image or a form, is a 415."""
+    if kind not in _UPLOADS:
+        shown = kind or "no Content-Type"
+        raise BadRequest(415, f"{shown}: a number is read from an image: send image/png, image/jpeg or image/webp, "
+                              f"or a multipart form with the field 'file'")
+    return await _in_slot(request, kind, gate, lambda _, body: number_from_image(body, predict_proba, "upload"))

@@ -216,6 +216,7 @@ async function chooseModel(name) {
   document.body.dataset.state = "loading";
   state.model = await api(`/api/models/${encodeURIComponent(name)}`);
   state.last = null;
+  clearNumber();
   const m = state.model;
   const accuracy = m.test_accuracy == null ? "" : `, test accuracy ${(100 * m.test_accuracy).toFixed(2)}%`;
   $("model-info").textContent = `${m.kind}, ${m.parameters.toLocaleString("en")} parameters${accuracy}`;
@@ -590,6 +591,7 @@ function resetOutputs() {
 // verdict is cleared, the layers (still the previous input's) are greyed, and both say why.
 function showFailure(message) {
   clearVerdict();
+  $("read-number").hidden = true;
   const what = { photo: "photo", sample: "test image", draw: "drawing" }[state.mode];
   $("verdict-note").textContent = `No prediction for this ${what}: ${message}`;
   $("verdict-note").hidden = false;
@@ -664,6 +666,8 @@ async function predictNow() {
       await renderPanels();
       state.predictions += 1;
       document.body.dataset.predictions = String(state.predictions);
+      // the warning that a photo holds several digit-sized marks: it may be read as a number instead
+      $("read-number").hidden = !(result.warning && state.mode === "photo");
       setStatus(result.warning ? `Warning: ${result.warning}.`
         : state.mode === "draw" ? "Keep drawing, or clear and try another digit."
         : state.mode === "sample" ? "A test image: draw on the pad to start your own." : "Your photo, made MNIST-like.");
@@ -707,6 +711,7 @@ function toDrawing() {
   if (state.mode !== "draw") {
     state.mode = "draw"; state.sample = null; state.photo = null; state.strokes = [];
     $("true-label").hidden = true;
+    clearNumber();
     clearPad();
   }
 }
@@ -748,6 +753,7 @@ pad.addEventListener("pointercancel", endStroke);
 function clearAll() {
   state.mode = "draw"; state.strokes = []; state.sample = null; state.photo = null;
   $("true-label").hidden = true;
+  clearNumber();
   clearPad();
   resetOutputs();
   setStatus("Draw a digit in the box.");
@@ -782,6 +788,7 @@ async function randomDigit({ onArrival = false } = {}) {
     const sample = await api(`/api/test-images/random?model=${encodeURIComponent(state.model.name)}`);
     if (onArrival && hasInput()) return;     // the user started drawing (or chose a photo) meanwhile
     state.mode = "sample"; state.sample = sample; state.strokes = []; state.photo = null;
+    clearNumber();
     showImage(Float32Array.from(sample.image.flat()));
     $("true-label").textContent = `True label: ${sample.label} (test image #${sample.index})`;
     $("true-label").hidden = false;
@@ -793,12 +800,64 @@ async function randomDigit({ onArrival = false } = {}) {
 
 $("random").addEventListener("click", () => randomDigit());
 
+// --- a photo of a number: read digit by digit (/api/number), offered beside /api/predict's warning that it
+// holds several digit-sized marks. Any other input (an upload, a drawing, a test digit, a model) clears it.
+function clearNumber() {
+  $("read-number").hidden = true;
+  $("number-view").hidden = true;
+  $("number-digits").replaceChildren();
+  delete document.body.dataset.number;
+}
+
+function showNumber(result) {
+  $("number").textContent = result.number;
+  const digits = $("number-digits");
+  digits.replaceChildren();
+  for (const digit of result.digits) {       // each as "What the model sees" draws its input: 28x28, gray
+    const figure = document.createElement("figure");
+    const canvas = document.createElement("canvas");
+    canvas.className = "pixels";
+    paint(canvas, decode(digit.input).values, 28, 28, { gray: true });
+    const caption = document.createElement("figcaption");
+    caption.textContent = `${digit.label} (${(100 * digit.probabilities[digit.class_index]).toFixed(1)}%)`;
+    figure.append(canvas, caption);
+    digits.appendChild(figure);
+  }
+  $("number-warning").textContent = result.warning ? `Warning: ${result.warning}.` : "";
+  $("number-warning").hidden = !result.warning;
+  $("number-view").hidden = false;
+}
+
+async function readNumber() {
+  const photo = state.photo;
+  if (state.mode !== "photo" || !photo || !state.model) return;
+  $("read-number").disabled = true;
+  document.body.dataset.number = "busy";
+  try {
+    const url = `/api/number?model=${encodeURIComponent(state.model.name)}&encoding=base64`;
+    const result = await api(url, { method: "POST", headers: { "Content-Type": photo.type || "application/octet-stream" },
+      body: photo });
+    if (state.photo !== photo || result.model !== state.model.name) return;   // another input or model meanwhile
+    showNumber(result);
+    document.body.dataset.number = "done";
+  } catch (err) {
+    if (state.photo !== photo) return;
+    setStatus(err.message, true);
+    document.body.dataset.number = "error";
+  } finally {
+    $("read-number").disabled = false;
+  }
+}
+
+$("read-number").addEventListener("click", readNumber);
+
 $("upload").addEventListener("change", async (event) => {
   const file = event.target.files[0];
   event.target.value = "";
   if (!file) return;
   state.mode = "photo"; state.photo = file; state.strokes = []; state.sample = null;
   $("true-label").hidden = true;
+  clearNumber();
   clearPad();
   try {
     const bitmap = await createImageBitmap(file);
