@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 __all__ = ["KINDS", "HardSet", "hard_digit", "hard_set", "number_page", "skeleton", "framed_page", "comb_page",
            "underlined_page", "shadow_light", "shadow_edge_page",
-           "sticky_note_page"]
+           "sticky_note_page", "ruled_paper_page"]
 
 KINDS = ("plain", "paper", "noise", "jpeg", "shadow", "thin", "thick", "rotated", "margin", "inverted", "combined")
 
@@ -293,6 +293,24 @@ def comb_page(digits: list[np.ndarray], line: int = 2, cell: int = 100, touching
         down = cell - 84 + below if touching else (cell - 84) // 2        # touching: the ink on the bottom line
         top, left = y0 + down, x0 + k * cell + (cell - 84) // 2
         page[top:top + 84, left:left + 84] = np.maximum(page[top:top + 84, left:left + 84], big)
+    return _on_paper(page)
+
+
+def ruled_paper_page(digit: np.ndarray, rng: np.random.Generator, squared: bool = False) -> Image.Image:
+    """``digit`` 240-280 pixels tall on lined (or ``squared``) paper: lines 2 pixels wide, 40-70 apart from a
+    random offset, 30-45% as dark as the ink, across the whole 520x600 page; the digit's strokes cross them."""
+    size = int(rng.integers(240, 281))
+    big = _upscaled(digit, size)
+    page = np.zeros((520, 600), np.float32)
+    spacing, offset, shade = int(rng.integers(40, 71)), int(rng.integers(0, 40)), float(rng.uniform(0.3, 0.45))
+    for y in range(offset, 520, spacing):
+        page[y:y + 2] = shade
+    if squared:
+        for x in range(offset, 600, spacing):
+            page[:, x:x + 2] = shade
+    bh, bw = big.shape
+    top, left = (520 - bh) // 2, (600 - bw) // 2
+    page[top:top + bh, left:left + bw] = np.maximum(page[top:top + bh, left:left + bw], big)
     return _on_paper(page)
 
 

@@ -16,8 +16,8 @@ Other writers (matnet.data.writers: blocky scans, slant, thick and thin strokes)
 
 import numpy as np
 import pytest
-from hard_digits import (KINDS, comb_page, framed_page, hard_digit, hard_set, number_page, shadow_edge_page,
-                         shadow_light, skeleton, sticky_note_page, underlined_page)
+from hard_digits import (KINDS, comb_page, framed_page, hard_digit, hard_set, number_page, ruled_paper_page,
+                         shadow_edge_page, shadow_light, skeleton, sticky_note_page, underlined_page)
 from PIL import Image
 
 from matnet import load_model
@@ -197,6 +197,19 @@ def test_numbers_under_a_shadow_edge_are_read(model, mnist):
     lit, dark = read(False), read(True)
     print(f"\n{dark} of {NUMBERS} numbers under a shadow's edge read entirely right ({lit} in full light)")
     assert dark / NUMBERS >= allowed(lit / NUMBERS, NUMBERS)
+
+
+# --- lined and squared paper --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("squared", [False, True])
+def test_a_digit_on_lined_or_squared_paper_is_its_own_strokes(mnist, squared):
+    """On squared paper whose lines are 30-45% as dark as the ink, the grid was one blob with the digit: a clear 5
+    was "an empty form field", others were read with cells of the grid, warned to be numbers, cut into 4111121.
+    The page's ruled lines now go, and the strokes that cross them are kept whole."""
+    for k in range(12):
+        page = ruled_paper_page(mnist.test_images[k], np.random.default_rng(k), squared)
+        field, marks = to_mnist_counted(gray_from_image(page))
+        plain = to_mnist(1 - np.pad(mnist.test_images[k], 20) / 255.0)
+        assert np.abs(field - plain).mean() < 0.07 and marks == 1, (k, marks)
 
 
 # --- a sticky note on a dark desk ----------------------------------------------------------------------------------

@@ -107,30 +107,69 @@ def speck_area(area: np.ndarray) -> float:
     return max(3.0, 0.02 * float(area.max()))
 
 
-def remove_form_lines(mask: np.ndarray) -> np.ndarray:
-    """The ink ``mask`` without the straight lines of a form: a frame drawn around a digit, a comb field (a row
-    of boxes, one digit each), an underline or a ruled line the digit touches.
+def _longest_run(a: np.ndarray, axis: int) -> int:
+    """The longest run of True along ``axis`` of a boolean array (0 for none)."""
+    run = np.zeros(np.delete(a.shape, axis), np.int32)
+    best = 0
+    for line in np.moveaxis(a, axis, 0):
+        run = (run + 1) * line
+        best = max(best, int(run.max(initial=0)))
+    return best
 
-    In each blob's bounding box, a row that the blob fills over 60% of the box's width is part of a horizontal
-    line, a column filled over 60% of its height part of a vertical one. A blob with rows filled over 90% near its
-    top and bottom and such columns near its left and right, each line at most 8% of the box's side thick (a
-    square "0" has thicker walls) and starting within that of the box's edge (a bold rounded "0" fills whole
-    rows only well inside its box), is a frame (or a comb: its inner full columns are the separators),
-    whatever it holds: all its line rows and columns go, a digit that touched it stays, and an empty field leaves
-    nothing (no digit, rather than the box read as one). A blob whose
-    line rows (or columns) run past the rest of its ink by half the rest's width (height) on both sides, that rest
-    a quarter of it or more, is a digit on a line: the line goes (a "7"'s bar or a "4"'s stem ends where the
-    digit does, on one side at least), unless the rest is a bar across the lines (on both sides of one), over twice
-    as long as its width along them and at least as long as they run past it: a "+", or a blocky "4" whose two
-    stems each fill over 60% of its height. A blob that is all line, or nearly (a "1"), is left to ``digit_mask``'s
-    test for lines.
+
+def _ruled(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows and the columns of a page's ruled lines (lined or squared paper): three or more thin lines of
+    ink, each across over 90% of the page. A digit has at most two bars that long (a tightly cropped "7" one)."""
+    found = []
+    for axis in (1, 0):                                     # rows (summed along axis 1), then columns
+        full = mask.sum(axis=axis) >= 0.9 * mask.shape[axis]
+        runs = int(np.count_nonzero(np.diff(full.astype(np.int8), prepend=0) == 1))
+        thin = _longest_run(full[:, None], 0) <= max(3.0, 0.015 * len(full))
+        found.append(full if runs >= 3 and thin else np.zeros_like(full))
+    return found[0], found[1]
+
+
+def _bridged(kept: np.ndarray, gone: np.ndarray, axis: int) -> np.ndarray:
+    """The removed line pixels ``gone`` that a stroke of ``kept`` crosses: ink within the lines' thickness (plus
+    one) on both sides of them, along ``axis`` (0: up and down, for a horizontal line)."""
+    if not gone.any():
+        return gone
+    reach = _longest_run(gone, axis) + 1
+    before, after = np.zeros_like(kept), np.zeros_like(kept)
+    n = kept.shape[axis]
+    for k in range(1, min(reach, n - 1) + 1):
+        ahead = [slice(None)] * 2
+        behind = [slice(None)] * 2
+        ahead[axis], behind[axis] = slice(k, None), slice(None, n - k)
+        before[tuple(ahead)] |= kept[tuple(behind)]         # ink k pixels before
+        after[tuple(behind)] |= kept[tuple(ahead)]          # ink k pixels after
+    return gone & before & after
+
+
+def remove_form_lines(mask: np.ndarray) -> np.ndarray:
+    """The ink ``mask`` without the straight lines of a form: the ruled lines of lined or squared paper, a frame
+    drawn around a digit, a comb field (a row of boxes, one digit each), an underline or a ruled line the digit
+    touches; where a stroke crosses a line taken away, the stroke is kept whole (``_bridged``).
+
+    The page's ruled lines go first (``_ruled``). Then, in each blob's bounding box, a row that the blob fills over
+    60% of the box's width is part of a horizontal line, a column filled over 60% of its height part of a vertical
+    one. A blob with rows filled over 90% near its top and bottom and such columns near its left and right, each
+    line at most 8% of the box's side thick (a square "0" has thicker walls) and starting within that of the box's
+    edge (a bold rounded "0" fills whole rows only well inside its box), is a frame (or a comb: its inner full
+    columns are the separators), whatever it holds: all its line rows and columns go, a digit that touched it stays,
+    and an empty field leaves nothing (no digit, rather than the box read as one). A blob whose line rows (or
+    columns) run past the rest of its ink by half the rest's width (height) on both sides, that rest a quarter of it
+    or more, is a digit on a line: the line goes (a "7"'s bar or a "4"'s stem ends where the digit does, on one side
+    at least), unless the rest is a bar across the lines (on both sides of one), over twice as long as its width
+    along them and at least as long as they run past it: a "+", or a blocky "4" whose two stems each fill over 60%
+    of its height. A blob that is all line, or nearly (a "1"), is left to ``digit_mask``'s test for lines.
     """
-    labels, count = label_components(mask)
-    if count == 0:
-        return mask
+    ruled_rows, ruled_cols = _ruled(mask)
+    across_gone = mask & ruled_rows[:, None]                 # the pixels of horizontal lines taken away
+    down_gone = mask & ruled_cols[None, :]                   # and of vertical ones
+    labels, count = label_components(mask & ~(across_gone | down_gone))
     blobs = Blobs.of(labels, count)
     heights, widths = blobs.bottom - blobs.top, blobs.right - blobs.left
-    out = mask.copy()
     for c in np.flatnonzero((np.maximum(heights, widths) >= 12) & (blobs.area >= speck_area(blobs.area))):
         top, left, bottom, right = blobs.top[c], blobs.left[c], blobs.bottom[c], blobs.right[c]
         own = labels[top:bottom, left:right] == c + 1
@@ -144,10 +183,11 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
                  full_cols[-ends[1]:].sum())
         # and they start at the box's edge: a bold rounded "0" fills whole rows only where its curves end, inside
         first = (np.argmax(full_rows), np.argmax(full_rows[::-1]), np.argmax(full_cols), np.argmax(full_cols[::-1]))
-        if all(0 < side <= thin for side in sides) and max(first) <= thin:
-            out[top:bottom, left:right] &= ~(own & (full_rows[:, None] | full_cols[None, :]))   # a frame or comb:
-            continue                                    # around ink, touching it, or empty (an empty field is no digit)
-        drop = np.zeros_like(own)
+        if all(0 < side <= thin for side in sides) and max(first) <= thin:     # a frame or comb: around ink,
+            across_gone[top:bottom, left:right] |= own & full_rows[:, None]    # touching it, or empty (an empty
+            down_gone[top:bottom, left:right] |= own & full_cols[None, :]      # field is no digit)
+            continue
+        drops = [np.zeros_like(own), np.zeros_like(own)]                     # lines across, rules down
         for fill, axis in ((across, 0), (down, 1)):                   # rows: a line across; columns: a rule down
             lines = fill >= 0.6
             if not lines.any():
@@ -166,21 +206,24 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
             if side[0] < at[-1] and side[-1] > at[0] and span < 0.5 * long and past < long:
                 continue                               # a bar crossing the lines, no longer than they: a "+", a "4"
             if past >= 0.5 * span:
-                drop |= on_line                        # a line running well past the ink on both sides: a form's
-        if (own & ~drop).sum() >= 0.25 * own.sum():    # never all of a blob: a "+" is two lines, and no form
-            out[top:bottom, left:right] &= ~drop
-    return out
+                drops[axis] |= on_line                 # a line running well past the ink on both sides: a form's
+        if (own & ~(drops[0] | drops[1])).sum() >= 0.25 * own.sum():   # never all of a blob: a "+" is two lines
+            across_gone[top:bottom, left:right] |= drops[0]
+            down_gone[top:bottom, left:right] |= drops[1]
+    out = mask & ~(across_gone | down_gone)
+    return out | _bridged(out, across_gone, 0) | _bridged(out, down_gone, 1)     # strokes across a line kept whole
 
 
 def digit_mask(page: Ink, source: str = "image") -> np.ndarray:
     """The pixels of the one digit on the page (a boolean (H, W) mask), as described in step 4 above.
 
     The digit's main blob is the largest one that does not touch the page's edge (a ruled line or a mark at the
-    margin usually does); a blob touching the edge is taken only when there is no other or it is four times
-    larger and not a line (a tightly cropped digit). Blobs within a quarter of the digit's size of it, and not
-    specks, are pieces of it; a straight thin one too (a 9's stem drawn apart from its loop) unless it is over
-    half again as long as the digit (a ruled line). The mask is then the ink above the noise level within two
-    pixels of those blobs. A page with no digit is a ``NoDigit`` naming ``source``.
+    margin usually does); a blob touching the edge is taken only when there is no other or it is four times larger
+    and not a line (a tightly cropped digit). Blobs within a quarter of the digit's size of it, and not specks, are
+    pieces of it; a straight thin upright one too (a 9's stem drawn apart from its loop) unless it is over half
+    again as long as the digit (a rule), but never a flat one (an underline, a ruled line). The mask is then the ink
+    above the noise level within two pixels of those blobs, less the form lines removed and their edges (a box the
+    digit touches is not taken back with it). A page with no digit is a ``NoDigit`` naming ``source``.
     """
     ink = strong_mask(page)
     unlined = remove_form_lines(ink)
@@ -208,7 +251,7 @@ def digit_mask(page: Ink, source: str = "image") -> np.ndarray:
     kept[main] = True
     size = max(heights[main], widths[main])
     reach = 0.25 * size
-    ruled = line & (np.maximum(heights, widths) > 1.5 * size)      # a thin stroke no longer than the digit is its own
+    ruled = line & ((widths > heights) | (heights > 1.5 * size))   # an upright stroke no longer than the digit is its
     candidate = (blobs.area >= max(3.0, 0.02 * float(blobs.area[main]))) & ~ruled
     while True:                                  # grow the digit by the pieces near it, until none is left
         top, left = blobs.top[kept].min(), blobs.left[kept].min()
@@ -222,8 +265,9 @@ def digit_mask(page: Ink, source: str = "image") -> np.ndarray:
     top, left = max(int(top) - 2, 0), max(int(left) - 2, 0)
     window = (slice(top, int(bottom) + 2), slice(left, int(right) + 2))
     chosen = np.isin(labels[window], np.flatnonzero(kept) + 1)
+    lines = dilate((ink & ~unlined)[window].astype(np.float32), 1) > 0     # form lines, with their faint edges
     mask = np.zeros(labels.shape, bool)
-    mask[window] = (page.ink[window] > page.low) & (dilate(chosen.astype(np.float32), 2) > 0)
+    mask[window] = (page.ink[window] > page.low) & (dilate(chosen.astype(np.float32), 2) > 0) & (chosen | ~lines)
     return mask
 
 
