@@ -183,6 +183,31 @@ def test_multi_scores_each_digit_once(tmp_path, capsys, monkeypatch):
     assert result["number"] == "".join(digit["label"] for digit in result["digits"])
 
 
+def test_an_internal_error_on_one_image_fails_that_image_alone(tmp_path, capsys, monkeypatch, digits):
+    """An empty ruled page once raised NumPy's "zero-size array" from the preprocessing: one line naming no file,
+    and every image after it unread (--json printed no results). Such an error now fails its image alone, named."""
+    from matnet.cli import predict as command
+    from matnet.cli.main import main
+
+    save_model(Sequential([Dense(784, 10)]), tmp_path / "m")
+    bad, good = tmp_path / "bad.png", digits[0][0]
+    Image.new("L", (60, 60), 200).save(bad)
+    real = command.to_mnist_counted
+
+    def broken(gray, source):
+        if source == str(bad):
+            raise ValueError("zero-size array to reduction operation maximum which has no identity")
+        return real(gray, source)
+
+    monkeypatch.setattr(command, "to_mnist_counted", broken)
+    assert main(["predict", "--json", str(tmp_path / "m"), str(bad), str(good)]) == 1
+    captured = capsys.readouterr()
+    first, second = json.loads(captured.out)
+    assert first["error"].startswith(f"{bad}: cannot read a digit (an internal error, please report it: ValueError")
+    assert second["file"] == str(good) and "label" in second
+    assert captured.err.count("matnet: error:") == 1 and str(bad) in captured.err
+
+
 def test_multi_names_the_digits_it_is_unsure_of(tmp_path, capsys):
     """Heavily overlapping digits were cut through by --multi and read at 48-60% without a word: a digit read
     with under ``UNSURE`` confidence is named in a warning (stderr, and "warning" in the JSON entry)."""

@@ -296,18 +296,22 @@ def comb_page(digits: list[np.ndarray], line: int = 2, cell: int = 100, touching
     return _on_paper(page)
 
 
-def ruled_paper_page(digit: np.ndarray, rng: np.random.Generator, squared: bool = False) -> Image.Image:
-    """``digit`` 240-280 pixels tall on lined (or ``squared``) paper: lines 2 pixels wide, 40-70 apart from a
-    random offset, 30-45% as dark as the ink, across the whole 520x600 page; the digit's strokes cross them."""
-    size = int(rng.integers(240, 281))
-    big = _upscaled(digit, size)
+def ruled_paper_page(digit: np.ndarray | None, rng: np.random.Generator, squared: bool = False,
+                     size: int = 0, line: int = 2) -> Image.Image:
+    """``digit`` ``size`` pixels (240-280 when 0) on lined (or ``squared``) paper: lines ``line`` pixels wide, 40-70
+    apart from a random offset, 30-45% as dark as the ink, across the whole 520x600 page; the digit's strokes cross
+    them. No digit (None): the empty page."""
+    size = size or int(rng.integers(240, 281))
     page = np.zeros((520, 600), np.float32)
     spacing, offset, shade = int(rng.integers(40, 71)), int(rng.integers(0, 40)), float(rng.uniform(0.3, 0.45))
     for y in range(offset, 520, spacing):
-        page[y:y + 2] = shade
+        page[y:y + line] = shade
     if squared:
         for x in range(offset, 600, spacing):
-            page[:, x:x + 2] = shade
+            page[:, x:x + line] = shade
+    if digit is None:
+        return _on_paper(page)
+    big = _upscaled(digit, size)
     bh, bw = big.shape
     top, left = (520 - bh) // 2, (600 - bw) // 2
     page[top:top + bh, left:left + bw] = np.maximum(page[top:top + bh, left:left + bw], big)

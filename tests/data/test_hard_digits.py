@@ -21,7 +21,7 @@ from hard_digits import (KINDS, comb_page, framed_page, hard_digit, hard_set, nu
 from PIL import Image
 
 from matnet import load_model
-from matnet.data.images import (find_paper, flatten, gray_from_image, read_number, split_digits, to_mnist,
+from matnet.data.images import (NoDigit, find_paper, flatten, gray_from_image, read_number, split_digits, to_mnist,
                                 to_mnist_counted)
 from matnet.data.writers import KINDS as WRITERS
 from matnet.data.writers import apply_kind
@@ -230,6 +230,19 @@ def test_a_digit_on_lined_or_squared_paper_is_its_own_strokes(mnist, squared):
         field, marks = to_mnist_counted(gray_from_image(page))
         plain = to_mnist(1 - np.pad(mnist.test_images[k], 20) / 255.0)
         assert np.abs(field - plain).mean() < 0.07 and marks == 1, (k, marks)
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_a_small_digit_among_ruled_lines_is_no_empty_field_and_an_empty_page_no_crash(mnist, squared):
+    """A digit under two line spacings tall was "an empty form field: only a speck inside its lines" (its ink under
+    2% of the ruled lines' ink); a notebook's ruled lines are no form field. An empty ruled page crashed on an
+    empty array (an internal error naming no file, and the rest of the batch unread): now it holds no digit."""
+    for k in range(6):
+        page = ruled_paper_page(mnist.test_images[k], np.random.default_rng(k), squared, size=100, line=4)
+        field = to_mnist(gray_from_image(page))
+        assert np.abs(field - to_mnist(1 - np.pad(mnist.test_images[k], 20) / 255.0)).mean() < 0.08, k
+    with pytest.raises(NoDigit, match="no digit found"):
+        to_mnist(gray_from_image(ruled_paper_page(None, np.random.default_rng(0), squared)))
 
 
 # --- a sticky note on a dark desk ----------------------------------------------------------------------------------

@@ -130,6 +130,12 @@ def predict(model, images, top, multi, show_input, as_json):
             results.append({"file": str(path), "error": message})
             echo(f"matnet: error: {message}", err=True)
             continue
+        except Exception as err:  # noqa: BLE001 - a page the preprocessing cannot handle fails alone, named
+            failed += 1
+            message = f"{path}: cannot read a digit (an internal error, please report it: {type(err).__name__}: {err})"
+            results.append({"file": str(path), "error": message})
+            echo(f"matnet: error: {message}", err=True)
+            continue
         results.append(entry)
         if not as_json:
             echo(line)

@@ -168,6 +168,8 @@ def remove_form_lines(mask: np.ndarray) -> np.ndarray:
     across_gone = mask & ruled_rows[:, None]                 # the pixels of horizontal lines taken away
     down_gone = mask & ruled_cols[None, :]                   # and of vertical ones
     labels, count = label_components(mask & ~(across_gone | down_gone))
+    if count == 0:                                           # nothing but ruled lines (an empty page of a notebook)
+        return mask & ~(across_gone | down_gone)
     blobs = Blobs.of(labels, count)
     heights, widths = blobs.bottom - blobs.top, blobs.right - blobs.left
     for c in np.flatnonzero((np.maximum(heights, widths) >= 12) & (blobs.area >= speck_area(blobs.area))):
@@ -231,7 +233,8 @@ def digit_mask(page: Ink, source: str = "image") -> np.ndarray:
     if count == 0:
         raise NoDigit(source, NoDigit.ONLY_FORM_LINES)
     blobs = Blobs.of(labels, count)
-    lines_removed = int(ink.sum() - unlined.sum())
+    rows, cols = _ruled(ink)                # a notebook's ruled lines are no form field: a small digit among them
+    lines_removed = int((ink & ~unlined & ~(rows[:, None] | cols[None, :])).sum())     # is not "a speck in a box"
     if lines_removed and blobs.area.max() < 0.02 * lines_removed:
         raise NoDigit(source, NoDigit.EMPTY_FIELD)
     real = blobs.area >= speck_area(blobs.area)
