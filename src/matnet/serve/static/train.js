@@ -45,8 +45,13 @@
         throw new Error(`${name}: a number above 0, not "${$(id).value}".`);
       }
     }
+    const smoothing = Number($("train-smoothing").value);
+    if ($("train-smoothing").value.trim() === "" || !Number.isFinite(smoothing) || smoothing < 0 || smoothing >= 1) {
+      throw new Error(`Label smoothing: a number from 0 up to (not including) 1, not "${$("train-smoothing").value}".`);
+    }
     return {
-      layers, activation: $("train-activation").value, optimizer: $("train-optimizer").value,
+      layers, activation: $("train-activation").value, init: $("train-init").value, loss: $("train-loss-fn").value,
+      output: $("train-output").value, label_smoothing: smoothing, optimizer: $("train-optimizer").value,
       lr: Number($("train-lr").value), batch_size: Number($("train-batch").value),
       epochs: Number($("train-epochs").value),
     };
@@ -88,7 +93,8 @@
       $("step-view").hidden = true;
       $("step-hover").hidden = true;
       const c = started.config;
-      $("train-title").textContent = `${c.layers.join("-")}, ${c.activation}, ${c.optimizer}, batches of ${c.batch_size}`;
+      $("train-title").textContent = `${c.layers.join("-")}, ${c.activation}, ${c.optimizer}, batches of ${c.batch_size}`
+        + (c.loss && c.loss !== "cross-entropy" ? `, ${c.loss} on a ${c.output} output` : "");
       $("train-lr-live").value = String(c.lr);
       document.body.dataset.session = started.id;
       await command("run", { steps: RUN_STEPS });
@@ -520,12 +526,20 @@
     poll();
   });
 
+  // presets that set more than the sizes: the fields' values (matnet.config.PRESETS, less what the form lacks)
+  const PRESETS = {
+    nielsen: { "train-layers": "784-100-10", "train-activation": "sigmoid", "train-init": "normal",
+      "train-loss-fn": "mse", "train-output": "sigmoid", "train-smoothing": "0", "train-optimizer": "sgd",
+      "train-lr": "15", "train-batch": "10", "train-epochs": "30" },
+  };
   $("train-preset").addEventListener("change", (event) => {
-    if (event.target.value !== "custom") $("train-layers").value = event.target.value;
+    const preset = PRESETS[event.target.value];
+    if (preset) for (const [id, value] of Object.entries(preset)) $(id).value = value;
+    else if (event.target.value !== "custom") $("train-layers").value = event.target.value;
     else $("train-layers").focus();
   });
   $("train-layers").addEventListener("input", () => {
-    const known = [...$("train-preset").options].map((o) => o.value);
+    const known = [...$("train-preset").options].map((o) => o.value).filter((v) => !PRESETS[v]);
     const typed = $("train-layers").value.trim().split(/[\s,\-]+/).filter(Boolean).join("-");
     $("train-preset").value = known.includes(typed) ? typed : "custom";
   });
