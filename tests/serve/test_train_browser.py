@@ -215,6 +215,17 @@ def test_the_form_sets_the_loss_the_output_and_the_init(browser, bare_server):
         "layers": [784, 30, 10], "activation": "sigmoid", "init": "normal", "loss": "mse", "output": "sigmoid",
         "label_smoothing": 0.0, "optimizer": "sgd", "lr": 15.0, "batch_size": 10}, config
     assert "mse on a sigmoid output" in page.inner_text("#train-title")
+    page.evaluate("document.activeElement.blur()")
+    if page.get_attribute("body", "data-running") != "0":
+        page.keyboard.press("Space")                                # pause, then one step: its matrices
+        page.wait_for_selector("body[data-running='0']")
+    before = int(page.get_attribute("body", "data-train-step"))
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector(f"body[data-step-shown='{before + 1}']", timeout=60_000)
+    formulas = page.evaluate("[...document.querySelectorAll('.panel .formula')].map(f => f.textContent)")
+    assert any(f.startswith("loss = mean over the 10 x 10 entries of (A2 - Y)^2") for f in formulas), formulas
+    assert any(f.startswith("dZ2 = 2 (A2 - Y) / (10 x 10) * A2 (1 - A2)") for f in formulas), formulas
+    assert not any("log P" in f or "(P - Y)" in f for f in formulas)          # no cross-entropy words under mse
     page.click("#train-reset")
     page.wait_for_selector("#train-form:not([hidden])")
 
