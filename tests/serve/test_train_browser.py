@@ -188,3 +188,59 @@ def test_after_a_blow_up_the_accuracy_shown_is_said_to_be_from_before(browser, b
     assert page.inner_text("#train-accuracy").endswith("% (before it stopped)")
     assert problems == []
     page.close()
+
+
+def test_the_form_sets_the_loss_the_output_and_the_init(browser, bare_server):
+    """Nielsen's chapter 1 from the preset (784-100-10 sigmoid, N(0, 1) weights, MSE on a sigmoid output, SGD at 15
+    in batches of 10, matnet.config.PRESETS["nielsen"]), its sizes made 784-30-10: the session has those settings.
+    Cross-entropy on a sigmoid output: the server's 422 in words in the status line, and no session. The form, now
+    longer, still fits a phone."""
+    page, problems = watched_page(browser, bare_server, 1400, 1000)
+    page.goto(bare_server + "#train")
+    page.wait_for_selector("#train-form")
+    page.select_option("#train-preset", "nielsen")
+    fields = ("#train-layers", "#train-activation", "#train-init", "#train-loss-fn", "#train-output",
+              "#train-optimizer", "#train-lr", "#train-batch", "#train-epochs")
+    assert [page.input_value(f) for f in fields] == ["784-100-10", "sigmoid", "normal", "mse", "sigmoid", "sgd", "15",
+                                                     "10", "30"]
+    page.fill("#train-layers", "784-30-10")
+    assert page.input_value("#train-preset") == "custom"
+    page.fill("#train-epochs", "1")
+    page.click("#train-start")
+    page.wait_for_selector("body[data-session]", timeout=60_000)
+    session = page.evaluate("document.body.dataset.session")
+    config = page.evaluate(f"fetch('/api/train/{session}').then(r => r.json()).then(s => s.config)")
+    assert {k: config[k] for k in ("layers", "activation", "init", "loss", "output", "label_smoothing", "optimizer",
+                                   "lr", "batch_size")} == {
+        "layers": [784, 30, 10], "activation": "sigmoid", "init": "normal", "loss": "mse", "output": "sigmoid",
+        "label_smoothing": 0.0, "optimizer": "sgd", "lr": 15.0, "batch_size": 10}, config
+    assert "mse on a sigmoid output" in page.inner_text("#train-title")
+    page.evaluate("document.activeElement.blur()")
+    if page.get_attribute("body", "data-running") != "0":
+        page.keyboard.press("Space")                                # pause, then one step: its matrices
+        page.wait_for_selector("body[data-running='0']")
+    before = int(page.get_attribute("body", "data-train-step"))
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector(f"body[data-step-shown='{before + 1}']", timeout=60_000)
+    formulas = page.evaluate("[...document.querySelectorAll('.panel .formula')].map(f => f.textContent)")
+    assert any(f.startswith("loss = mean over the 10 x 10 entries of (A2 - Y)^2") for f in formulas), formulas
+    assert any(f.startswith("dZ2 = 2 (A2 - Y) / (10 x 10) * A2 (1 - A2)") for f in formulas), formulas
+    assert not any("log P" in f or "(P - Y)" in f for f in formulas)          # no cross-entropy words under mse
+    page.click("#train-reset")
+    page.wait_for_selector("#train-form:not([hidden])")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "sideways scrolling on a phone"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "serve-train-form-phone-390x844.png"), full_page=True)
+
+    page.select_option("#train-loss-fn", "cross-entropy")        # the output still sigmoid: the server refuses it
+    page.click("#train-start")
+    said = "words => document.getElementById('train-status').textContent.includes(words)"
+    page.wait_for_function(said, arg="output sigmoid with loss cross-entropy", timeout=10_000)
+    assert "use loss mse for a sigmoid output" in page.inner_text("#train-status")
+    assert page.evaluate("document.getElementById('train-status').classList.contains('error')")
+    assert page.evaluate("document.body.dataset.session") is None and page.is_visible("#train-form")
+    assert [p for p in problems if "status of 422" not in p] == []
+    page.close()

@@ -337,7 +337,8 @@ class LiveSession:
     def settings(self) -> dict:
         c = self.config
         return {"layers": list(c.layers), "activation": c.activation, "optimizer": c.optimizer, "lr": c.lr,
-                "batch_size": c.batch_size, "seed": c.seed, "epochs": c.epochs, "schedule": c.schedule}
+                "batch_size": c.batch_size, "seed": c.seed, "epochs": c.epochs, "schedule": c.schedule,
+                "init": c.init, "loss": c.loss, "output": c.output, "label_smoothing": c.label_smoothing}
 
     def check(self, layer: int, param: str, index: list[int], h: float = 1e-5) -> dict:
         """One entry of the last recorded step's ``dW`` or ``db`` against central differences of the loss, both in

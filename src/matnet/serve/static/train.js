@@ -45,8 +45,13 @@
         throw new Error(`${name}: a number above 0, not "${$(id).value}".`);
       }
     }
+    const smoothing = Number($("train-smoothing").value);
+    if ($("train-smoothing").value.trim() === "" || !Number.isFinite(smoothing) || smoothing < 0 || smoothing >= 1) {
+      throw new Error(`Label smoothing: a number from 0 up to (not including) 1, not "${$("train-smoothing").value}".`);
+    }
     return {
-      layers, activation: $("train-activation").value, optimizer: $("train-optimizer").value,
+      layers, activation: $("train-activation").value, init: $("train-init").value, loss: $("train-loss-fn").value,
+      output: $("train-output").value, label_smoothing: smoothing, optimizer: $("train-optimizer").value,
       lr: Number($("train-lr").value), batch_size: Number($("train-batch").value),
       epochs: Number($("train-epochs").value),
     };
@@ -88,7 +93,8 @@
       $("step-view").hidden = true;
       $("step-hover").hidden = true;
       const c = started.config;
-      $("train-title").textContent = `${c.layers.join("-")}, ${c.activation}, ${c.optimizer}, batches of ${c.batch_size}`;
+      $("train-title").textContent = `${c.layers.join("-")}, ${c.activation}, ${c.optimizer}, batches of ${c.batch_size}`
+        + (c.loss && c.loss !== "cross-entropy" ? `, ${c.loss} on a ${c.output} output` : "");
       $("train-lr-live").value = String(c.lr);
       document.body.dataset.session = started.id;
       await command("run", { steps: RUN_STEPS });
@@ -407,22 +413,34 @@
       matrix(op, "A", `${out} ${dims(layer.A)}`, layer.A, { layer: l });
     });
 
-    // the loss
-    const last = layers[layers.length - 1], classes = last.A.shape[1];
-    const onehot = new Float32Array(m * classes);
-    for (let r = 0; r < m; r++) onehot[r * classes + labels[r]] = 1;
-    const Y = { shape: [m, classes], values: onehot };
-    const lossOp = section("The loss", `loss = -mean over the batch of log P[r, y_r] = ${step.loss.toFixed(4)}   (cross-entropy of P against the one-hot Y)`);
-    matrix(lossOp, "P", `P ${dims(last.A)}`, last.A, { layer: layers.length - 1, gray: true });
+    // the loss: the session's own (cross-entropy, with label smoothing e or not, or mse on the last layer's output)
+    const last = layers[layers.length - 1], classes = last.A.shape[1], L = layers.length;
+    const config = (train.status && train.status.config) || {};
+    const mse = config.loss === "mse", smooth = mse ? 0 : (config.label_smoothing || 0);
+    const outName = last.activation === "Softmax" ? "P" : `A${L}`;
+    const targets = new Float32Array(m * classes).fill(smooth / classes);
+    for (let r = 0; r < m; r++) targets[r * classes + labels[r]] += 1 - smooth;
+    const Y = { shape: [m, classes], values: targets };
+    const lossText = mse
+      ? `loss = mean over the ${n} x ${classes} entries of (${outName} - Y)^2 = ${step.loss.toFixed(4)}   (mse of the output against the one-hot Y)`
+      : smooth
+        ? `loss = -mean over the batch of sum over classes of Y * log P = ${step.loss.toFixed(4)}   (cross-entropy against Y = ${fmt(1 - smooth)} one-hot + ${fmt(smooth)} / ${classes})`
+        : `loss = -mean over the batch of log P[r, y_r] = ${step.loss.toFixed(4)}   (cross-entropy of P against the one-hot Y)`;
+    const lossOp = section("The loss", lossText);
+    matrix(lossOp, outName, `${outName} ${dims(last.A)}`, last.A, { layer: L - 1, gray: true });
     symbol(lossOp, "vs");
-    matrix(lossOp, "Y", `Y one-hot ${dims(Y)}`, Y, { gray: true });
+    matrix(lossOp, "Y", `Y ${smooth ? "smoothed" : "one-hot"} ${dims(Y)}`, Y, { gray: true });
+    const lastDZ = !mse ? `dZ${L} = (P - Y) / ${n}`
+      : last.activation === "Sigmoid" ? `dZ${L} = 2 (A${L} - Y) / (${n} x ${classes}) * A${L} (1 - A${L})`
+        : last.activation === "Softmax" ? `dZ${L} = the softmax's Jacobian applied to 2 (P - Y) / (${n} x ${classes})`
+          : `dZ${L} = 2 (Z${L} - Y) / (${n} x ${classes})`;
 
     // backward, from the last layer to the first
     for (let l = layers.length - 1; l >= 0; l--) {
       const layer = layers[l];
       const prev = l === 0 ? x : layers[l - 1].A;
       const prevName = l === 0 ? "X" : `A${l}`;
-      const how = l === layers.length - 1 ? `dZ${l + 1} = (P - Y) / ${n}`
+      const how = l === layers.length - 1 ? lastDZ
         : `dZ${l + 1} = (dZ${l + 2} @ W${l + 2}) * ${ACTIVATION_NAMES[layer.activation] || layer.activation}'(Z${l + 1})`;
       const op = section(`Backward, layer ${l + 1} (${layer.name})`,
         `${how};   dW${l + 1} = dZ${l + 1}.T @ ${prevName}   ${dims(layer.dW)} = ${shapeText([layer.dW.shape[0], n])} @ ${shapeText([n, prev.shape[1]])};   `
@@ -520,12 +538,20 @@
     poll();
   });
 
+  // presets that set more than the sizes: the fields' values (matnet.config.PRESETS, less what the form lacks)
+  const PRESETS = {
+    nielsen: { "train-layers": "784-100-10", "train-activation": "sigmoid", "train-init": "normal",
+      "train-loss-fn": "mse", "train-output": "sigmoid", "train-smoothing": "0", "train-optimizer": "sgd",
+      "train-lr": "15", "train-batch": "10", "train-epochs": "30" },
+  };
   $("train-preset").addEventListener("change", (event) => {
-    if (event.target.value !== "custom") $("train-layers").value = event.target.value;
+    const preset = PRESETS[event.target.value];
+    if (preset) for (const [id, value] of Object.entries(preset)) $(id).value = value;
+    else if (event.target.value !== "custom") $("train-layers").value = event.target.value;
     else $("train-layers").focus();
   });
   $("train-layers").addEventListener("input", () => {
-    const known = [...$("train-preset").options].map((o) => o.value);
+    const known = [...$("train-preset").options].map((o) => o.value).filter((v) => !PRESETS[v]);
     const typed = $("train-layers").value.trim().split(/[\s,\-]+/).filter(Boolean).join("-");
     $("train-preset").value = known.includes(typed) ? typed : "custom";
   });
