@@ -219,6 +219,25 @@ def test_a_soft_shadow_edge_through_a_fine_pen_digit_is_not_the_ink(mnist, stren
         assert np.abs(to_mnist(paper * edge) - lit).mean() < 0.05, k
 
 
+@pytest.mark.parametrize("fill", [0.85, 0.9])
+def test_a_page_filling_most_of_a_photo_on_a_dark_table_is_the_paper(mnist, fill):
+    """A sheet filling 85-90% of a phone photo of it on a dark table: the background's median, mostly the table in
+    the windows at the sheet's corners, left the corners as strong light "ink"; the page was taken for light ink on
+    dark and its corners read as the digit (3 -> 2, 6 -> 4). The sheet is now found by the photo's own grey levels
+    and is the paper."""
+    rng = np.random.default_rng(3)
+    h, w = 943, 1200
+    for k in range(4):
+        photo = np.clip(0.15 + rng.normal(0, 0.04, (h, w)), 0, 1).astype(np.float32)            # the table
+        ph, pw = int(h * np.sqrt(fill)), int(w * np.sqrt(fill))
+        top, left = (h - ph) // 2, (w - pw) // 2
+        photo[top:top + ph, left:left + pw] = 0.95                                               # the sheet
+        big = np.asarray(Image.fromarray(mnist.test_images[k]).resize((300, 300), Image.Resampling.BILINEAR))
+        photo[320:620, 450:750] -= 0.85 * big / 255.0
+        alone = to_mnist(1 - np.pad(mnist.test_images[k], 20) / 255.0)
+        assert np.abs(to_mnist(photo) - alone).mean() < 0.06, k
+
+
 # --- lined and squared paper --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("squared", [False, True])
 def test_a_digit_on_lined_or_squared_paper_is_its_own_strokes(mnist, squared):

@@ -288,7 +288,9 @@ def _box_fill(mask: np.ndarray) -> float:
 
 def find_paper(gray: np.ndarray, source: str = "image") -> Ink:
     """Step 2 with the paper found before the ink: ``flatten``, unless it finds light ink on a dark ground whose
-    largest blob is a sheet (a sticky note, a page on a dark desk). A sheet is over ``PAPER_SHARE`` of the page;
+    largest blob is a sheet (a sticky note, a page on a dark desk; when the light ink holds no blob that large, as
+    when a sheet filling most of the photo leaves only its corners, the light side of Otsu's split of the photo's
+    own grey levels is tried). A sheet is over ``PAPER_SHARE`` of the page;
     its holes filled, it covers over 70% of its bounding box; and a share of it is left once eroded by 10% of its
     longer side: 8% (of a thick chalk digit's strokes, 8% at most is: its loops may be slits), or 12% when the
     largest dark blob inside it is a solid loop (it fills 55% of its own box or more and holds no light of its
@@ -302,8 +304,13 @@ def find_paper(gray: np.ndarray, source: str = "image") -> Ink:
         return page
     light = strong_mask(page)
     labels, count = label_components(light)
-    if count == 0:
-        return page
+    if count == 0 or np.bincount(labels.ravel())[1:].max() < PAPER_SHARE * gray.size:
+        # a sheet filling most of the photo leaves the background's median only its corners as "light ink": the
+        # photo's own light and dark (Otsu's split of its grey levels) show the sheet whole
+        light = gray > otsu_threshold(np.clip(gray, 0.0, 1.0))
+        labels, count = label_components(light)
+        if count == 0:
+            return page
     area = np.bincount(labels.ravel())[1:]
     if area.max() < PAPER_SHARE * gray.size:
         return page
