@@ -116,7 +116,11 @@ def test_a_model_that_overflows_gives_an_error_not_nan(tmp_path, digits):
 def test_a_number_without_multi_is_read_with_a_warning(mnist, tmp_path):
     """31570 was read 0 (99.9%) without a word: an image that holds several digit-sized marks is read as one
     digit with a warning to use --multi (on stderr, and a "warning" in its JSON entry); one digit has none."""
-    save_model(Sequential([Dense(784, 10)]), tmp_path / "m")
+    sure = Sequential([Dense(784, 10)])                   # sure of a 7 whatever it sees: no low-confidence warning
+    sure.layers[0].params["W"][:] = 0.0
+    sure.layers[0].params["b"][:] = 0.0
+    sure.layers[0].params["b"][7] = 20.0
+    save_model(sure, tmp_path / "m")
     number, digit = tmp_path / "31570.png", tmp_path / "seven.png"
     number_page(list(mnist.test_images[[18, 2, 8, 0, 3]]), np.random.default_rng(0), touching=0).save(number)
     Image.fromarray(255 - mnist.test_images[0]).resize((84, 84)).save(digit)
@@ -128,6 +132,22 @@ def test_a_number_without_multi_is_read_with_a_warning(mnist, tmp_path):
     assert done.stderr == f"matnet: warning: {number}: {read_number['warning']}\n"
     text = matnet("predict", str(tmp_path / "m"), str(number))
     assert text.stdout.startswith(f"{number}: ") and "use --multi" in text.stderr
+
+
+def test_a_digit_read_unsure_says_so(tmp_path, digits):
+    """A letter, a speck or a shadow's edge taken for a digit was read as one without a word: a single digit read
+    with under ``UNSURE`` confidence warns (stderr, and "warning" in --json)."""
+    unsure = Sequential([Dense(784, 10)])
+    unsure.layers[0].params["W"][:] = 0.0
+    unsure.layers[0].params["b"][:] = 0.0
+    unsure.layers[0].params["b"][2] = np.log(0.45 / 0.55 * 9)                # "2" at 45%
+    save_model(unsure, tmp_path / "m")
+    done = matnet("predict", str(tmp_path / "m"), str(digits[0][0]), "--json")
+    assert done.returncode == 0, done.stderr
+    (entry,) = json.loads(done.stdout)
+    assert entry["label"] == "2"
+    assert entry["warning"].startswith("read with only 45.0% confidence: the image may hold no clear digit")
+    assert done.stderr == f"matnet: warning: {digits[0][0]}: {entry['warning']}\n"
 
 
 def test_multi_reads_written_numbers(default_run, mnist, tmp_path):

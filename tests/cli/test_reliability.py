@@ -214,7 +214,8 @@ def test_predict_refuses_a_named_pipe_without_waiting_on_it(tmp_path):
     assert results[1] == {"file": str(fifo), "error": f"{fifo}: a named pipe (FIFO), not a file; matnet reads "
                                                       f"only regular files"}
     assert "label" in results[0] and "label" in results[2]
-    assert done.stderr.strip().splitlines() == [f"matnet: error: {results[1]['error']}"]
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("matnet: warning:")]  # unsure: untrained
+    assert errors == [f"matnet: error: {results[1]['error']}"]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")

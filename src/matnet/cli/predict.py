@@ -13,7 +13,7 @@ import numpy as np
 
 from matnet.cli.common import DEVICE_OPTION, MODEL_ARG, echo, echo_json, open_model
 from matnet.data.images import (FIELD, marks_warning, read_gray, read_number, save_gray, to_mnist_counted,
-                                unsure_warning)
+                                unsure_digit_warning, unsure_warning)
 from matnet.data.images.number import UNSURE
 from matnet.errors import MatnetError
 from matnet.nn.activations import Sigmoid
@@ -71,6 +71,9 @@ def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -
     entry = {"file": path, **classify(net, [field], path)[0]}
     if warning := marks_warning(marks):
         entry["warning"] = f"{warning}: use --multi to read it as a number"
+    elif warning := unsure_digit_warning(max(entry["probabilities"])):
+        entry["warning"] = warning
+    if "warning" in entry:
         echo(f"matnet: warning: {path}: {entry['warning']}", err=True)
     if show_input:
         entry["input_image"] = str(save_unique(field, show_input, stem))
@@ -88,9 +91,9 @@ def _one_image(net, path: str, top: int, multi: bool, show_input: Path | None) -
                    "taken: no existing file is replaced).")
 @click.option("--json", "as_json", is_flag=True,
               help="A JSON list: {file, label, class_index, probabilities} per image (and a warning when it holds "
-                   "several digits); {file, number, digits} with --multi, each digit with its box (and a warning "
-                   f"when a digit is read with under {100 * UNSURE:.0f}% confidence); {{file, error}} for a file "
-                   "that failed.")
+                   f"several digits or is read with under {100 * UNSURE:.0f}% confidence); {{file, number, digits}} "
+                   "with --multi, each digit with its box (and a warning when a digit is read with under "
+                   f"{100 * UNSURE:.0f}% confidence); {{file, error}} for a file that failed.")
 def predict(model, images, top, multi, show_input, as_json):
     """Classify IMAGES (PNG, JPEG, PGM, ...) with MODEL_OR_RUN.
 

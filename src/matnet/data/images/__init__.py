@@ -43,10 +43,10 @@ from matnet.data.images.field import BOX, FIELD, fit_field
 from matnet.data.images.stroke import normalise_stroke, stroke_width
 from matnet.data.images.digit import load_digit, to_mnist
 from matnet.data.images.number import (count_marks, marks_warning, read_number, split_digits, to_mnist_counted,
-                                       unsure_warning)
+                                       unsure_digit_warning, unsure_warning)
 
 __all__ = ["read_gray", "decode_gray", "ImageError", "gray_from_image", "reduce", "flatten", "otsu_threshold",
            "label_components", "find_paper", "find_ink", "digit_mask", "stroke_width", "normalise_stroke",
            "fit_field", "to_mnist", "load_digit", "split_digits", "read_number", "count_marks", "marks_warning",
-           "unsure_warning", "to_mnist_counted", "save_gray", "Ink", "NoDigit", "FIELD",
+           "unsure_warning", "unsure_digit_warning", "to_mnist_counted", "save_gray", "Ink", "NoDigit", "FIELD",
            "BOX", "MAX_PIXELS", "WORK_SIDE"]

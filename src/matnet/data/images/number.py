@@ -18,7 +18,7 @@ from matnet.data.images.read import reduce
 from matnet.data.images.stroke import stroke_width
 
 __all__ = ["CUT_COST", "DIGIT_ASPECT", "MIN_ASPECT", "UNSURE", "VALLEY", "WIDE", "count_marks", "marks_warning",
-           "read_number", "split_digits", "to_mnist_counted", "unsure_warning"]
+           "read_number", "split_digits", "to_mnist_counted", "unsure_digit_warning", "unsure_warning"]
 
 DIGIT_ASPECT = 0.85         # a digit's usual width over its height (MNIST's median is 0.8; a "1" is 0.5, a "2" 1.0)
 MIN_ASPECT = 0.3            # a blob is cut into at most width / (this x height) digits
@@ -234,6 +234,15 @@ def unsure_warning(confidences: list[float]) -> str | None:
     which = ", ".join(f"{k} ({100 * c:.1f}%)" for k, c in unsure)
     return (f"digit{'s' if len(unsure) > 1 else ''} {which} read with under {100 * UNSURE:.0f}% confidence: "
             f"overlapping or touching digits may be cut wrongly (see the cuts with --show-input)")
+
+
+def unsure_digit_warning(confidence: float) -> str | None:
+    """The warning for one digit read with less than ``UNSURE`` confidence (None otherwise): what the model saw may
+    be no clear digit (a letter, a speck, a shadow's edge taken for ink), or an unusual one."""
+    if confidence >= UNSURE:
+        return None
+    return (f"read with only {100 * confidence:.1f}% confidence: the image may hold no clear digit "
+            f"(see what the model saw with --show-input)")
 
 
 def to_mnist_counted(gray: np.ndarray, source: str = "image") -> tuple[np.ndarray, int]:
