@@ -254,8 +254,8 @@ def digit_mask(page: Ink, source: str = "image") -> np.ndarray:
     kept[main] = True
     size = max(heights[main], widths[main])
     reach = 0.25 * size
-    ruled = line & ((widths > heights) | (heights > 1.5 * size))   # an upright stroke no longer than the digit is its
-    candidate = (blobs.area >= max(3.0, 0.02 * float(blobs.area[main]))) & ~ruled
+    rule = line & ((widths > heights) | (heights > 1.5 * size))     # an upright stroke no longer than the digit is its
+    candidate = (blobs.area >= max(3.0, 0.02 * float(blobs.area[main]))) & ~rule
     while True:                                  # grow the digit by the pieces near it, until none is left
         top, left = blobs.top[kept].min(), blobs.left[kept].min()
         bottom, right = blobs.bottom[kept].max(), blobs.right[kept].max()

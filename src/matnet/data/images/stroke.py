@@ -37,13 +37,13 @@ def _thinned(shape: np.ndarray, radius: int) -> np.ndarray:
     the ink. Strokes differ in width (a bold "4"'s diagonal is half its uprights'), and an erosion fitted to their
     mean erased the thinnest: the 4 was read 1."""
     margin = int(STROKE_RANGE[0] * MNIST_STROKE / 2)            # strokes left 2 * margin + 1 wide or more
-    ink = shape.sum()
+    ink, work = shape.sum(), shape.astype(np.float32)
     for r in range(radius, 0, -1):
         reach = r + margin
-        opened = dilate(erode(np.pad(shape.astype(np.float32), reach), reach), reach)[reach:-reach, reach:-reach]
+        opened = dilate(erode(np.pad(work, reach), reach), reach)[reach:-reach, reach:-reach]
         if (shape & (opened > 0.5)).sum() >= KEEP * ink:
-            return erode(shape.astype(np.float32), r)
-    return shape.astype(np.float32)
+            return erode(work, r)
+    return work
 
 
 def normalise_stroke(digit: np.ndarray) -> np.ndarray:
